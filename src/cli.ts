@@ -1,0 +1,185 @@
+#!/usr/bin/env node
+/**
+ * The `shardcast` command: `serve` runs the server, `publish` sends one message through the
+ * IPC socket or the HTTP API. Flags override SHARDCAST_* variables; both are validated once
+ * by resolveConfig, and unknown flags are errors.
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { optionsFromEnv, resolveConfig, specs, type Options } from './config.js';
+import { ConfigError, ShardcastError } from './errors.js';
+import { IpcClient } from './ipc-client.js';
+import { createLogger } from './logger.js';
+import { startWithConfig } from './server.js';
+
+const USAGE = `shardcast — a multi-core WebSocket broadcast engine
+
+Usage:
+  shardcast serve [options]                     run the server
+  shardcast publish [--ipc-socket PATH | --url URL [--api-key KEY]] CHANNEL DATA
+                                                publish DATA (a JSON value) on CHANNEL
+  shardcast --help | --version
+
+Serve options (each also as an environment variable):
+${Object.values(specs)
+  .filter((s) => !s.hidden)
+  .map((s) => `  ${(s.kind === 'bool' ? `${s.flag} / --no-${s.flag.slice(2)}` : `${s.flag} <${s.kind === 'size' ? 'bytes' : s.kind === 'int' ? 'n' : 'value'}>`).padEnd(32)} ${s.env}\n      ${s.help}`)
+  .join('\n')}
+
+Publish options:
+  --ipc-socket PATH   the server's IPC socket (default: $SHARDCAST_IPC_SOCKET)
+  --url URL           the server's HTTP base, e.g. http://127.0.0.1:8080 (instead of IPC)
+  --api-key KEY       bearer key for --url (default: $SHARDCAST_API_KEY)
+  --id ID             ack id to ask for (IPC)
+
+Exit codes: 0 ok, 1 runtime error, 2 bad usage or configuration.
+`;
+
+class UsageError extends Error {}
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  switch (command) {
+    case undefined:
+    case '--help':
+    case '-h':
+    case 'help':
+      process.stdout.write(USAGE);
+      return 0;
+    case '--version':
+    case '-v':
+      process.stdout.write(`${version()}\n`);
+      return 0;
+    case 'serve':
+      return serve(rest);
+    case 'publish':
+      return publish(rest);
+    default:
+      throw new UsageError(`unknown command "${command}"; see shardcast --help`);
+  }
+}
+
+function serveFlags(): Record<string, { type: 'string' | 'boolean' }> {
+  const flags: Record<string, { type: 'string' | 'boolean' }> = { help: { type: 'boolean' } };
+  for (const s of Object.values(specs)) {
+    const name = s.flag.slice(2);
+    if (s.kind === 'bool') {
+      flags[name] = { type: 'boolean' };
+      flags[`no-${name}`] = { type: 'boolean' };
+    } else {
+      flags[name] = { type: 'string' };
+    }
+  }
+  return flags;
+}
+
+async function serve(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, serveFlags());
+  if (values['help']) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`serve takes no arguments, got "${positionals.join(' ')}"`);
+  const options: Record<string, unknown> = { ...optionsFromEnv(process.env) };
+  for (const [key, s] of Object.entries(specs)) {
+    const name = s.flag.slice(2);
+    if (s.kind === 'bool') {
+      if (values[name] && values[`no-${name}`]) throw new UsageError(`give ${s.flag} or --no-${name}, not both`);
+      if (values[name]) options[key] = true;
+      if (values[`no-${name}`]) options[key] = false;
+    } else if (values[name] !== undefined) {
+      options[key] = values[name];
+    }
+  }
+  const config = resolveConfig(options as Options);
+  const log = createLogger(config.logLevel, (line) => process.stdout.write(line));
+  const server = await startWithConfig(config, log);
+  let signals = 0;
+  const stop = (signal: string): void => {
+    if (signals++ > 0) return void log.warn(`${signal} again: already shutting down`);
+    log.info(`${signal}: shutting down`);
+    server.close().then(
+      () => process.exit(0),
+      (err: Error) => {
+        log.error(`shutdown failed: ${err.message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return new Promise<number>(() => {}); // runs until a signal
+}
+
+async function publish(args: string[]): Promise<number> {
+  const { values, positionals } = parse(args, {
+    'ipc-socket': { type: 'string' },
+    url: { type: 'string' },
+    'api-key': { type: 'string' },
+    id: { type: 'string' },
+  });
+  if (positionals.length !== 2) throw new UsageError('publish takes CHANNEL and DATA (a JSON value, e.g. \'{"score":3}\' or \'"text"\')');
+  const [channel, raw] = positionals as [string, string];
+  let data: unknown;
+  try {
+    data = JSON.parse(raw);
+  } catch {
+    throw new UsageError(`DATA must be JSON; to send a string, quote it: '${JSON.stringify(raw)}'`);
+  }
+  const url = values['url'] as string | undefined;
+  const socket = (values['ipc-socket'] as string | undefined) ?? (url ? undefined : process.env['SHARDCAST_IPC_SOCKET']);
+  if (socket && url) throw new UsageError('give --ipc-socket or --url, not both');
+  if (socket) {
+    const client = await IpcClient.connect(socket);
+    try {
+      const seq = await client.publish(channel, data, values['id'] as string | undefined);
+      process.stdout.write(`${JSON.stringify({ channel, seq })}\n`);
+    } finally {
+      await client.close();
+    }
+    return 0;
+  }
+  if (!url) throw new UsageError('publish needs --ipc-socket PATH or --url URL');
+  const key = (values['api-key'] as string | undefined) ?? process.env['SHARDCAST_API_KEY'];
+  const res = await fetch(new URL('/api/publish', url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },
+    body: JSON.stringify({ channel, data }),
+  });
+  const body = await res.text();
+  if (!res.ok) {
+    process.stderr.write(`publish failed: HTTP ${res.status} ${body}\n`);
+    return 1;
+  }
+  process.stdout.write(`${body}\n`);
+  return 0;
+}
+
+function parse(args: string[], options: Record<string, { type: 'string' | 'boolean' }>) {
+  try {
+    return parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof UsageError || err instanceof ConfigError) {
+      process.stderr.write(`shardcast: ${err.message}\n`);
+      process.exit(2);
+    }
+    if (err instanceof ShardcastError) {
+      process.stderr.write(`shardcast: ${err.code}: ${err.message}\n`);
+      process.exit(1);
+    }
+    process.stderr.write(`shardcast: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,202 @@
+/**
+ * Config — every server option in one table: its flag, its SHARDCAST_* variable, its type,
+ * range, default and meaning. The CLI's --help, the README's table and the validator all
+ * read this table. Options are validated once, at start, into a frozen Config; a bad value
+ * stops start-up with a ConfigError naming the option, the value and what is allowed.
+ */
+import { availableParallelism } from 'node:os';
+import { ConfigError } from './errors.js';
+
+const KiB = 1024;
+const MiB = 1024 * KiB;
+
+type Kind = 'int' | 'size' | 'string' | 'bool';
+
+interface Spec {
+  readonly kind: Kind;
+  readonly flag: string;
+  readonly env: string;
+  readonly help: string;
+  readonly min?: number;
+  readonly max?: number;
+  readonly powerOfTwo?: boolean;
+  /** Hidden from --help and the README (test-only switches). */
+  readonly hidden?: boolean;
+}
+
+/** Input options, as given to startServer() or parsed from flags/env (strings allowed there). */
+export interface Options {
+  host?: string;
+  port?: number | string;
+  workers?: number | string;
+  apiKey?: string;
+  maxPayload?: number | string;
+  maxBackpressure?: number | string;
+  idleTimeout?: number | string;
+  maxConnections?: number | string;
+  maxSubscriptions?: number | string;
+  ringSize?: number | string;
+  ingressRingSize?: number | string;
+  ipcSocket?: string;
+  clientPublish?: boolean | string;
+  shutdownTimeout?: number | string;
+  logLevel?: string;
+  testHooks?: boolean | string;
+}
+
+/** The validated, filled, frozen configuration. Sizes in bytes, times as the names say. */
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  readonly workers: number;
+  readonly apiKey: string | null;
+  readonly maxPayload: number;
+  readonly maxBackpressure: number;
+  readonly idleTimeout: number;
+  readonly maxConnections: number;
+  readonly maxSubscriptions: number;
+  readonly ringSize: number;
+  readonly ingressRingSize: number;
+  readonly ipcSocket: string | null;
+  readonly clientPublish: boolean;
+  readonly shutdownTimeout: number;
+  readonly logLevel: LogLevel;
+  readonly testHooks: boolean;
+}
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
+const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
+
+export const specs: { readonly [K in keyof Options]-?: Spec } = {
+  host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Without an API key only loopback addresses are allowed.' },
+  port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
+  workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
+  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP publish API (at least 8 characters). Without one, the server listens on loopback only and the API is open to local callers.' },
+  maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },
+  maxBackpressure: { kind: 'size', flag: '--max-backpressure', env: 'SHARDCAST_MAX_BACKPRESSURE', min: 16 * KiB, max: 1024 * MiB, help: 'Per-connection send buffer limit in bytes; a client past it is closed with 4001 (slow consumer). Default 1m.' },
+  idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
+  maxConnections: { kind: 'int', flag: '--max-connections', env: 'SHARDCAST_MAX_CONNECTIONS', min: 1, max: 10_000_000, help: 'Connections allowed at once over all shards; more are refused with HTTP 503. Default 100000.' },
+  maxSubscriptions: { kind: 'int', flag: '--max-subscriptions', env: 'SHARDCAST_MAX_SUBSCRIPTIONS', min: 1, max: 100_000, help: 'Channels one connection may subscribe to. Default 256.' },
+  ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × max-payload. Default 16m.' },
+  ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × max-payload. Default 4m.' },
+  ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
+  clientPublish: { kind: 'bool', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Whether WebSocket clients may publish (--no-client-publish to turn off). Default true.' },
+  shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds a graceful shutdown may take before connections are cut. Default 5000.' },
+  logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
+  testHooks: { kind: 'bool', flag: '--test-hooks', env: 'SHARDCAST_TEST_HOOKS', hidden: true, help: 'Test-only: allow injecting faults into shards.' },
+};
+
+const defaults = {
+  port: 8080,
+  workers: availableParallelism(),
+  maxPayload: 64 * KiB,
+  maxBackpressure: 1 * MiB,
+  idleTimeout: 32, // seconds; uWS pings at about half of it
+  maxConnections: 100_000,
+  maxSubscriptions: 256,
+  ringSize: 16 * MiB,
+  ingressRingSize: 4 * MiB,
+  clientPublish: true,
+  shutdownTimeout: 5000, // ms
+  logLevel: 'info' as LogLevel,
+};
+
+/** Validates options (flags/env already merged) into a frozen Config. Throws ConfigError. */
+export function resolveConfig(options: Options): Config {
+  for (const key of Object.keys(options)) {
+    if (!(key in specs)) throw new ConfigError(key, (options as Record<string, unknown>)[key], `unknown option; known: ${Object.keys(specs).join(', ')}`);
+  }
+  const apiKey = str(options, 'apiKey');
+  if (apiKey !== null && apiKey.length < 8) throw new ConfigError('apiKey', '***', 'at least 8 characters');
+  const host = str(options, 'host') ?? (apiKey === null ? '127.0.0.1' : '0.0.0.0');
+  if (apiKey === null && !isLoopback(host)) {
+    throw new ConfigError('host', host, 'without --api-key only a loopback address (127.0.0.0/8, ::1, localhost) is allowed, since the publish API would be open');
+  }
+  const logLevel = (str(options, 'logLevel') ?? defaults.logLevel) as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
+
+  const config: Config = {
+    host,
+    port: num(options, 'port', defaults.port),
+    workers: num(options, 'workers', defaults.workers),
+    apiKey,
+    maxPayload: num(options, 'maxPayload', defaults.maxPayload),
+    maxBackpressure: num(options, 'maxBackpressure', defaults.maxBackpressure),
+    idleTimeout: num(options, 'idleTimeout', defaults.idleTimeout),
+    maxConnections: num(options, 'maxConnections', defaults.maxConnections),
+    maxSubscriptions: num(options, 'maxSubscriptions', defaults.maxSubscriptions),
+    ringSize: num(options, 'ringSize', defaults.ringSize),
+    ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
+    ipcSocket: str(options, 'ipcSocket'),
+    clientPublish: bool(options, 'clientPublish', defaults.clientPublish),
+    shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
+    logLevel,
+    testHooks: bool(options, 'testHooks', false),
+  };
+  // combinations: a ring must hold several of the largest records
+  for (const ring of ['ringSize', 'ingressRingSize'] as const) {
+    if (config[ring] < 4 * (config.maxPayload + 1024)) {
+      throw new ConfigError(ring, config[ring], `at least 4 × (maxPayload + 1 KiB) = ${4 * (config.maxPayload + 1024)} bytes for maxPayload ${config.maxPayload}; raise it or lower maxPayload`);
+    }
+  }
+  return Object.freeze(config);
+}
+
+/** Reads SHARDCAST_* variables into Options (flags given later override them). */
+export function optionsFromEnv(env: NodeJS.ProcessEnv): Options {
+  const out: Record<string, string> = {};
+  for (const [key, spec] of Object.entries(specs)) {
+    const v = env[spec.env];
+    if (v !== undefined && v !== '') out[key] = v;
+  }
+  return out as Options;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function str(o: Options, key: keyof Options): string | null {
+  const v = o[key];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.length === 0) throw new ConfigError(key, v, 'a non-empty string');
+  return v;
+}
+
+function bool(o: Options, key: keyof Options, dflt: boolean): boolean {
+  const v = o[key];
+  if (v === undefined) return dflt;
+  if (typeof v === 'boolean') return v;
+  if (v === 'true' || v === '1' || v === 'yes') return true;
+  if (v === 'false' || v === '0' || v === 'no') return false;
+  throw new ConfigError(key, v, 'true or false');
+}
+
+function num(o: Options, key: keyof Options, dflt: number): number {
+  const spec = specs[key];
+  const raw = o[key];
+  if (raw === undefined) return dflt;
+  const allowed = describeRange(spec);
+  let n: number;
+  if (typeof raw === 'number') n = raw;
+  else if (typeof raw === 'string') n = parseNumber(raw, spec.kind === 'size');
+  else throw new ConfigError(key, raw, allowed);
+  if (!Number.isSafeInteger(n)) throw new ConfigError(key, raw, allowed);
+  if ((spec.min !== undefined && n < spec.min) || (spec.max !== undefined && n > spec.max)) throw new ConfigError(key, raw, allowed);
+  if (spec.powerOfTwo && (n & (n - 1)) !== 0) throw new ConfigError(key, raw, allowed);
+  return n;
+}
+
+function parseNumber(s: string, size: boolean): number {
+  const m = /^(\d+)([kKmMgG]?)$/.exec(s.trim());
+  if (!m || (!size && m[2] !== '')) return NaN;
+  const unit = m[2]!.toLowerCase();
+  const mult = unit === 'k' ? KiB : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
+  return Number(m[1]) * mult;
+}
+
+function describeRange(spec: Spec): string {
+  const what = spec.kind === 'size' ? 'a byte size (e.g. 65536, 64k, 1m)' : 'an integer';
+  const pow = spec.powerOfTwo ? ', a power of two' : '';
+  return `${what} from ${spec.min} to ${spec.max}${pow}`;
+}

@@ -1,0 +1,50 @@
+/**
+ * Control messages between the main thread and shard workers (postMessage). This is the
+ * control plane only — start-up, queries, rare error replies, shutdown. Publications and
+ * acks never travel here; they go through the rings.
+ */
+import type { Config } from './config.js';
+import type { ErrorCode } from './codes.js';
+import type { RingHandle } from './ring.js';
+
+/** workerData of a shard worker. */
+export interface ShardInit {
+  readonly shard: number;
+  readonly config: Config;
+  /** The port to listen on (claimed by the main thread; never 0). */
+  readonly port: number;
+  readonly feed: RingHandle; // main → shards broadcast ring; this shard reads slot `shard`
+  readonly ingress: RingHandle; // this shard → main
+  readonly counters: SharedArrayBuffer;
+  /** Every channel's last seq at the moment this shard's ring slot was attached. */
+  readonly seqs: Array<[string, number]>;
+}
+
+/** A small HTTP answer computed on the main thread and sent by the shard holding the request. */
+export interface HttpAnswer {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export type ToShard =
+  | { type: 'shutdown' }
+  | { type: 'channels-query'; query: number }
+  | { type: 'http-answer'; ref: number; answer: HttpAnswer }
+  /** A publish from this shard was refused (ring full): tell the client. */
+  | { type: 'publish-refused'; target: 'ws' | 'http'; ref: number; code: ErrorCode; message: string; ackId: string }
+  /** Test hooks (testHooks only): a fatal error, or a shard thread that blocks for `ms`. */
+  | { type: 'inject-fault'; where: 'timer' | 'ws-message' }
+  | { type: 'inject-stall'; ms: number };
+
+/** Read-only HTTP routes the main thread answers for any shard. */
+export type ControlRoute = 'channels' | 'stats' | 'metrics';
+
+export type FromShard =
+  | { type: 'listening'; port: number }
+  | { type: 'listen-failed'; message: string }
+  | { type: 'channels-report'; query: number; channels: Array<[string, number]> }
+  | { type: 'http-control'; ref: number; route: ControlRoute }
+  | { type: 'fault'; message: string; stack: string }
+  | { type: 'closed' };

@@ -1,0 +1,106 @@
+/**
+ * Counters — the engine's instrumentation, in one SharedArrayBuffer so that shards count
+ * without messages and the main thread reads everything for stats() and /metrics.
+ * Each slot has exactly one writer thread (the shard owning the block, or main for the main
+ * block), except OPEN_TOTAL which every shard updates with Atomics.add to enforce
+ * --max-connections across shards. Writers bump with Atomics.add; readers Atomics.load.
+ *
+ *   Int32[0]            OPEN_TOTAL   open connections over all shards
+ *   BigInt64 block 0    main counters  (MainCounter)
+ *   BigInt64 block 1+i  shard i        (ShardCounter)
+ */
+
+/** Per-shard counters. */
+export const ShardCounter = {
+  connectionsOpen: 0, // gauge
+  connectionsOpened: 1,
+  connectionsRefused: 2, // over --max-connections
+  closedSlowConsumer: 3,
+  closedTooBig: 4,
+  errorFrames: 5,
+  clientPublishes: 6,
+  httpPublishes: 7,
+  publications: 8, // publication records processed by this shard
+  deliveries: 9, // frames handed to uWS for local subscribers (sum of subscribers per publication)
+  rejectedOverloaded: 10, // shard → main ring full
+} as const;
+export type ShardCounterName = keyof typeof ShardCounter;
+
+/** Main-thread counters. */
+export const MainCounter = {
+  published: 0, // publications sequenced (one per channel)
+  rejectedOverloaded: 1, // broadcast ring full
+  shardFaults: 2,
+  shardRestarts: 3,
+  ipcPublishes: 4,
+  apiPublishes: 5, // in-process publish()
+} as const;
+export type MainCounterName = keyof typeof MainCounter;
+
+const BLOCK = 16; // BigInt64 slots per block (room to grow without relayout)
+const HEAD = 8; // bytes before the first block (Int32 OPEN_TOTAL + padding)
+
+export function createCounters(shards: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(HEAD + 8 * BLOCK * (1 + shards));
+}
+
+export class Counters {
+  private readonly open: Int32Array;
+  private readonly big: BigInt64Array;
+
+  constructor(readonly sab: SharedArrayBuffer) {
+    this.open = new Int32Array(sab, 0, 1);
+    this.big = new BigInt64Array(sab, HEAD);
+  }
+
+  get shards(): number {
+    return this.big.length / BLOCK - 1;
+  }
+
+  /** Reserves one connection under `max`; false (nothing taken) when full. */
+  tryOpen(max: number): boolean {
+    if (Atomics.add(this.open, 0, 1) >= max) {
+      Atomics.sub(this.open, 0, 1);
+      return false;
+    }
+    return true;
+  }
+
+  closeOne(): void {
+    Atomics.sub(this.open, 0, 1);
+  }
+
+  get openTotal(): number {
+    return Atomics.load(this.open, 0);
+  }
+
+  shardAdd(shard: number, name: ShardCounterName, n = 1): void {
+    Atomics.add(this.big, BLOCK * (1 + shard) + ShardCounter[name], BigInt(n));
+  }
+
+  shard(shard: number, name: ShardCounterName): number {
+    return Number(Atomics.load(this.big, BLOCK * (1 + shard) + ShardCounter[name]));
+  }
+
+  mainAdd(name: MainCounterName, n = 1): void {
+    Atomics.add(this.big, MainCounter[name], BigInt(n));
+  }
+
+  main(name: MainCounterName): number {
+    return Number(Atomics.load(this.big, MainCounter[name]));
+  }
+
+  /** After a shard died: whatever connections it still counted as open are gone. */
+  resetShardGauge(shard: number): void {
+    const slot = BLOCK * (1 + shard) + ShardCounter.connectionsOpen;
+    const left = Number(Atomics.exchange(this.big, slot, 0n));
+    if (left !== 0) Atomics.sub(this.open, 0, left);
+  }
+
+  /** Sum of a shard counter over all shards. */
+  total(name: ShardCounterName): number {
+    let n = 0;
+    for (let i = 0; i < this.shards; i++) n += this.shard(i, name);
+    return n;
+  }
+}

@@ -1,0 +1,84 @@
+/**
+ * IngressReader — the main thread's end of one shard's ingress ring: publishes that the
+ * shard's WebSocket clients and HTTP callers made, already validated by the shard. Each is
+ * sequenced through the Broker; the answer (ack or HTTP body) goes back through the feed,
+ * right behind the publication, and a refusal (overloaded) as a control message.
+ */
+import type { Worker } from 'node:worker_threads';
+import type { Broker } from './broker.js';
+import { ErrorCode } from './codes.js';
+import type { ToShard } from './control.js';
+import type { Counters } from './counters.js';
+import { ShardcastError } from './errors.js';
+import type { Fanout } from './fanout.js';
+import { ackFrame, httpPublishBody } from './protocol.js';
+import { RecordKind, ReplyTarget, readPublish, type PublishRequest } from './records.js';
+import { RingConsumer, type RingHandle } from './ring.js';
+import { RingPump } from './ring-pump.js';
+
+export class IngressReader {
+  private readonly ring: RingConsumer;
+  private readonly pump: RingPump;
+
+  constructor(
+    private readonly shard: number,
+    handle: RingHandle,
+    private readonly worker: Worker,
+    private readonly broker: Broker,
+    private readonly fanout: Fanout,
+    private readonly counters: Counters,
+  ) {
+    this.ring = new RingConsumer(handle, 0);
+    this.pump = new RingPump(this.ring, (at, kind) => this.onRecord(at, kind));
+  }
+
+  start(): void {
+    this.pump.start();
+  }
+
+  stop(): void {
+    this.pump.stop();
+  }
+
+  private onRecord(at: number, kind: number): void {
+    if (kind !== RecordKind.Publish) throw new Error(`ingress: unknown record kind ${kind}`);
+    const req = readPublish(this.ring, at);
+    this.broker.publish(req.channels, req.data).then(
+      (seqs) => this.answer(req, seqs),
+      (err: unknown) => this.refuse(req, err),
+    );
+  }
+
+  private answer(req: PublishRequest, seqs: readonly number[]): void {
+    this.counters.mainAdd('published', seqs.length);
+    switch (req.target) {
+      case ReplyTarget.None:
+        return;
+      case ReplyTarget.WebSocket:
+        this.fanout.reply(this.shard, req.target, req.ref, ackFrame(req.id, seqs[0]!));
+        return;
+      case ReplyTarget.Http:
+        this.fanout.reply(this.shard, req.target, req.ref, httpPublishBody(req.channels, seqs));
+        return;
+      default: {
+        const never: never = req.target;
+        throw new Error(`unknown reply target ${String(never)}`);
+      }
+    }
+  }
+
+  private refuse(req: PublishRequest, err: unknown): void {
+    const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
+    if (e.code === ErrorCode.Overloaded) this.counters.mainAdd('rejectedOverloaded');
+    // the client sees every refusal, also one it asked no ack for
+    const m: ToShard = {
+      type: 'publish-refused',
+      target: req.target === ReplyTarget.Http ? 'http' : 'ws',
+      ref: req.ref,
+      code: e.code,
+      message: e.message,
+      ackId: req.id,
+    };
+    this.worker.postMessage(m);
+  }
+}

@@ -1,0 +1,179 @@
+/**
+ * IpcServer — a Unix domain socket (mode 0600: only the server's user) for local producers.
+ * Framing and messages are in ipc-framing.ts. Requests on one connection are handled in
+ * order. When the engine is overloaded the server stops reading that connection and retries
+ * the waiting request until it is accepted: back-pressure reaches the producer through the
+ * socket, and nothing is dropped.
+ */
+import { existsSync, statSync, unlinkSync, chmodSync } from 'node:fs';
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Broker } from './broker.js';
+import { ErrorCode } from './codes.js';
+import type { Counters } from './counters.js';
+import { ShardcastError } from './errors.js';
+import { FrameDecoder, encodeFrame } from './ipc-framing.js';
+import type { Logger } from './logger.js';
+import { MAX_ACK_ID, checkChannel, toClientMessage } from './protocol.js';
+
+/** How long an overloaded request waits before it is tried again. */
+const RETRY_MS = 5;
+
+interface IpcRequest {
+  id: string | null;
+  channels: string[];
+  data: string;
+}
+
+export class IpcServer {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+
+  private constructor(
+    private readonly path: string,
+    private readonly broker: Broker,
+    private readonly counters: Counters,
+    private readonly maxPayload: number,
+    private readonly log: Logger,
+  ) {
+    this.server = createServer((s) => this.onConnection(s));
+  }
+
+  static async listen(path: string, broker: Broker, counters: Counters, maxPayload: number, log: Logger): Promise<IpcServer> {
+    await clearStaleSocket(path);
+    const ipc = new IpcServer(path, broker, counters, maxPayload, log);
+    await new Promise<void>((resolve, reject) => {
+      ipc.server.once('error', reject);
+      // the socket file is created inside listen(): a umask of 0177 makes it 0600 from birth
+      const old = process.umask(0o177);
+      try {
+        ipc.server.listen(path, () => resolve());
+      } finally {
+        process.umask(old);
+      }
+    });
+    chmodSync(path, 0o600);
+    return ipc;
+  }
+
+  async close(): Promise<void> {
+    for (const s of this.sockets) s.end();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    for (const s of this.sockets) s.destroy();
+    if (existsSync(this.path)) unlinkSync(this.path);
+  }
+
+  private onConnection(socket: Socket): void {
+    this.sockets.add(socket);
+    const decoder = new FrameDecoder(this.maxPayload);
+    const queue: IpcRequest[] = [];
+    let busy = false;
+    const reply = (json: string): void => {
+      if (!socket.destroyed) socket.write(encodeFrame(json));
+    };
+    const error = (id: string | null, code: ErrorCode, message: string): void => reply(JSON.stringify({ type: 'error', id, code, message }));
+
+    const next = (): void => {
+      if (busy) return;
+      const req = queue[0];
+      if (req === undefined) {
+        if (socket.isPaused() && !socket.writableNeedDrain) socket.resume();
+        return;
+      }
+      busy = true;
+      this.broker.publish(req.channels, req.data).then(
+        (seqs) => {
+          busy = false;
+          queue.shift();
+          this.counters.mainAdd('ipcPublishes');
+          this.counters.mainAdd('published', seqs.length);
+          const seqPart = req.channels.length === 1 ? `"seq":${seqs[0]}` : `"seqs":{${req.channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}`;
+          reply(`{"type":"ack","id":${JSON.stringify(req.id)},${seqPart}}`);
+          next();
+        },
+        (err: unknown) => {
+          busy = false;
+          if (err instanceof ShardcastError && err.code === ErrorCode.Overloaded) {
+            this.counters.mainAdd('rejectedOverloaded');
+            socket.pause(); // back-pressure: stop reading until this request goes through
+            setTimeout(next, RETRY_MS);
+            return;
+          }
+          queue.shift();
+          const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
+          error(req.id, e.code, e.message);
+          next();
+        },
+      );
+    };
+
+    socket.on('data', (chunk: Buffer) => {
+      for (const d of decoder.push(chunk)) {
+        if (d.kind === 'oversized') {
+          error(null, ErrorCode.PayloadTooLarge, `frame of ${d.length} bytes is above the ${this.maxPayload}-byte limit`);
+          continue;
+        }
+        try {
+          queue.push(parseRequest(d.text));
+        } catch (err) {
+          if (!(err instanceof ShardcastError)) throw err;
+          error(idOf(d.text), err.code, err.message);
+        }
+      }
+      if (queue.length > 64 || socket.writableNeedDrain) socket.pause();
+      next();
+    });
+    socket.on('drain', next);
+    socket.on('error', (err) => this.log.debug(`ipc connection error: ${err.message}`));
+    socket.on('close', () => this.sockets.delete(socket));
+  }
+}
+
+function parseRequest(text: string): IpcRequest {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new ShardcastError(ErrorCode.BadJson, 'frame is not valid JSON');
+  }
+  const m = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
+  if (m['type'] !== 'publish') {
+    throw new ShardcastError(ErrorCode.UnknownType, 'IPC requests are {"type":"publish",…}');
+  }
+  if (Array.isArray(m['channels'])) {
+    const channels = m['channels'].map(checkChannel);
+    if (channels.length === 0 || channels.length > 100 || new Set(channels).size !== channels.length) {
+      throw new ShardcastError(ErrorCode.BadMessage, '"channels" must hold 1-100 distinct channel names');
+    }
+    const one = toClientMessage({ ...m, channel: channels[0], channels: undefined });
+    if (one.type !== 'publish') throw new Error('unreachable');
+    return { id: one.id, channels, data: one.data };
+  }
+  const msg = toClientMessage(m);
+  if (msg.type !== 'publish') throw new Error('unreachable');
+  return { id: msg.id, channels: [msg.channel], data: msg.data };
+}
+
+function idOf(text: string): string | null {
+  try {
+    const v = JSON.parse(text) as { id?: unknown };
+    return typeof v.id === 'string' ? v.id.slice(0, MAX_ACK_ID) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Removes a socket file left by a dead server; refuses to steal one a live server uses. */
+async function clearStaleSocket(path: string): Promise<void> {
+  if (!existsSync(path)) return;
+  if (!statSync(path).isSocket()) throw new ShardcastError(ErrorCode.Internal, `--ipc-socket ${path} exists and is not a socket`);
+  const live = await new Promise<boolean>((resolve) => {
+    const c = createConnection(path);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) throw new ShardcastError(ErrorCode.Internal, `--ipc-socket ${path} is in use by another server`);
+  unlinkSync(path);
+}

@@ -1,0 +1,56 @@
+/**
+ * Metrics — Prometheus exposition of the engine's counters. prom-client aggregates only
+ * cluster processes, not threads, so shards count into the shared Counters block and this
+ * registry reads it in collect() when scraped: no messages, no per-event calls.
+ */
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { MainCounter, ShardCounter, type Counters, type MainCounterName, type ShardCounterName } from './counters.js';
+
+const SHARD_HELP: Record<ShardCounterName, string> = {
+  connectionsOpen: 'WebSocket connections open, per shard',
+  connectionsOpened: 'WebSocket connections accepted since start',
+  connectionsRefused: 'WebSocket upgrades refused by --max-connections',
+  closedSlowConsumer: 'Connections closed with 4001 because their send buffer passed --max-backpressure',
+  closedTooBig: 'Connections closed with 1009 for a frame above --max-payload',
+  errorFrames: 'Error frames sent to clients (bad input, refusals)',
+  clientPublishes: 'Publishes received from WebSocket clients',
+  httpPublishes: 'Publishes received on POST /api/publish',
+  publications: 'Publications read from the broadcast ring',
+  deliveries: 'Frames handed to uWS for local subscribers',
+  rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
+};
+
+const MAIN_HELP: Record<MainCounterName, string> = {
+  published: 'Publications sequenced (one per channel)',
+  rejectedOverloaded: 'Publishes refused because the broadcast ring was full',
+  shardFaults: 'Shards that hit a fatal error',
+  shardRestarts: 'Shards started again after exiting',
+  ipcPublishes: 'Publishes received on the IPC socket',
+  apiPublishes: 'Publishes made through the in-process API',
+};
+
+const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+
+export function createMetrics(counters: Counters): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'shardcast_' });
+  for (const name of Object.keys(ShardCounter) as ShardCounterName[]) {
+    const gauge = name === 'connectionsOpen';
+    const config = {
+      name: `shardcast_shard_${snake(name)}${gauge ? '' : '_total'}`,
+      help: SHARD_HELP[name],
+      labelNames: ['shard'] as const,
+      registers: [registry],
+    };
+    if (gauge) {
+      new Gauge({ ...config, collect() { for (let i = 0; i < counters.shards; i++) this.set({ shard: String(i) }, counters.shard(i, name)); } });
+    } else {
+      new Counter({ ...config, collect() { this.reset(); for (let i = 0; i < counters.shards; i++) this.inc({ shard: String(i) }, counters.shard(i, name)); } });
+    }
+  }
+  for (const name of Object.keys(MainCounter) as MainCounterName[]) {
+    new Counter({ name: `shardcast_${snake(name)}_total`, help: MAIN_HELP[name], registers: [registry], collect() { this.reset(); this.inc(counters.main(name)); } });
+  }
+  new Gauge({ name: 'shardcast_connections_open', help: 'WebSocket connections open over all shards', registers: [registry], collect() { this.set(counters.openTotal); } });
+  return registry;
+}

@@ -1,0 +1,145 @@
+/**
+ * Protocol v1 — the messages clients send, parsed and validated in one place into a
+ * discriminated union, and the small control frames the server sends back. Publication
+ * frames ("message") are built by the FrameEncoder, once per publication, not here.
+ * docs/protocol.md is the prose version of this file.
+ */
+import { ErrorCode } from './codes.js';
+import { ShardcastError } from './errors.js';
+
+export type ClientMessage =
+  | { type: 'subscribe'; channel: string }
+  | { type: 'unsubscribe'; channel: string }
+  | { type: 'publish'; channel: string; data: string; id: string | null }
+  | { type: 'ping' };
+
+/** Longest client ack id, in characters. */
+export const MAX_ACK_ID = 200;
+/** Most channels one HTTP publish may name. */
+export const MAX_CHANNELS_PER_PUBLISH = 100;
+
+const CHANNEL = /^[A-Za-z0-9_\-:.@/]{1,200}$/;
+
+export function isChannel(c: unknown): c is string {
+  return typeof c === 'string' && CHANNEL.test(c);
+}
+
+export function checkChannel(c: unknown): string {
+  if (!isChannel(c)) {
+    throw new ShardcastError(ErrorCode.BadChannel, 'channel must be 1-200 characters of A-Z a-z 0-9 _ - : . @ /');
+  }
+  return c;
+}
+
+/** What a malformed message referred to, for the `ref` field of the error frame. */
+export function refOf(value: unknown): string | null {
+  if (typeof value !== 'object' || value === null) return null;
+  const v = value as Record<string, unknown>;
+  if (typeof v['id'] === 'string') return v['id'].slice(0, MAX_ACK_ID);
+  if (typeof v['type'] === 'string') return v['type'].slice(0, 64);
+  return null;
+}
+
+/**
+ * Parses one client text frame. Throws ShardcastError with a stable code on anything that
+ * is not a valid v1 message; never throws anything else.
+ */
+export function parseClientMessage(text: string): ClientMessage {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new ShardcastError(ErrorCode.BadJson, 'frame is not valid JSON');
+  }
+  return toClientMessage(v);
+}
+
+export function toClientMessage(v: unknown): ClientMessage {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ShardcastError(ErrorCode.BadMessage, 'a message must be a JSON object with a "type"');
+  }
+  const m = v as Record<string, unknown>;
+  const type = m['type'];
+  if (typeof type !== 'string') throw new ShardcastError(ErrorCode.BadMessage, '"type" must be a string');
+  switch (type) {
+    case 'subscribe':
+    case 'unsubscribe':
+      return { type, channel: checkChannel(m['channel']) };
+    case 'publish': {
+      const channel = checkChannel(m['channel']);
+      if (!('data' in m)) throw new ShardcastError(ErrorCode.BadMessage, 'publish needs a "data" field');
+      const id = m['id'];
+      if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ACK_ID)) {
+        throw new ShardcastError(ErrorCode.BadMessage, `"id" must be a string of 1-${MAX_ACK_ID} characters`);
+      }
+      return { type, channel, data: JSON.stringify(m['data']), id: id ?? null };
+    }
+    case 'ping':
+      return { type };
+    default:
+      throw new ShardcastError(ErrorCode.UnknownType, `unknown message type ${JSON.stringify(type.slice(0, 64))}`);
+  }
+}
+
+/** Body of POST /api/publish, validated. */
+export interface HttpPublish {
+  channels: string[];
+  data: string;
+}
+
+export function parseHttpPublish(body: string): HttpPublish {
+  let v: unknown;
+  try {
+    v = JSON.parse(body);
+  } catch {
+    throw new ShardcastError(ErrorCode.BadJson, 'body is not valid JSON');
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    throw new ShardcastError(ErrorCode.BadMessage, 'body must be a JSON object {"channel"|"channels", "data"}');
+  }
+  const m = v as Record<string, unknown>;
+  if (!('data' in m)) throw new ShardcastError(ErrorCode.BadMessage, 'body needs a "data" field');
+  let channels: string[];
+  if ('channel' in m && 'channels' in m) throw new ShardcastError(ErrorCode.BadMessage, 'give "channel" or "channels", not both');
+  if ('channels' in m) {
+    const cs = m['channels'];
+    if (!Array.isArray(cs) || cs.length === 0 || cs.length > MAX_CHANNELS_PER_PUBLISH) {
+      throw new ShardcastError(ErrorCode.BadMessage, `"channels" must be an array of 1-${MAX_CHANNELS_PER_PUBLISH} channel names`);
+    }
+    channels = cs.map(checkChannel);
+    if (new Set(channels).size !== channels.length) throw new ShardcastError(ErrorCode.BadMessage, '"channels" has duplicates');
+  } else {
+    channels = [checkChannel(m['channel'])];
+  }
+  return { channels, data: JSON.stringify(m['data']) };
+}
+
+// ------------------------------------------------------------ server → client frames
+
+export function welcomeFrame(id: string, shard: number): string {
+  return `{"type":"welcome","id":"${id}","shard":${shard}}`;
+}
+
+export function subscribedFrame(channel: string, seq: number): string {
+  return `{"type":"subscribed","channel":"${channel}","seq":${seq}}`;
+}
+
+export function unsubscribedFrame(channel: string): string {
+  return `{"type":"unsubscribed","channel":"${channel}"}`;
+}
+
+export const PONG_FRAME = '{"type":"pong"}';
+
+export function errorFrame(code: ErrorCode, message: string, ref: string | null): string {
+  return JSON.stringify({ type: 'error', code, message, ref });
+}
+
+export function ackFrame(id: string, seq: number): string {
+  return `{"type":"ack","id":${JSON.stringify(id)},"seq":${seq}}`;
+}
+
+/** HTTP publish answer: one seq, or one per channel in the order given. */
+export function httpPublishBody(channels: readonly string[], seqs: readonly number[]): string {
+  if (channels.length === 1) return `{"seq":${seqs[0]}}`;
+  return `{"seqs":{${channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}}`;
+}

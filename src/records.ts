@@ -1,0 +1,161 @@
+/**
+ * Records — the layouts of what travels through the rings. Defined here once; no other file
+ * knows an offset. Every payload starts 8-byte aligned (see ring.ts), so numeric fields are
+ * read through typed-array views of the ring's bytes.
+ *
+ * Broadcast ring (main → every shard):
+ *   PUBLICATION  seq:f64 | channelLen:u32 | frameLen:u32 | channel bytes | frame bytes
+ *                The frame is the finished wire frame, encoded once on the main thread.
+ *   REPLY        shard:i32 | target:u32 | ref:u32 | bodyLen:u32 | body bytes
+ *                Meant for one shard only (an ack for a WebSocket publish or the answer to
+ *                an HTTP publish); the others skip it. Riding the broadcast ring keeps the
+ *                reply behind the publications it acknowledges.
+ *
+ * Ingress ring (one per shard, shard → main):
+ *   PUBLISH      target:u32 | ref:u32 | channelsLen:u32 | dataLen:u32 | idLen:u32 |
+ *                channels (joined by "\n"; names cannot contain it) | data JSON | id
+ */
+import { RingConsumer, RingProducer } from './ring.js';
+
+export const enum RecordKind {
+  Publication = 1,
+  Reply = 2,
+  Publish = 3,
+}
+
+/** Who waits for the answer to a publish. */
+export const enum ReplyTarget {
+  None = 0,
+  WebSocket = 1,
+  Http = 2,
+}
+
+const PUB_HEAD = 16;
+const REPLY_HEAD = 16;
+const PUBLISH_HEAD = 24;
+
+// ---------------------------------------------------------------- publication
+
+/** Bytes a publication record needs (for capacity checks before sequencing). */
+export function publicationSize(channel: string, frameBytes: number): number {
+  return PUB_HEAD + channel.length + frameBytes;
+}
+
+/**
+ * Writes a publication whose frame is a string (encoded straight into the ring, no
+ * intermediate copy). Returns false when the ring is full.
+ */
+export function writePublication(ring: RingProducer, seq: number, channel: string, frame: string | Uint8Array, frameBytes: number): boolean {
+  const at = ring.reserve(PUB_HEAD + channel.length + frameBytes, RecordKind.Publication);
+  if (at < 0) return false;
+  ring.f64[at >>> 3] = seq;
+  ring.words[(at + 8) >>> 2] = channel.length;
+  ring.words[(at + 12) >>> 2] = frameBytes;
+  // channel names are ASCII by protocol, so latin1 is exact and the fastest write
+  ring.buf.write(channel, at + PUB_HEAD, 'latin1');
+  const frameAt = at + PUB_HEAD + channel.length;
+  if (typeof frame === 'string') ring.buf.write(frame, frameAt, 'utf8');
+  else ring.bytes.set(frame, frameAt);
+  return true;
+}
+
+export interface PublicationView {
+  seq: number;
+  channel: string;
+  /** A view of the frame in the ring: valid until the consumer releases. */
+  frame: Uint8Array;
+}
+
+export function readPublication(ring: RingConsumer, at: number, out: PublicationView): PublicationView {
+  out.seq = ring.f64[at >>> 3]!;
+  const channelLen = ring.words[(at + 8) >>> 2]!;
+  const frameLen = ring.words[(at + 12) >>> 2]!;
+  const c = at + PUB_HEAD;
+  out.channel = ring.buf.toString("latin1", c, c + channelLen);
+  out.frame = ring.bytes.subarray(c + channelLen, c + channelLen + frameLen);
+  return out;
+}
+
+// ---------------------------------------------------------------- reply
+
+export function replySize(body: string): number {
+  return REPLY_HEAD + Buffer.byteLength(body);
+}
+
+export function writeReply(ring: RingProducer, shard: number, target: ReplyTarget, ref: number, body: string): boolean {
+  const bodyLen = Buffer.byteLength(body);
+  const at = ring.reserve(REPLY_HEAD + bodyLen, RecordKind.Reply);
+  if (at < 0) return false;
+  ring.words[at >>> 2] = shard >>> 0;
+  ring.words[(at + 4) >>> 2] = target;
+  ring.words[(at + 8) >>> 2] = ref;
+  ring.words[(at + 12) >>> 2] = bodyLen;
+  ring.buf.write(body, at + REPLY_HEAD, 'utf8');
+  return true;
+}
+
+export interface ReplyView {
+  shard: number;
+  target: ReplyTarget;
+  ref: number;
+  body: Uint8Array;
+}
+
+export function readReply(ring: RingConsumer, at: number, out: ReplyView): ReplyView {
+  out.shard = ring.words[at >>> 2]! | 0;
+  out.target = ring.words[(at + 4) >>> 2]! as ReplyTarget;
+  out.ref = ring.words[(at + 8) >>> 2]!;
+  const len = ring.words[(at + 12) >>> 2]!;
+  out.body = ring.bytes.subarray(at + REPLY_HEAD, at + REPLY_HEAD + len);
+  return out;
+}
+
+// ---------------------------------------------------------------- publish request
+
+export interface PublishRequest {
+  target: ReplyTarget;
+  ref: number;
+  channels: string[];
+  /** The message data as JSON text. */
+  data: string;
+  /** The client's ack id ("" when none was asked for). */
+  id: string;
+}
+
+export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
+  const channels = req.channels.join('\n');
+  const dataLen = Buffer.byteLength(req.data);
+  const idLen = Buffer.byteLength(req.id);
+  const at = ring.reserve(PUBLISH_HEAD + channels.length + dataLen + idLen, RecordKind.Publish);
+  if (at < 0) return false;
+  const w = ring.words;
+  w[at >>> 2] = req.target;
+  w[(at + 4) >>> 2] = req.ref;
+  w[(at + 8) >>> 2] = channels.length;
+  w[(at + 12) >>> 2] = dataLen;
+  w[(at + 16) >>> 2] = idLen;
+  let p = at + PUBLISH_HEAD;
+  p += ring.buf.write(channels, p, 'latin1');
+  p += ring.buf.write(req.data, p, 'utf8');
+  ring.buf.write(req.id, p, 'utf8');
+  return true;
+}
+
+export function readPublish(ring: RingConsumer, at: number): PublishRequest {
+  const w = ring.words;
+  const channelsLen = w[(at + 8) >>> 2]!;
+  const dataLen = w[(at + 12) >>> 2]!;
+  const idLen = w[(at + 16) >>> 2]!;
+  let p = at + PUBLISH_HEAD;
+  const channels = ring.buf.toString("latin1", p, p + channelsLen).split('\n');
+  p += channelsLen;
+  const data = ring.buf.toString("utf8", p, p + dataLen);
+  p += dataLen;
+  return {
+    target: w[at >>> 2]! as ReplyTarget,
+    ref: w[(at + 4) >>> 2]!,
+    channels,
+    data,
+    id: ring.buf.toString("utf8", p, p + idLen),
+  };
+}

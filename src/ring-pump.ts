@@ -1,0 +1,68 @@
+/**
+ * RingPump — drives a RingConsumer from an event loop: drains records in bounded batches,
+ * hands each to `onRecord`, releases the space, then sleeps in Atomics.waitAsync until the
+ * producer flushes. No polling. After BUDGET records it yields with setImmediate so that
+ * I/O (and uWS's per-turn write coalescing) runs between batches.
+ */
+import type { RingConsumer } from './ring.js';
+
+const BUDGET = 8192;
+
+export type RecordHandler = (at: number, kind: number, length: number) => void;
+
+export class RingPump {
+  private running = false;
+  private readonly run = (): void => this.pump();
+
+  constructor(
+    private readonly ring: RingConsumer,
+    private readonly onRecord: RecordHandler,
+    /** Called after each batch, once its space is released (e.g. to add up counters). */
+    private readonly onBatch: (records: number) => void = () => {},
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.pump();
+  }
+
+  /** Stops after the current batch; a pending wait is left to resolve harmlessly. */
+  stop(): void {
+    this.running = false;
+  }
+
+  /** Processes everything available now, synchronously (shutdown: flush before closing). */
+  drain(): number {
+    let n = 0;
+    for (let at = this.ring.next(); at >= 0; at = this.ring.next()) {
+      this.onRecord(at, this.ring.kind, this.ring.length);
+      n++;
+    }
+    this.ring.release();
+    if (n > 0) this.onBatch(n);
+    return n;
+  }
+
+  private pump(): void {
+    if (!this.running) return;
+    let n = 0;
+    for (;;) {
+      const at = this.ring.next();
+      if (at >= 0) {
+        this.onRecord(at, this.ring.kind, this.ring.length);
+        if (++n < BUDGET) continue;
+        this.ring.release();
+        this.onBatch(n);
+        setImmediate(this.run);
+        return;
+      }
+      this.ring.release();
+      const wait = this.ring.sleep();
+      if (wait === null) continue; // records arrived while going to sleep
+      if (n > 0) this.onBatch(n);
+      void wait.then(this.run);
+      return;
+    }
+  }
+}

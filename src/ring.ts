@@ -1,0 +1,284 @@
+/**
+ * Ring — a bounded, lock-free, single-producer / multi-consumer broadcast ring of
+ * variable-length records in one SharedArrayBuffer. Every active consumer reads
+ * every record (broadcast, not work sharing).
+ *
+ * Concurrency contract
+ * --------------------
+ *   writer:    exactly one thread (the producer) writes record bytes and WRITE_POS.
+ *   readers:   consumer i writes only its own READ_POS(i) and SLEEPING(i).
+ *   attach/detach of a consumer slot (ACTIVE(i)) is done by the producer thread, so the
+ *   producer never races a consumer joining: a consumer always starts at the producer's
+ *   local write position.
+ *
+ *   Record bytes are written with plain stores, then published by Atomics.store(WRITE_POS)
+ *   in flush(). Atomics are sequentially consistent in JS, so a consumer that reads
+ *   WRITE_POS with Atomics.load sees every byte written before it (release/acquire).
+ *   Symmetrically a consumer frees space with Atomics.store(READ_POS) after it is done
+ *   with the bytes, and the producer reads READ_POS with Atomics.load before reusing them.
+ *
+ *   Wake-up (no polling): a consumer going to sleep does
+ *       w = load(WAKE(i)); store(SLEEPING(i), 1); if load(WRITE_POS) != readPos: don't sleep
+ *       else waitAsync(WAKE(i), w)
+ *   and the producer, after publishing WRITE_POS, does
+ *       if load(SLEEPING(i)): store(SLEEPING(i), 0); add(WAKE(i), 1); notify(WAKE(i))
+ *   Both sides store-then-load seq-cst, so either the consumer sees the new WRITE_POS or the
+ *   producer sees SLEEPING = 1 — a wake-up is never lost. notify is paid once per flush and
+ *   only for consumers that sleep (it costs the producer ~15–25 µs).
+ *
+ * Positions are byte counters modulo 2^32 (stored in Int32 slots, read with >>> 0); the data
+ * capacity is a power of two, so `pos & mask` is the offset and `(w - r) >>> 0` the fill.
+ *
+ *   data:  | hdr | payload ... | hdr | payload ... | WRAP pad ........ |
+ *           hdr = [u32 payload length][u32 kind], payload starts 8-byte aligned,
+ *           a record never straddles the end: the tail is skipped with a WRAP header.
+ */
+
+/** Control block: one Int32 slot per field, each field on its own 64-byte line. */
+const LINE = 16; // Int32 slots per 64-byte cache line
+const WRITE_POS = 0;
+const consumerBase = (i: number): number => LINE * (1 + i);
+const READ_POS = 0; // offsets inside a consumer's line
+const ACTIVE = 1;
+const SLEEPING = 2;
+const WAKE = 3;
+
+export const RECORD_HEADER = 8;
+const WRAP = 0xffffffff;
+const ALIGN = 8;
+
+export interface RingSpec {
+  /** Data capacity in bytes: a power of two between 4 KiB and 1 GiB. */
+  readonly capacity: number;
+  /** How many consumer slots the ring has. */
+  readonly maxConsumers: number;
+}
+
+export interface RingHandle {
+  readonly sab: SharedArrayBuffer;
+  readonly capacity: number;
+  readonly maxConsumers: number;
+}
+
+export function createRing(spec: RingSpec): RingHandle {
+  const { capacity, maxConsumers } = spec;
+  if (!Number.isInteger(capacity) || capacity < 4096 || capacity > 2 ** 30 || (capacity & (capacity - 1)) !== 0) {
+    throw new RangeError(`ring capacity must be a power of two between 4096 and 2^30 bytes, got ${capacity}`);
+  }
+  if (!Number.isInteger(maxConsumers) || maxConsumers < 1 || maxConsumers > 1024) {
+    throw new RangeError(`ring maxConsumers must be an integer 1..1024, got ${maxConsumers}`);
+  }
+  const sab = new SharedArrayBuffer(controlBytes(maxConsumers) + capacity);
+  return { sab, capacity, maxConsumers };
+}
+
+function controlBytes(maxConsumers: number): number {
+  return LINE * 4 * (1 + maxConsumers);
+}
+
+/** Largest payload a ring of this capacity accepts (a record must fit twice over). */
+export function maxPayload(capacity: number): number {
+  return capacity / 2 - RECORD_HEADER;
+}
+
+const align = (n: number): number => (n + (ALIGN - 1)) & ~(ALIGN - 1);
+
+/** Ring bytes a record of `length` payload bytes takes (header and alignment included). */
+export function recordSpace(length: number): number {
+  return RECORD_HEADER + align(length);
+}
+
+class RingView {
+  protected readonly ctl: Int32Array;
+  /** Record bytes; offsets returned by the ring index into this array. */
+  readonly bytes: Uint8Array;
+  /** The same bytes as a Buffer, for fast string writes/reads. */
+  readonly buf: Buffer;
+  readonly words: Uint32Array;
+  readonly f64: Float64Array;
+  protected readonly mask: number;
+  readonly capacity: number;
+
+  constructor(readonly handle: RingHandle) {
+    const ctlBytes = controlBytes(handle.maxConsumers);
+    this.ctl = new Int32Array(handle.sab, 0, ctlBytes / 4);
+    this.bytes = new Uint8Array(handle.sab, ctlBytes, handle.capacity);
+    this.buf = Buffer.from(handle.sab, ctlBytes, handle.capacity);
+    this.words = new Uint32Array(handle.sab, ctlBytes, handle.capacity / 4);
+    this.f64 = new Float64Array(handle.sab, ctlBytes, handle.capacity / 8);
+    this.capacity = handle.capacity;
+    this.mask = handle.capacity - 1;
+  }
+}
+
+/** The producer side. Not thread-safe: one producer thread per ring. */
+export class RingProducer extends RingView {
+  /** Local write position: ahead of WRITE_POS by what is reserved but not flushed. */
+  private writePos: number;
+  /** Free bytes known without re-reading consumers' positions. */
+  private knownFree = 0;
+
+  constructor(handle: RingHandle) {
+    super(handle);
+    this.writePos = Atomics.load(this.ctl, WRITE_POS) >>> 0;
+  }
+
+  /**
+   * Reserves a record of `length` payload bytes and `kind`; returns the payload's byte
+   * offset in `bytes`, or -1 when the ring has no room (the caller decides the policy).
+   * The record becomes visible to consumers at the next flush().
+   */
+  reserve(length: number, kind: number): number {
+    const need = RECORD_HEADER + align(length);
+    if (need > this.capacity / 2) throw new RangeError(`record of ${length} bytes exceeds ring limit ${maxPayload(this.capacity)}`);
+    const off = this.writePos & this.mask;
+    const tail = this.capacity - off;
+    const total = tail < need ? tail + need : need;
+    if (total > this.knownFree) {
+      this.knownFree = this.free();
+      if (total > this.knownFree) return -1;
+    }
+    let at = off;
+    if (tail < need) {
+      this.words[at >>> 2] = WRAP;
+      at = 0;
+    }
+    this.words[at >>> 2] = length;
+    this.words[(at >>> 2) + 1] = kind;
+    this.writePos = (this.writePos + total) >>> 0;
+    this.knownFree -= total;
+    return at + RECORD_HEADER;
+  }
+
+  /** Whether `length` payload bytes would fit now (same rule as reserve). */
+  fits(length: number): boolean {
+    const need = RECORD_HEADER + align(length);
+    const off = this.writePos & this.mask;
+    const tail = this.capacity - off;
+    return this.room(tail < need ? tail + need : need);
+  }
+
+  /** Whether `bytes` of ring space are free now (re-reading consumers only when needed). */
+  room(bytes: number): boolean {
+    if (bytes <= this.knownFree) return true;
+    this.knownFree = this.free();
+    return bytes <= this.knownFree;
+  }
+
+  /** Free bytes, measured against the slowest active consumer. */
+  free(): number {
+    let used = 0;
+    for (let i = 0; i < this.handle.maxConsumers; i++) {
+      const base = consumerBase(i);
+      if (Atomics.load(this.ctl, base + ACTIVE) === 0) continue;
+      const r = Atomics.load(this.ctl, base + READ_POS) >>> 0;
+      const u = (this.writePos - r) >>> 0;
+      if (u > used) used = u;
+    }
+    return this.capacity - used;
+  }
+
+  /** Publishes everything reserved so far and wakes sleeping consumers (one notify each). */
+  flush(): void {
+    if ((Atomics.load(this.ctl, WRITE_POS) >>> 0) === this.writePos) return;
+    Atomics.store(this.ctl, WRITE_POS, this.writePos | 0);
+    for (let i = 0; i < this.handle.maxConsumers; i++) {
+      const base = consumerBase(i);
+      if (Atomics.load(this.ctl, base + SLEEPING) === 1) {
+        Atomics.store(this.ctl, base + SLEEPING, 0);
+        Atomics.add(this.ctl, base + WAKE, 1);
+        Atomics.notify(this.ctl, base + WAKE);
+      }
+    }
+  }
+
+  /** Unflushed bytes pending (for tests and flush scheduling). */
+  get pending(): number {
+    return (this.writePos - (Atomics.load(this.ctl, WRITE_POS) >>> 0)) >>> 0;
+  }
+
+  /**
+   * Makes consumer slot `i` active, starting at the producer's current position, so it
+   * reads every record reserved from now on. Called on the producer's thread only.
+   */
+  attach(i: number): void {
+    const base = consumerBase(this.checkSlot(i));
+    Atomics.store(this.ctl, base + READ_POS, this.writePos | 0);
+    Atomics.store(this.ctl, base + SLEEPING, 0);
+    Atomics.store(this.ctl, base + ACTIVE, 1);
+  }
+
+  /** Stops counting slot `i` for free space (its consumer is gone). Producer thread only. */
+  detach(i: number): void {
+    Atomics.store(this.ctl, consumerBase(this.checkSlot(i)) + ACTIVE, 0);
+    this.knownFree = 0; // recompute on next reserve
+  }
+
+  private checkSlot(i: number): number {
+    if (!Number.isInteger(i) || i < 0 || i >= this.handle.maxConsumers) throw new RangeError(`no consumer slot ${i}`);
+    return i;
+  }
+}
+
+/** A consumer side: owns slot `index`, which the producer must have attached. */
+export class RingConsumer extends RingView {
+  private readPos: number;
+  private readonly base: number;
+  /** Payload length and kind of the record last returned by next(). */
+  length = 0;
+  kind = 0;
+
+  constructor(handle: RingHandle, index: number) {
+    super(handle);
+    if (!Number.isInteger(index) || index < 0 || index >= handle.maxConsumers) throw new RangeError(`no consumer slot ${index}`);
+    this.base = consumerBase(index);
+    this.readPos = Atomics.load(this.ctl, this.base + READ_POS) >>> 0;
+  }
+
+  /**
+   * Returns the payload offset of the next record (and sets length/kind), or -1 if the ring
+   * is empty. The bytes stay valid until release(); call release() once per batch.
+   */
+  next(): number {
+    // Empty unless WRITE_POS is ahead: after attach() during an unflushed batch, readPos
+    // starts ahead of WRITE_POS (lag never exceeds capacity <= 2^30, so the sign is exact).
+    if (((Atomics.load(this.ctl, WRITE_POS) - this.readPos) | 0) <= 0) return -1;
+    let at = this.readPos & this.mask;
+    let len = this.words[at >>> 2]!;
+    if (len === WRAP) {
+      this.readPos = (this.readPos + (this.capacity - at)) >>> 0;
+      at = 0;
+      len = this.words[0]!;
+    }
+    this.length = len;
+    this.kind = this.words[(at >>> 2) + 1]!;
+    this.readPos = (this.readPos + RECORD_HEADER + align(len)) >>> 0;
+    return at + RECORD_HEADER;
+  }
+
+  /** Hands the bytes read so far back to the producer. */
+  release(): void {
+    Atomics.store(this.ctl, this.base + READ_POS, this.readPos | 0);
+  }
+
+  /** Whether records are waiting. */
+  get available(): boolean {
+    return ((Atomics.load(this.ctl, WRITE_POS) - this.readPos) | 0) > 0;
+  }
+
+  /**
+   * Goes to sleep until the producer flushes. Resolves at once when records are already
+   * waiting. Call release() first. A pending waitAsync does not keep an event loop alive.
+   */
+  sleep(): Promise<unknown> | null {
+    const wakeIdx = this.base + WAKE;
+    const w = Atomics.load(this.ctl, wakeIdx);
+    Atomics.store(this.ctl, this.base + SLEEPING, 1);
+    if (this.available) {
+      Atomics.store(this.ctl, this.base + SLEEPING, 0);
+      return null;
+    }
+    const r = Atomics.waitAsync(this.ctl, wakeIdx, w);
+    return r.async ? r.value : null;
+  }
+}

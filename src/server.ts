@@ -1,0 +1,284 @@
+/**
+ * startServer — builds and connects the engine's parts on the main thread (the control
+ * plane and sequencer) and starts the shards:
+ *
+ *   ingress (HTTP/WS via shards' ingress rings, IPC socket, in-process API)
+ *     → Broker (sequence) → Fanout (encode once, write once) → broadcast ring
+ *     → every Shard's Feed → uWS publish to local subscribers
+ */
+import type { Worker } from 'node:worker_threads';
+import type { Broker } from './broker.js';
+import { MemoryBroker } from './broker-memory.js';
+import { ErrorCode } from './codes.js';
+import { resolveConfig, type Config, type Options } from './config.js';
+import type { ControlRoute, FromShard, HttpAnswer } from './control.js';
+import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from './counters.js';
+import { JsonFrameEncoder } from './encoder.js';
+import { ShardcastError } from './errors.js';
+import { Fanout } from './fanout.js';
+import { IngressReader } from './ingress-reader.js';
+import { IpcServer } from './ipc-server.js';
+import { createLogger, type Logger } from './logger.js';
+import { createMetrics } from './metrics.js';
+import { MAX_CHANNELS_PER_PUBLISH, checkChannel } from './protocol.js';
+import { createRing, type RingHandle } from './ring.js';
+import { Supervisor } from './supervisor.js';
+import './uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
+
+/** How long GET /api/channels waits for the shards' reports. */
+const CHANNELS_QUERY_TIMEOUT_MS = 2000;
+
+export interface ChannelInfo {
+  channel: string;
+  subscribers: number;
+}
+
+export interface Stats {
+  connections: number;
+  shards: Array<{ shard: number } & Record<ShardCounterName, number>>;
+  totals: Record<ShardCounterName, number>;
+  main: Record<MainCounterName, number>;
+  liveShards: number;
+}
+
+export interface ShardcastServer {
+  readonly config: Config;
+  /** The port the shards listen on (useful with port 0). */
+  readonly port: number;
+  /** Publishes `data` (any JSON value) on a channel; resolves with its seq. */
+  publish(channel: string, data: unknown): Promise<number>;
+  /** Publishes the same data on several channels; one seq per channel, in order. */
+  publishMany(channels: readonly string[], data: unknown): Promise<number[]>;
+  /** Channels with local subscribers, summed over shards. */
+  channels(): Promise<ChannelInfo[]>;
+  stats(): Stats;
+  /** Prometheus text exposition. */
+  metrics(): Promise<string>;
+  /** Graceful shutdown: clients get 1001, every shard closes its sockets, then resolves. */
+  close(): Promise<void>;
+  /** Test-only (testHooks): makes a shard hit a fatal error. */
+  injectFault(shard: number, where?: 'timer' | 'ws-message'): void;
+  /** Test-only (testHooks): blocks a shard's thread for `ms` (a stalled feed reader). */
+  injectStall(shard: number, ms: number): void;
+}
+
+export function startServer(options: Options = {}, logger?: Logger): Promise<ShardcastServer> {
+  const config = resolveConfig(options);
+  return startWithConfig(config, logger ?? createLogger(config.logLevel));
+}
+
+/** Starts from an already validated Config (the CLI validates flags and env first). */
+export async function startWithConfig(config: Config, log: Logger): Promise<ShardcastServer> {
+  const engine = new Engine(config, log);
+  await engine.start();
+  return engine;
+}
+
+class Engine implements ShardcastServer {
+  private readonly counters: Counters;
+  private readonly feed: RingHandle;
+  private readonly fanout: Fanout;
+  private readonly broker: Broker;
+  private readonly supervisor: Supervisor;
+  private readonly readers = new Map<number, IngressReader>();
+  private readonly metricsRegistry;
+  private ipc: IpcServer | null = null;
+  private closing: Promise<void> | null = null;
+  private queries = new Map<number, { pending: number; sums: Map<string, number>; done: () => void }>();
+  private nextQuery = 1;
+
+  constructor(
+    readonly config: Config,
+    private readonly log: Logger,
+  ) {
+    this.counters = new Counters(createCounters(config.workers));
+    this.feed = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
+    this.fanout = new Fanout(this.feed, new JsonFrameEncoder());
+    this.broker = new MemoryBroker(this.fanout);
+    this.metricsRegistry = createMetrics(this.counters);
+    this.supervisor = new Supervisor(config, this.feed, this.counters, {
+      attach: (shard) => {
+        this.fanout.attach(shard);
+        return this.broker.snapshot();
+      },
+      detach: (shard) => this.fanout.detach(shard),
+      ingressReady: (shard, ring, worker) => this.startReader(shard, ring, worker),
+      ingressGone: (shard) => {
+        this.readers.get(shard)?.stop();
+        this.readers.delete(shard);
+      },
+      onMessage: (shard, m) => this.onShardMessage(shard, m),
+    }, log);
+  }
+
+  get port(): number {
+    return this.supervisor.listenPort;
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.supervisor.start();
+      if (this.config.ipcSocket !== null) {
+        this.ipc = await IpcServer.listen(this.config.ipcSocket, this.broker, this.counters, this.config.maxPayload, this.log);
+      }
+    } catch (err) {
+      await this.close();
+      throw err;
+    }
+    this.log.info(
+      `shardcast listening on ${this.config.host}:${this.port} with ${this.config.workers} shard(s)` +
+        (this.ipc ? `, IPC socket ${this.config.ipcSocket}` : '') +
+        (this.config.apiKey === null ? ' (no API key: loopback only)' : ''),
+    );
+  }
+
+  publish(channel: string, data: unknown): Promise<number> {
+    return this.publishMany([channel], data).then((s) => s[0]!);
+  }
+
+  async publishMany(channels: readonly string[], data: unknown): Promise<number[]> {
+    if (this.closing) throw new ShardcastError(ErrorCode.ShuttingDown, 'server is shutting down');
+    if (!Array.isArray(channels) || channels.length === 0 || channels.length > MAX_CHANNELS_PER_PUBLISH) {
+      throw new ShardcastError(ErrorCode.BadMessage, `give 1-${MAX_CHANNELS_PER_PUBLISH} channels`);
+    }
+    channels.forEach(checkChannel);
+    if (new Set(channels).size !== channels.length) throw new ShardcastError(ErrorCode.BadMessage, 'channels has duplicates');
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(data);
+    } catch (err) {
+      throw new ShardcastError(ErrorCode.BadMessage, `data is not serialisable to JSON: ${(err as Error).message}`);
+    }
+    if (json === undefined) throw new ShardcastError(ErrorCode.BadMessage, 'data must be a JSON value (not undefined or a function)');
+    if (Buffer.byteLength(json) > this.config.maxPayload) {
+      throw new ShardcastError(ErrorCode.PayloadTooLarge, `data above the ${this.config.maxPayload}-byte limit`);
+    }
+    try {
+      const seqs = await this.broker.publish(channels, json);
+      this.counters.mainAdd('apiPublishes');
+      this.counters.mainAdd('published', seqs.length);
+      return [...seqs];
+    } catch (err) {
+      if (err instanceof ShardcastError && err.code === ErrorCode.Overloaded) this.counters.mainAdd('rejectedOverloaded');
+      throw err;
+    }
+  }
+
+  channels(): Promise<ChannelInfo[]> {
+    return new Promise((resolve) => {
+      const query = this.nextQuery++;
+      const sums = new Map<string, number>();
+      const done = (): void => {
+        clearTimeout(timer);
+        this.queries.delete(query);
+        resolve([...sums].map(([channel, subscribers]) => ({ channel, subscribers })).sort((a, b) => a.channel.localeCompare(b.channel)));
+      };
+      // a shard that dies mid-query must not hang the answer
+      const timer = setTimeout(done, CHANNELS_QUERY_TIMEOUT_MS);
+      const pending = this.supervisor.broadcast({ type: 'channels-query', query });
+      if (pending === 0) return done();
+      this.queries.set(query, { pending, sums, done });
+    });
+  }
+
+  stats(): Stats {
+    const c = this.counters;
+    const shards = Array.from({ length: this.config.workers }, (_, shard) => {
+      const row = { shard } as { shard: number } & Record<ShardCounterName, number>;
+      for (const name of Object.keys(ShardCounter) as ShardCounterName[]) row[name] = c.shard(shard, name);
+      return row;
+    });
+    const totals = {} as Record<ShardCounterName, number>;
+    for (const name of Object.keys(ShardCounter) as ShardCounterName[]) totals[name] = c.total(name);
+    const main = {} as Record<MainCounterName, number>;
+    for (const name of Object.keys(MainCounter) as MainCounterName[]) main[name] = c.main(name);
+    return { connections: c.openTotal, shards, totals, main, liveShards: this.supervisor.liveShards };
+  }
+
+  metrics(): Promise<string> {
+    return this.metricsRegistry.metrics();
+  }
+
+  injectFault(shard: number, where: 'timer' | 'ws-message' = 'timer'): void {
+    if (!this.config.testHooks) throw new Error('injectFault needs the testHooks option');
+    this.supervisor.send(shard, { type: 'inject-fault', where });
+  }
+
+  injectStall(shard: number, ms: number): void {
+    if (!this.config.testHooks) throw new Error('injectStall needs the testHooks option');
+    this.supervisor.send(shard, { type: 'inject-stall', ms });
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    const started = Date.now();
+    await this.ipc?.close();
+    this.fanout.flush();
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = await Promise.race([
+      this.supervisor.stop().then(() => true),
+      new Promise<false>((r) => (timer = setTimeout(() => r(false), this.config.shutdownTimeout + 2000))),
+    ]);
+    clearTimeout(timer);
+    for (const r of this.readers.values()) r.stop();
+    if (!stopped) throw new Error(`shards did not stop within ${this.config.shutdownTimeout + 2000} ms`);
+    this.log.info(`shardcast stopped in ${Date.now() - started} ms`);
+  }
+
+  private startReader(shard: number, ring: RingHandle, worker: Worker): void {
+    this.readers.get(shard)?.stop();
+    const reader = new IngressReader(shard, ring, worker, this.broker, this.fanout, this.counters);
+    this.readers.set(shard, reader);
+    reader.start();
+  }
+
+  private onShardMessage(shard: number, m: FromShard): void {
+    switch (m.type) {
+      case 'channels-report': {
+        const q = this.queries.get(m.query);
+        if (!q) return;
+        for (const [c, n] of m.channels) q.sums.set(c, (q.sums.get(c) ?? 0) + n);
+        if (--q.pending === 0) q.done();
+        return;
+      }
+      case 'http-control':
+        void this.answerControl(m.route).then(
+          (answer) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer }),
+          (err: Error) => {
+            this.log.error(`control route ${m.route} failed: ${err.stack ?? err.message}`);
+            const body = JSON.stringify({ error: { code: ErrorCode.Internal, message: 'internal error' } });
+            this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 500, contentType: 'application/json', body } });
+          },
+        );
+        return;
+      case 'listening':
+      case 'listen-failed':
+      case 'fault':
+      case 'closed':
+        return; // handled by the Supervisor
+      default: {
+        const never: never = m;
+        throw new Error(`unknown shard message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  private async answerControl(route: ControlRoute): Promise<HttpAnswer> {
+    switch (route) {
+      case 'channels':
+        return { status: 200, contentType: 'application/json', body: JSON.stringify({ channels: await this.channels() }) };
+      case 'stats':
+        return { status: 200, contentType: 'application/json', body: JSON.stringify(this.stats()) };
+      case 'metrics':
+        return { status: 200, contentType: this.metricsRegistry.contentType, body: await this.metrics() };
+      default: {
+        const never: never = route;
+        throw new Error(`unknown control route ${String(never)}`);
+      }
+    }
+  }
+}

@@ -1,0 +1,203 @@
+/**
+ * ClientHandler — one shard's WebSocket behaviour: the handshake (connection limit), the
+ * protocol v1 conversation, and closing clients that read too slowly. Bad input is answered
+ * with an error frame carrying a stable code; it never throws out of a handler.
+ */
+import { CloseCode, ErrorCode } from '../codes.js';
+import { ShardcastError } from '../errors.js';
+import {
+  PONG_FRAME,
+  errorFrame,
+  parseClientMessage,
+  refOf,
+  subscribedFrame,
+  unsubscribedFrame,
+  welcomeFrame,
+  type ClientMessage,
+} from '../protocol.js';
+import { ReplyTarget } from '../records.js';
+import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
+import type { Client, ClientSocket, ShardContext } from './context.js';
+import { sendError } from './http-reply.js';
+
+/** How often the slow-consumer sweep looks at every connection's send buffer. */
+export const SWEEP_INTERVAL_MS = 100;
+
+export class ClientHandler {
+  /** Test hook: the next client frame makes the handler throw (a fault inside a uWS callback). */
+  faultOnNextMessage = false;
+
+  constructor(private readonly ctx: ShardContext) {}
+
+  behavior(): WebSocketBehavior<Client> {
+    const { config } = this.ctx;
+    return {
+      // uWS itself drops the TCP connection above this; between maxPayload and twice it we
+      // answer with a readable error and close 1009 (see onMessage).
+      maxPayloadLength: Math.min(2 * config.maxPayload, 32 * 1024 * 1024),
+      // No uWS limit (0): above its maxBackpressure uWS skips frames silently — the close
+      // frame included, so a dropped client would see 1006 and no reason. Instead the sweep
+      // below closes a client whose buffer passed config.maxBackpressure with 4001, queued
+      // behind what it was already sent; a client that never reads again is cut by the
+      // idle timeout. Memory per slow client: the limit plus one sweep interval of traffic.
+      maxBackpressure: 0,
+      idleTimeout: config.idleTimeout,
+      sendPingsAutomatically: true,
+      compression: 0, // DISABLED: per-message deflate would compress per recipient
+      upgrade: (res, req, context) => this.onUpgrade(res, req, context),
+      open: (ws) => this.onOpen(ws),
+      message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
+      close: (ws) => this.onClose(ws),
+    };
+  }
+
+  private onUpgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t): void {
+    const { ctx } = this;
+    if (ctx.closing) {
+      sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
+      return;
+    }
+    if (!ctx.counters.tryOpen(ctx.config.maxConnections)) {
+      ctx.count('connectionsRefused');
+      sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
+      return;
+    }
+    const client: Client = { n: ctx.ref(), channels: null };
+    res.upgrade(
+      client,
+      req.getHeader('sec-websocket-key'),
+      req.getHeader('sec-websocket-protocol'),
+      req.getHeader('sec-websocket-extensions'),
+      context,
+    );
+  }
+
+  private onOpen(ws: ClientSocket): void {
+    const { ctx } = this;
+    const client = ws.getUserData();
+    ctx.clients.set(client.n, ws);
+    ctx.count('connectionsOpen');
+    ctx.count('connectionsOpened');
+    ws.send(welcomeFrame(`${ctx.shard}-${client.n}`, ctx.shard), false);
+  }
+
+  private onClose(ws: ClientSocket): void {
+    const { ctx } = this;
+    const client = ws.getUserData();
+    if (!ctx.clients.delete(client.n)) return;
+    ctx.counters.closeOne();
+    ctx.count('connectionsOpen', -1);
+    if (client.channels !== null) for (const c of client.channels) ctx.subscribed(c, -1);
+  }
+
+  private onMessage(ws: ClientSocket, message: ArrayBuffer, isBinary: boolean): void {
+    if (this.faultOnNextMessage) {
+      this.faultOnNextMessage = false;
+      throw new Error('injected fault (ws-message)');
+    }
+    const { ctx } = this;
+    if (message.byteLength > ctx.config.maxPayload) {
+      this.reject(ws, ErrorCode.PayloadTooLarge, `frame of ${message.byteLength} bytes is above the ${ctx.config.maxPayload}-byte limit`, null);
+      ctx.count('closedTooBig');
+      ws.end(CloseCode.MessageTooBig, 'message too big');
+      return;
+    }
+    if (isBinary) {
+      this.reject(ws, ErrorCode.BinaryUnsupported, 'protocol v1 takes text frames of JSON', null);
+      return;
+    }
+    const text = Buffer.from(message).toString('utf8');
+    let msg: ClientMessage;
+    try {
+      msg = parseClientMessage(text);
+    } catch (err) {
+      if (!(err instanceof ShardcastError)) throw err;
+      this.reject(ws, err.code, err.message, refOf(safeParse(text)));
+      return;
+    }
+    this.handle(ws, msg);
+  }
+
+  private handle(ws: ClientSocket, msg: ClientMessage): void {
+    const { ctx } = this;
+    const client = ws.getUserData();
+    switch (msg.type) {
+      case 'subscribe': {
+        if (!ws.isSubscribed(msg.channel)) {
+          const channels = (client.channels ??= new Set());
+          if (channels.size >= ctx.config.maxSubscriptions) {
+            this.reject(ws, ErrorCode.TooManySubscriptions, `at most ${ctx.config.maxSubscriptions} subscriptions per connection`, msg.type);
+            return;
+          }
+          ws.subscribe(msg.channel);
+          channels.add(msg.channel);
+          ctx.subscribed(msg.channel, 1);
+        }
+        // the seq as of this shard's position in the feed: the next delivery is seq + 1
+        ws.send(subscribedFrame(msg.channel, ctx.lastSeq.get(msg.channel) ?? 0), false);
+        return;
+      }
+      case 'unsubscribe': {
+        if (ws.isSubscribed(msg.channel)) {
+          ws.unsubscribe(msg.channel);
+          client.channels?.delete(msg.channel);
+          ctx.subscribed(msg.channel, -1);
+        }
+        ws.send(unsubscribedFrame(msg.channel), false);
+        return;
+      }
+      case 'publish': {
+        if (!ctx.config.clientPublish) {
+          this.reject(ws, ErrorCode.PublishForbidden, 'client publishing is turned off on this server', msg.id ?? msg.type);
+          return;
+        }
+        ctx.count('clientPublishes');
+        const accepted = ctx.forwardPublish({
+          target: msg.id === null ? ReplyTarget.None : ReplyTarget.WebSocket,
+          ref: client.n,
+          channels: [msg.channel],
+          data: msg.data,
+          id: msg.id ?? '',
+        });
+        if (!accepted) this.reject(ws, ErrorCode.Overloaded, 'server is overloaded; publish again shortly', msg.id ?? msg.type);
+        return;
+      }
+      case 'ping':
+        ws.send(PONG_FRAME, false);
+        return;
+      default: {
+        const never: never = msg;
+        throw new Error(`unhandled client message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** Sends an error frame to one client (used by the shard for refusals from main, too). */
+  reject(ws: ClientSocket, code: ErrorCode, message: string, ref: string | null): void {
+    this.ctx.count('errorFrames');
+    ws.send(errorFrame(code, message, ref), false);
+  }
+
+  /**
+   * Closes every client whose send buffer passed the limit. O(connections) native calls per
+   * sweep, no work per message; a closed slow client gets 4001 after what it was sent.
+   */
+  sweepSlowConsumers(): void {
+    const { ctx } = this;
+    const limit = ctx.config.maxBackpressure;
+    for (const ws of ctx.clients.values()) {
+      if (ws.getBufferedAmount() > limit) {
+        ctx.count('closedSlowConsumer');
+        ws.end(CloseCode.SlowConsumer, 'slow consumer');
+      }
+    }
+  }
+}
+
+function safeParse(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,79 @@
+/**
+ * Feed — a shard's end of the broadcast ring. For each publication it hands the frame bytes,
+ * as they sit in shared memory, to uWS's native pub/sub for this shard's local subscribers:
+ * uWS copies them once and coalesces everything published in one turn into one write per
+ * socket. No per-recipient work happens in JavaScript. Replies meant for this shard are
+ * routed to the waiting WebSocket or HTTP request; other shards' replies are skipped.
+ */
+import { RecordKind, ReplyTarget, readPublication, readReply, type PublicationView, type ReplyView } from '../records.js';
+import { RingConsumer, type RingHandle } from '../ring.js';
+import { RingPump } from '../ring-pump.js';
+import type { ShardContext } from './context.js';
+import { answerPending } from './http-api.js';
+import { sendJson } from './http-reply.js';
+
+export class Feed {
+  readonly pump: RingPump;
+  private readonly ring: RingConsumer;
+  private readonly pub: PublicationView = { seq: 0, channel: '', frame: new Uint8Array(0) };
+  private readonly reply: ReplyView = { shard: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
+  private deliveries = 0;
+  private publications = 0;
+
+  constructor(
+    private readonly ctx: ShardContext,
+    handle: RingHandle,
+  ) {
+    this.ring = new RingConsumer(handle, ctx.shard);
+    this.pump = new RingPump(
+      this.ring,
+      (at, kind) => this.onRecord(at, kind),
+      () => this.onBatch(),
+    );
+  }
+
+  private onRecord(at: number, kind: number): void {
+    switch (kind) {
+      case RecordKind.Publication: {
+        const p = readPublication(this.ring, at, this.pub);
+        this.ctx.lastSeq.set(p.channel, p.seq);
+        this.publications++;
+        const app = this.ctx.app;
+        const subscribers = app.numSubscribers(p.channel);
+        if (subscribers > 0) {
+          app.publish(p.channel, p.frame, false, false);
+          this.deliveries += subscribers;
+        }
+        return;
+      }
+      case RecordKind.Reply: {
+        const r = readReply(this.ring, at, this.reply);
+        if (r.shard === this.ctx.shard) this.deliverReply(r);
+        return;
+      }
+      default:
+        throw new Error(`feed: unknown record kind ${kind}`); // a producer bug: fail loudly
+    }
+  }
+
+  private deliverReply(r: ReplyView): void {
+    if (r.target === ReplyTarget.WebSocket) {
+      this.ctx.clients.get(r.ref)?.send(r.body, false);
+    } else if (r.target === ReplyTarget.Http) {
+      const body = Buffer.from(r.body).toString('utf8');
+      answerPending(this.ctx, r.ref, (res) => sendJson(res, 200, body));
+    }
+  }
+
+  private onBatch(): void {
+    const { ctx } = this;
+    if (this.publications > 0) {
+      ctx.count('publications', this.publications);
+      this.publications = 0;
+    }
+    if (this.deliveries > 0) {
+      ctx.count('deliveries', this.deliveries);
+      this.deliveries = 0;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * HttpApi — the HTTP routes a shard serves on the shared port. Publishing is parsed and
+ * validated here (spreading that CPU over the shards) and forwarded to the main thread
+ * through this shard's ingress ring; the answer comes back through the feed (a REPLY
+ * record) or, for refusals, as a control message. Read-only routes that need every shard's
+ * view (channels, stats, metrics) are answered by the main thread.
+ *
+ *   POST /api/publish   {"channel":C,"data":…} | {"channels":[…],"data":…}  → {"seq"} | {"seqs"}
+ *   GET  /api/channels  → {"channels":[{"channel":C,"subscribers":n}…]}
+ *   GET  /api/stats     → engine counters as JSON
+ *   GET  /metrics       → Prometheus text (no API key needed)
+ *   GET  /healthz       → 200 {"ok":true}
+ */
+import { timingSafeEqual } from 'node:crypto';
+import { ErrorCode } from '../codes.js';
+import type { ControlRoute } from '../control.js';
+import { ShardcastError } from '../errors.js';
+import { parseHttpPublish } from '../protocol.js';
+import { ReplyTarget } from '../records.js';
+import type { HttpRequest, HttpResponse } from '../uws.js';
+import type { PendingHttp, ShardContext } from './context.js';
+import { sendError, sendJson } from './http-reply.js';
+
+export class HttpApi {
+  private readonly bearer: Buffer | null;
+
+  constructor(private readonly ctx: ShardContext) {
+    this.bearer = ctx.config.apiKey === null ? null : Buffer.from(`Bearer ${ctx.config.apiKey}`);
+  }
+
+  mount(): void {
+    const { app } = this.ctx;
+    app.post('/api/publish', (res, req) => this.publish(res, req));
+    app.get('/api/channels', (res, req) => this.control(res, req, 'channels'));
+    app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
+    app.get('/metrics', (res) => this.control(res, null, 'metrics'));
+    app.get('/healthz', (res) => sendJson(res, 200, '{"ok":true}'));
+    for (const path of ['/api/publish', '/api/channels', '/api/stats', '/metrics', '/healthz']) {
+      app.any(path, (res) => sendError(res, ErrorCode.MethodNotAllowed, 'method not allowed on this route'));
+    }
+    app.any('/*', (res) => sendError(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
+  }
+
+  private authorized(req: HttpRequest): boolean {
+    if (this.bearer === null) return true;
+    const given = Buffer.from(req.getHeader('authorization'));
+    return given.length === this.bearer.length && timingSafeEqual(given, this.bearer);
+  }
+
+  private publish(res: HttpResponse, req: HttpRequest): void {
+    const { ctx } = this;
+    if (!this.authorized(req)) return sendError(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
+    if (ctx.closing) return sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
+    const limit = ctx.config.maxPayload;
+    const declared = Number(req.getHeader('content-length') || '0');
+    if (declared > limit) return sendError(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`);
+    const pending = this.hold(res);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > limit) {
+        done = true;
+        this.finish(pending, () => sendError(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`));
+        return;
+      }
+      chunks.push(Buffer.copyBytesFrom(new Uint8Array(chunk))); // uWS reuses the chunk's memory
+      if (!isLast) return;
+      done = true;
+      this.forward(pending, Buffer.concat(chunks, size).toString('utf8'));
+    });
+  }
+
+  private forward(pending: { ref: number; entry: PendingHttp }, body: string): void {
+    const { ctx } = this;
+    let parsed;
+    try {
+      parsed = parseHttpPublish(body);
+    } catch (err) {
+      if (!(err instanceof ShardcastError)) throw err;
+      return this.finish(pending, () => sendError(pending.entry.res, err.code, err.message));
+    }
+    ctx.count('httpPublishes');
+    const accepted = ctx.forwardPublish({ target: ReplyTarget.Http, ref: pending.ref, channels: parsed.channels, data: parsed.data, id: '' });
+    if (!accepted) this.finish(pending, () => sendError(pending.entry.res, ErrorCode.Overloaded, 'server is overloaded; retry shortly'));
+    // else: answered when the REPLY record (or a refusal) for pending.ref arrives
+  }
+
+  private control(res: HttpResponse, req: HttpRequest | null, route: ControlRoute): void {
+    if (req !== null && !this.authorized(req)) return sendError(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
+    const { ref } = this.hold(res);
+    this.ctx.post({ type: 'http-control', ref, route });
+  }
+
+  /** Keeps a response open for a later answer, noting if the client goes away meanwhile. */
+  private hold(res: HttpResponse): { ref: number; entry: PendingHttp } {
+    const ref = this.ctx.ref();
+    const entry: PendingHttp = { res, aborted: false };
+    this.ctx.pending.set(ref, entry);
+    res.onAborted(() => {
+      entry.aborted = true;
+      this.ctx.pending.delete(ref);
+    });
+    return { ref, entry };
+  }
+
+  private finish(pending: { ref: number; entry: PendingHttp }, send: () => void): void {
+    this.ctx.pending.delete(pending.ref);
+    if (!pending.entry.aborted) send();
+  }
+}
+
+/** Answers a held request, if its client is still there. */
+export function answerPending(ctx: ShardContext, ref: number, send: (res: HttpResponse) => void): void {
+  const entry = ctx.pending.get(ref);
+  if (entry === undefined) return;
+  ctx.pending.delete(ref);
+  if (!entry.aborted) send(entry.res);
+}

@@ -1,0 +1,128 @@
+/**
+ * Shard — one worker thread's share of the connections. It runs its own uWS app on the
+ * shared port (SO_REUSEPORT: the kernel spreads connections over the shards by a hash of
+ * their address), reads the broadcast feed, and answers to the main thread.
+ *
+ * A worker thread that exits while it still holds uWS sockets aborts the whole process, so
+ * every way out goes through close(): stop listening, close every connection with a code,
+ * give the close frames a moment to leave, app.close(), and only then exit.
+ */
+import { CloseCode } from '../codes.js';
+import type { FromShard, ShardInit, ToShard } from '../control.js';
+import { closeApp, uws, type us_listen_socket } from '../uws.js';
+import { ClientHandler, SWEEP_INTERVAL_MS } from './client-handler.js';
+import { ShardContext } from './context.js';
+import { Feed } from './feed.js';
+import { HttpApi, answerPending } from './http-api.js';
+import { sendAnswer, sendError } from './http-reply.js';
+
+/** Exit code of a shard that closed itself after a fatal error. */
+export const FAULT_EXIT_CODE = 70;
+
+export class Shard {
+  private readonly ctx: ShardContext;
+  private readonly clients: ClientHandler;
+  private readonly feed: Feed;
+  private listenSocket: us_listen_socket | null = null;
+  private sweep: NodeJS.Timeout | null = null;
+  private exiting = false;
+
+  constructor(
+    private readonly init: ShardInit,
+    post: (m: FromShard) => void,
+    private readonly exit: (code: number) => void,
+  ) {
+    const app = uws.App();
+    this.ctx = new ShardContext(init.shard, init.config, app, init.ingress, init.counters, init.seqs, post);
+    this.clients = new ClientHandler(this.ctx);
+    this.feed = new Feed(this.ctx, init.feed);
+    app.ws('/ws', this.clients.behavior());
+    new HttpApi(this.ctx).mount();
+  }
+
+  start(): void {
+    const { config } = this.init;
+    this.feed.pump.start();
+    this.ctx.app.listen(config.host, this.init.port, (socket) => {
+      if (!socket) {
+        this.ctx.post({ type: 'listen-failed', message: `shard ${this.init.shard} could not listen on ${config.host}:${this.init.port}` });
+        this.close(FAULT_EXIT_CODE, CloseCode.InternalError, 'listen failed');
+        return;
+      }
+      this.listenSocket = socket;
+      this.ctx.post({ type: 'listening', port: uws.us_socket_local_port(socket) });
+    });
+    this.sweep = setInterval(() => this.clients.sweepSlowConsumers(), SWEEP_INTERVAL_MS);
+    this.sweep.unref();
+  }
+
+  onControl(m: ToShard): void {
+    switch (m.type) {
+      case 'shutdown':
+        this.close(0, CloseCode.GoingAway, 'server shutting down');
+        return;
+      case 'channels-query':
+        this.ctx.post({ type: 'channels-report', query: m.query, channels: [...this.ctx.channelCounts] });
+        return;
+      case 'http-answer':
+        answerPending(this.ctx, m.ref, (res) => sendAnswer(res, m.answer));
+        return;
+      case 'publish-refused':
+        if (m.target === 'http') {
+          answerPending(this.ctx, m.ref, (res) => sendError(res, m.code, m.message));
+        } else {
+          const ws = this.ctx.clients.get(m.ref);
+          if (ws) this.clients.reject(ws, m.code, m.message, m.ackId === '' ? 'publish' : m.ackId);
+        }
+        return;
+      case 'inject-fault':
+        if (!this.init.config.testHooks) throw new Error('inject-fault needs testHooks');
+        if (m.where === 'timer') setTimeout(() => { throw new Error('injected fault (timer)'); }, 0);
+        else this.clients.faultOnNextMessage = true;
+        return;
+      case 'inject-stall':
+        if (!this.init.config.testHooks) throw new Error('inject-stall needs testHooks');
+        // a real stall: the whole shard thread blocks, its feed reader included
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, m.ms);
+        return;
+      default: {
+        const never: never = m;
+        throw new Error(`unknown control message ${JSON.stringify(never)}`);
+      }
+    }
+  }
+
+  /** The one fatal-error path: report, close everything with 1011, exit non-zero. */
+  fatal(err: unknown): void {
+    const e = err instanceof Error ? err : new Error(String(err));
+    if (!this.exiting) this.ctx.post({ type: 'fault', message: e.message, stack: e.stack ?? '' });
+    this.close(FAULT_EXIT_CODE, CloseCode.InternalError, 'internal error');
+  }
+
+  private close(exitCode: number, closeCode: CloseCode, reason: string): void {
+    if (this.exiting) return;
+    this.exiting = true;
+    this.ctx.closing = true;
+    if (this.sweep) clearInterval(this.sweep);
+    if (this.listenSocket) uws.us_listen_socket_close(this.listenSocket);
+    this.listenSocket = null;
+    if (exitCode === 0) {
+      // graceful: deliver what is already in the feed before saying goodbye
+      try {
+        this.feed.pump.drain();
+      } catch {
+        // a broken feed must not stop the shutdown; clients still get their close code
+      }
+    }
+    this.feed.pump.stop();
+    for (const ws of [...this.ctx.clients.values()]) ws.end(closeCode, reason);
+    // end() queues the close frame; give it time to reach the peers before app.close()
+    // cuts every socket (without the wait, clients would see 1006 instead of the code)
+    const grace = this.ctx.clients.size === 0 ? 0 : Math.min(1000, this.init.config.shutdownTimeout / 2);
+    setTimeout(() => {
+      closeApp(this.ctx.app);
+      this.ctx.post({ type: 'closed' });
+      setImmediate(() => this.exit(exitCode));
+    }, grace);
+  }
+}

@@ -1,0 +1,158 @@
+/**
+ * Supervisor — starts the shard workers, restarts one that faulted, and stops them all.
+ *
+ * A shard that hits a fatal error closes its own sockets (1011) and exits with
+ * FAULT_EXIT_CODE; the supervisor counts it, detaches its ring slot (so a dead reader never
+ * holds the ring full) and starts a replacement on the same port, attached to the feed at
+ * the current position with a snapshot of every channel's last seq. The kernel spreads new
+ * connections over the listening shards; clients of the dead shard reconnect onto them.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Config } from './config.js';
+import type { FromShard, ShardInit, ToShard } from './control.js';
+import type { Counters } from './counters.js';
+import type { Logger } from './logger.js';
+import { claimPort } from './port.js';
+import { createRing, type RingHandle } from './ring.js';
+
+const WORKER_URL = new URL('../workers/shard.js', import.meta.url);
+
+/** Restarts inside this window count towards a crash loop. */
+const RESTART_WINDOW_MS = 10_000;
+const MAX_RESTARTS_IN_WINDOW = 5;
+/** Delay before a restart once a shard is crash-looping. */
+const CRASH_LOOP_DELAY_MS = 1000;
+
+export interface ShardHooks {
+  /** The shard's slot in the feed must be attached now; returns the seq snapshot. */
+  attach(shard: number): Array<[string, number]>;
+  detach(shard: number): void;
+  /** A new ingress ring for the shard (its previous reader must be stopped). */
+  ingressReady(shard: number, ring: RingHandle, worker: Worker): void;
+  ingressGone(shard: number): void;
+  onMessage(shard: number, m: FromShard): void;
+}
+
+interface Slot {
+  worker: Worker | null;
+  /** Its listen socket is open: new connections can land on it. */
+  listening: boolean;
+  exited: Promise<number> | null;
+}
+
+export class Supervisor {
+  private readonly slots: Slot[];
+  private port: number;
+  private stopping = false;
+  private restarts: number[] = [];
+
+  constructor(
+    private readonly config: Config,
+    private readonly feed: RingHandle,
+    private readonly counters: Counters,
+    private readonly hooks: ShardHooks,
+    private readonly log: Logger,
+  ) {
+    this.slots = Array.from({ length: config.workers }, () => ({ worker: null, listening: false, exited: null }));
+    this.port = config.port;
+  }
+
+  /** The port every shard listens on (known after start). */
+  get listenPort(): number {
+    return this.port;
+  }
+
+  /** Claims the port, then starts shard 0 and the others on the same port. */
+  async start(): Promise<void> {
+    this.port = await claimPort(this.config.host, this.config.port);
+    await this.spawn(0);
+    await Promise.all(this.slots.slice(1).map((_, i) => this.spawn(i + 1)));
+  }
+
+  send(shard: number, m: ToShard): void {
+    this.slots[shard]?.worker?.postMessage(m);
+  }
+
+  broadcast(m: ToShard): number {
+    let n = 0;
+    for (const s of this.slots) {
+      if (s.worker) {
+        s.worker.postMessage(m);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /** Shards up and listening. */
+  get liveShards(): number {
+    return this.slots.filter((s) => s.listening).length;
+  }
+
+  /** Asks every shard to close gracefully and waits for all to exit (bounded by the caller). */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const exits = this.slots.map((s) => s.exited ?? Promise.resolve(0));
+    this.broadcast({ type: 'shutdown' });
+    await Promise.all(exits);
+  }
+
+  private spawn(shard: number): Promise<number> {
+    const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1 });
+    const seqs = this.hooks.attach(shard);
+    const init: ShardInit = { shard, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs };
+    const worker = new Worker(WORKER_URL, { workerData: init, name: `shard-${shard}` });
+    const slot = this.slots[shard]!;
+    slot.worker = worker;
+    this.hooks.ingressReady(shard, ingress, worker);
+    let resolveExit!: (code: number) => void;
+    slot.exited = new Promise((r) => (resolveExit = r));
+
+    return new Promise<number>((resolve, reject) => {
+      let listening = false;
+      worker.on('message', (m: FromShard) => {
+        if (m.type === 'listening' && !listening) {
+          listening = true;
+          slot.listening = true;
+          this.log.debug(`shard ${shard} listening on port ${m.port}`);
+          resolve(m.port);
+        } else if (m.type === 'listen-failed') {
+          reject(new Error(m.message));
+        } else if (m.type === 'fault') {
+          slot.listening = false; // it closes its listen socket first thing
+          this.counters.mainAdd('shardFaults');
+          this.log.error(`shard ${shard} fault: ${m.stack || m.message}`);
+        }
+        this.hooks.onMessage(shard, m);
+      });
+      worker.on('error', (err) => {
+        // only reached if an error escaped the shard's own handlers during start-up
+        this.log.error(`shard ${shard} worker error: ${err.stack ?? err.message}`);
+        if (!listening) reject(err);
+      });
+      worker.on('exit', (code) => {
+        slot.worker = null;
+        slot.listening = false;
+        this.hooks.detach(shard);
+        this.hooks.ingressGone(shard);
+        this.counters.resetShardGauge(shard);
+        resolveExit(code);
+        if (!listening) reject(new Error(`shard ${shard} exited with code ${code} before listening`));
+        else if (!this.stopping) this.restart(shard, code);
+      });
+    });
+  }
+
+  private restart(shard: number, code: number): void {
+    const now = Date.now();
+    this.restarts = this.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    this.restarts.push(now);
+    const delay = this.restarts.length > MAX_RESTARTS_IN_WINDOW ? CRASH_LOOP_DELAY_MS : 0;
+    this.log.warn(`shard ${shard} exited with code ${code}; restarting${delay ? ` in ${delay} ms (crash loop)` : ''}`);
+    setTimeout(() => {
+      if (this.stopping) return;
+      this.counters.mainAdd('shardRestarts');
+      this.spawn(shard).catch((err: Error) => this.log.error(`shard ${shard} restart failed: ${err.message}`));
+    }, delay);
+  }
+}

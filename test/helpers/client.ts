@@ -1,0 +1,122 @@
+/**
+ * TestClient — a real WebSocket client (the `ws` library) for tests, with an inbox and
+ * awaitable expectations. Server frames may be one message or an array of messages; both
+ * are flattened into the inbox.
+ */
+import WebSocket from 'ws';
+
+export interface Frame {
+  type: string;
+  [key: string]: unknown;
+}
+
+export interface Closed {
+  code: number;
+  reason: string;
+}
+
+export class TestClient {
+  readonly inbox: Frame[] = [];
+  closed: Closed | null = null;
+  welcome: { id: string; shard: number } | null = null;
+  private waiters: Array<() => void> = [];
+
+  private constructor(readonly ws: WebSocket) {
+    ws.on('message', (data, isBinary) => {
+      const text = isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data);
+      const v = JSON.parse(text) as Frame | Frame[];
+      for (const m of Array.isArray(v) ? v : [v]) {
+        if (m.type === 'welcome') this.welcome = { id: m['id'] as string, shard: m['shard'] as number };
+        this.inbox.push(m);
+      }
+      this.wake();
+    });
+    ws.on('close', (code, reason) => {
+      this.closed = { code, reason: String(reason) };
+      this.wake();
+    });
+    ws.on('error', () => {}); // the close event carries what tests look at
+  }
+
+  /** Connects and waits for the welcome frame. */
+  static async connect(port: number, path = '/ws', timeoutMs = 10_000): Promise<TestClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { perMessageDeflate: false });
+    const c = new TestClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+    await c.waitFor((m) => m.type === 'welcome', timeoutMs);
+    return c;
+  }
+
+  send(v: unknown): void {
+    this.ws.send(typeof v === 'string' ? v : JSON.stringify(v));
+  }
+
+  async subscribe(channel: string): Promise<number> {
+    this.send({ type: 'subscribe', channel });
+    const m = await this.waitFor((f) => f.type === 'subscribed' && f['channel'] === channel);
+    return m['seq'] as number;
+  }
+
+  messages(channel?: string): Frame[] {
+    return this.inbox.filter((m) => m.type === 'message' && (channel === undefined || m['channel'] === channel));
+  }
+
+  /** Resolves with the first inbox frame (from `from` on) matching `pred`. */
+  async waitFor(pred: (m: Frame) => boolean, timeoutMs = 10_000, from = 0): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (let i = from; i < this.inbox.length; i++) if (pred(this.inbox[i]!)) return this.inbox[i]!;
+      if (this.closed) throw new Error(`closed (${this.closed.code} ${this.closed.reason}) while waiting`);
+      await this.sleep(deadline);
+    }
+  }
+
+  /** Waits until `pred()` holds, re-checking on every frame. */
+  async until(pred: () => boolean, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!pred()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await this.sleep(deadline);
+    }
+  }
+
+  async waitClosed(timeoutMs = 10_000): Promise<Closed> {
+    await this.until(() => this.closed !== null, timeoutMs, 'close');
+    return this.closed!;
+  }
+
+  close(): void {
+    if (this.closed === null) this.ws.terminate();
+  }
+
+  private sleep(deadline: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      const left = deadline - Date.now();
+      if (left <= 0) return reject(new Error('timed out waiting for a frame'));
+      const t = setTimeout(() => reject(new Error('timed out waiting for a frame')), left);
+      this.waiters.push(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  }
+
+  private wake(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
+
+/** Connects `n` clients, a few at a time (the accept queue is finite). */
+export async function connectMany(port: number, n: number, batch = 50): Promise<TestClient[]> {
+  const out: TestClient[] = [];
+  for (let i = 0; i < n; i += batch) {
+    out.push(...(await Promise.all(Array.from({ length: Math.min(batch, n - i) }, () => TestClient.connect(port)))));
+  }
+  return out;
+}
