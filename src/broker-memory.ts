@@ -21,8 +21,10 @@ export class MemoryBroker implements Broker {
   /** Synchronous form, for ingresses on the main thread that want no promise per message. */
   publishNow(channels: readonly string[], data: string): readonly number[] {
     const seqs = channels.map((c) => this.sequencer.lastSeq(c) + 1);
-    if (!this.fanout.deliver(channels, seqs, data)) {
-      throw new ShardcastError(ErrorCode.Overloaded, 'broadcast ring is full; retry shortly');
+    const delivery = this.fanout.deliver(channels, seqs, data);
+    if (delivery === 'full') throw new ShardcastError(ErrorCode.Overloaded, 'broadcast ring is full; retry shortly');
+    if (delivery === 'too-large') {
+      throw new ShardcastError(ErrorCode.PayloadTooLarge, `${channels.length} channel(s) × this data exceed half the broadcast ring; publish to fewer channels at once or raise --ring-size`);
     }
     for (let i = 0; i < channels.length; i++) this.sequencer.commit(channels[i]!, seqs[i]!);
     return seqs;

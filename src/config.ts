@@ -77,11 +77,11 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
   maxConnections: { kind: 'int', flag: '--max-connections', env: 'SHARDCAST_MAX_CONNECTIONS', min: 1, max: 10_000_000, help: 'Connections allowed at once over all shards; more are refused with HTTP 503. Default 100000.' },
   maxSubscriptions: { kind: 'int', flag: '--max-subscriptions', env: 'SHARDCAST_MAX_SUBSCRIPTIONS', min: 1, max: 100_000, help: 'Channels one connection may subscribe to. Default 256.' },
-  ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × max-payload. Default 16m.' },
-  ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × max-payload. Default 4m.' },
+  ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
+  ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
   clientPublish: { kind: 'bool', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Whether WebSocket clients may publish (--no-client-publish to turn off). Default true.' },
-  shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds a graceful shutdown may take before connections are cut. Default 5000.' },
+  shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds for a graceful shutdown: clients get up to half of it (1 s at most) to receive their close frame; close() fails if shards take 2 s longer than this. Default 5000.' },
   logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
   testHooks: { kind: 'bool', flag: '--test-hooks', env: 'SHARDCAST_TEST_HOOKS', hidden: true, help: 'Test-only: allow injecting faults into shards.' },
 };
@@ -104,7 +104,7 @@ const defaults = {
 /** Validates options (flags/env already merged) into a frozen Config. Throws ConfigError. */
 export function resolveConfig(options: Options): Config {
   for (const key of Object.keys(options)) {
-    if (!(key in specs)) throw new ConfigError(key, (options as Record<string, unknown>)[key], `unknown option; known: ${Object.keys(specs).join(', ')}`);
+    if (!Object.hasOwn(specs, key)) throw new ConfigError(key, (options as Record<string, unknown>)[key], `unknown option; known: ${Object.keys(specs).join(', ')}`);
   }
   const apiKey = str(options, 'apiKey');
   if (apiKey !== null && apiKey.length < 8) throw new ConfigError('apiKey', '***', 'at least 8 characters');

@@ -10,6 +10,8 @@ import type { RingHandle } from './ring.js';
 /** workerData of a shard worker. */
 export interface ShardInit {
   readonly shard: number;
+  /** Starts of this shard slot before this one: makes connection ids unique across restarts. */
+  readonly generation: number;
   readonly config: Config;
   /** The port to listen on (claimed by the main thread; never 0). */
   readonly port: number;

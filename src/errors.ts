@@ -18,7 +18,7 @@ export class ConfigError extends Error {
     readonly value: unknown,
     readonly allowed: string,
   ) {
-    super(`invalid ${option}: ${JSON.stringify(value)} (${allowed})`);
+    super(`invalid ${option}: ${typeof value === 'string' ? JSON.stringify(value) : String(value)} (${allowed})`);
     this.name = 'ConfigError';
   }
 }

@@ -8,16 +8,19 @@ import type { FrameEncoder, EncodedFrame } from './encoder.js';
 import { publicationSize, writePublication, writeReply, replySize, type ReplyTarget } from './records.js';
 import { RingProducer, recordSpace, type RingHandle } from './ring.js';
 
-/**
- * Ring space kept free for replies: a publication is accepted only if it fits with this
- * much to spare, so the reply that acknowledges it always fits behind it. Replies are at
- * most a few KiB (ack ids ≤ 200 chars, ≤ 100 channels per HTTP publish).
- */
-const REPLY_HEADROOM = 64 * 1024;
+/** What became of a publication handed to the Fanout. */
+export type Delivery = 'written' | 'full' | 'too-large';
 
 export class Fanout {
   private readonly ring: RingProducer;
   private flushQueued = false;
+  /**
+   * Ring bytes promised to replies not written yet. A reply is written after its
+   * publication, possibly much later (behind a whole ingress batch), so its space is
+   * promised up front and a publication is accepted only if it fits *beside* every promise:
+   * a reply then always fits, and the ring never has to refuse an answer it owes.
+   */
+  private promised = 0;
   private readonly flushNow = (): void => {
     this.flushQueued = false;
     this.ring.flush();
@@ -32,35 +35,45 @@ export class Fanout {
 
   /**
    * Encodes and writes one publication per channel (same data, each its own seq): all of
-   * them or, when the ring has no room, none (returns false).
+   * them, or none when the ring has no room now ('full') or could never hold them at once
+   * ('too-large': more than half the ring).
    */
-  deliver(channels: readonly string[], seqs: readonly number[], data: string): boolean {
-    if (channels.length === 1) {
-      const f = this.encoder.encodePublication(channels[0]!, seqs[0]!, data);
-      const space = recordSpace(publicationSize(channels[0]!, f.bytes));
-      // worst case the record wraps: the skipped tail is smaller than the record
-      if (!this.ring.room(2 * space + REPLY_HEADROOM)) return false;
-      this.write(channels[0]!, seqs[0]!, f);
-    } else {
-      const frames = channels.map((c, i) => this.encoder.encodePublication(c, seqs[i]!, data));
-      let total = REPLY_HEADROOM;
-      let largest = 0;
-      for (let i = 0; i < frames.length; i++) {
-        const space = recordSpace(publicationSize(channels[i]!, frames[i]!.bytes));
-        total += space;
-        if (space > largest) largest = space;
-      }
-      if (!this.ring.room(total + largest)) return false;
-      for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, frames[i]!);
+  deliver(channels: readonly string[], seqs: readonly number[], data: string): Delivery {
+    const frames = channels.map((c, i) => this.encoder.encodePublication(c, seqs[i]!, data));
+    let total = 0;
+    let largest = 0;
+    for (let i = 0; i < frames.length; i++) {
+      const space = recordSpace(publicationSize(channels[i]!, frames[i]!.bytes));
+      total += space;
+      if (space > largest) largest = space;
     }
+    total += largest; // worst case one record wraps: the skipped tail is smaller than it
+    if (total > this.handle.capacity / 2) return 'too-large';
+    if (!this.ring.room(total + this.promised)) return 'full';
+    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, frames[i]!);
     this.scheduleFlush();
-    return true;
+    return 'written';
   }
 
-  /** Writes a reply for one shard behind what it acknowledges (room is reserved for it). */
-  reply(shard: number, target: ReplyTarget, ref: number, body: string): void {
+  /**
+   * Promises ring space for a reply of at most `maxBody` bytes, to be written with reply()
+   * or given back with cancelReply(). Returns the promised amount.
+   */
+  promiseReply(maxBody: number): number {
+    const space = 2 * recordSpace(replySize(maxBody)); // twice: it may wrap
+    this.promised += space;
+    return space;
+  }
+
+  cancelReply(promised: number): void {
+    this.promised -= promised;
+  }
+
+  /** Writes a reply for one shard, behind what it acknowledges, in space promised for it. */
+  reply(shard: number, target: ReplyTarget, ref: number, body: string, promised: number): void {
+    this.promised -= promised;
     if (!writeReply(this.ring, shard, target, ref, body)) {
-      throw new Error(`reply of ${replySize(body)} bytes did not fit the ring's reserved headroom`);
+      throw new Error(`a reply did not fit the ring space promised for it (${promised} bytes)`); // a bug, never policy
     }
     this.scheduleFlush();
   }

@@ -11,7 +11,7 @@ import type { ToShard } from './control.js';
 import type { Counters } from './counters.js';
 import { ShardcastError } from './errors.js';
 import type { Fanout } from './fanout.js';
-import { ackFrame, httpPublishBody } from './protocol.js';
+import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from './protocol.js';
 import { RecordKind, ReplyTarget, readPublish, type PublishRequest } from './records.js';
 import { RingConsumer, type RingHandle } from './ring.js';
 import { RingPump } from './ring-pump.js';
@@ -43,22 +43,43 @@ export class IngressReader {
   private onRecord(at: number, kind: number): void {
     if (kind !== RecordKind.Publish) throw new Error(`ingress: unknown record kind ${kind}`);
     const req = readPublish(this.ring, at);
+    // the answer is written after the publication, maybe behind many others: promise its
+    // ring space now, so that accepting later publications can never crowd it out
+    const promised = this.promiseReply(req);
     this.broker.publish(req.channels, req.data).then(
-      (seqs) => this.answer(req, seqs),
-      (err: unknown) => this.refuse(req, err),
+      (seqs) => this.answer(req, seqs, promised),
+      (err: unknown) => {
+        this.fanout.cancelReply(promised);
+        this.refuse(req, err);
+      },
     );
   }
 
-  private answer(req: PublishRequest, seqs: readonly number[]): void {
+  private promiseReply(req: PublishRequest): number {
+    switch (req.target) {
+      case ReplyTarget.None:
+        return 0;
+      case ReplyTarget.WebSocket:
+        return this.fanout.promiseReply(ackFrameMaxBytes(req.id));
+      case ReplyTarget.Http:
+        return this.fanout.promiseReply(httpPublishBodyMaxBytes(req.channels));
+      default: {
+        const never: never = req.target;
+        throw new Error(`unknown reply target ${String(never)}`);
+      }
+    }
+  }
+
+  private answer(req: PublishRequest, seqs: readonly number[], promised: number): void {
     this.counters.mainAdd('published', seqs.length);
     switch (req.target) {
       case ReplyTarget.None:
         return;
       case ReplyTarget.WebSocket:
-        this.fanout.reply(this.shard, req.target, req.ref, ackFrame(req.id, seqs[0]!));
+        this.fanout.reply(this.shard, req.target, req.ref, ackFrame(req.id, seqs[0]!), promised);
         return;
       case ReplyTarget.Http:
-        this.fanout.reply(this.shard, req.target, req.ref, httpPublishBody(req.channels, seqs));
+        this.fanout.reply(this.shard, req.target, req.ref, httpPublishBody(req.channels, seqs), promised);
         return;
       default: {
         const never: never = req.target;

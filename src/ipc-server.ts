@@ -13,16 +13,23 @@ import type { Counters } from './counters.js';
 import { ShardcastError } from './errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 import type { Logger } from './logger.js';
-import { MAX_ACK_ID, checkChannel, toClientMessage } from './protocol.js';
+import { MAX_ACK_ID, MAX_CHANNELS_PER_PUBLISH, checkChannel, toClientMessage } from './protocol.js';
 
 /** How long an overloaded request waits before it is tried again. */
 const RETRY_MS = 5;
+/** Requests read ahead per connection before the socket is paused. */
+const MAX_QUEUED = 64;
+/** How long close() lets IPC peers finish before cutting them. */
+const CLOSE_GRACE_MS = 1000;
 
 interface IpcRequest {
+  kind: 'publish';
   id: string | null;
   channels: string[];
   data: string;
 }
+
+type Entry = IpcRequest | { kind: 'error'; id: string | null; code: ErrorCode; message: string };
 
 export class IpcServer {
   private readonly server: Server;
@@ -55,77 +62,101 @@ export class IpcServer {
     return ipc;
   }
 
+  /** Stops accepting, ends every connection (cut after CLOSE_GRACE_MS), removes the file. */
   async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sockets) s.end();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-    for (const s of this.sockets) s.destroy();
+    // a peer that keeps its half open must not hold the shutdown
+    const cut = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, CLOSE_GRACE_MS);
+    await closed;
+    clearTimeout(cut);
     if (existsSync(this.path)) unlinkSync(this.path);
   }
 
   private onConnection(socket: Socket): void {
     this.sockets.add(socket);
     const decoder = new FrameDecoder(this.maxPayload);
-    const queue: IpcRequest[] = [];
+    // requests and the errors for malformed frames, in arrival order: replies keep that order
+    const queue: Entry[] = [];
     let busy = false;
+    let held = false; // the head request was refused as overloaded and is being retried
     const reply = (json: string): void => {
       if (!socket.destroyed) socket.write(encodeFrame(json));
     };
-    const error = (id: string | null, code: ErrorCode, message: string): void => reply(JSON.stringify({ type: 'error', id, code, message }));
 
     const next = (): void => {
-      if (busy) return;
-      const req = queue[0];
-      if (req === undefined) {
-        if (socket.isPaused() && !socket.writableNeedDrain) socket.resume();
-        return;
+      // a connection that went away takes its unanswered requests with it (no retries left running)
+      while (!busy && !socket.destroyed) {
+        const entry = queue[0];
+        if (entry === undefined) {
+          if (socket.isPaused() && !socket.writableNeedDrain) socket.resume();
+          return;
+        }
+        if (entry.kind === 'error') {
+          queue.shift();
+          reply(errorReply(entry.id, entry.code, entry.message));
+          continue;
+        }
+        busy = true;
+        this.broker.publish(entry.channels, entry.data).then(
+          (seqs) => {
+            busy = false;
+            held = false;
+            queue.shift();
+            this.counters.mainAdd('ipcPublishes');
+            this.counters.mainAdd('published', seqs.length);
+            const seqPart = entry.channels.length === 1 ? `"seq":${seqs[0]}` : `"seqs":{${entry.channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}`;
+            reply(`{"type":"ack","id":${JSON.stringify(entry.id)},${seqPart}}`);
+            next();
+          },
+          (err: unknown) => {
+            busy = false;
+            if (err instanceof ShardcastError && err.code === ErrorCode.Overloaded) {
+              if (!held) this.counters.mainAdd('rejectedOverloaded'); // once per request, not per retry
+              held = true;
+              socket.pause(); // back-pressure: stop reading until this request goes through
+              setTimeout(next, RETRY_MS);
+              return;
+            }
+            held = false;
+            queue.shift();
+            const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
+            reply(errorReply(entry.id, e.code, e.message));
+            next();
+          },
+        );
       }
-      busy = true;
-      this.broker.publish(req.channels, req.data).then(
-        (seqs) => {
-          busy = false;
-          queue.shift();
-          this.counters.mainAdd('ipcPublishes');
-          this.counters.mainAdd('published', seqs.length);
-          const seqPart = req.channels.length === 1 ? `"seq":${seqs[0]}` : `"seqs":{${req.channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}`;
-          reply(`{"type":"ack","id":${JSON.stringify(req.id)},${seqPart}}`);
-          next();
-        },
-        (err: unknown) => {
-          busy = false;
-          if (err instanceof ShardcastError && err.code === ErrorCode.Overloaded) {
-            this.counters.mainAdd('rejectedOverloaded');
-            socket.pause(); // back-pressure: stop reading until this request goes through
-            setTimeout(next, RETRY_MS);
-            return;
-          }
-          queue.shift();
-          const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
-          error(req.id, e.code, e.message);
-          next();
-        },
-      );
     };
 
     socket.on('data', (chunk: Buffer) => {
       for (const d of decoder.push(chunk)) {
         if (d.kind === 'oversized') {
-          error(null, ErrorCode.PayloadTooLarge, `frame of ${d.length} bytes is above the ${this.maxPayload}-byte limit`);
+          queue.push({ kind: 'error', id: null, code: ErrorCode.PayloadTooLarge, message: `frame of ${d.length} bytes is above the ${this.maxPayload}-byte limit` });
           continue;
         }
         try {
           queue.push(parseRequest(d.text));
         } catch (err) {
           if (!(err instanceof ShardcastError)) throw err;
-          error(idOf(d.text), err.code, err.message);
+          queue.push({ kind: 'error', id: idOf(d.text), code: err.code, message: err.message });
         }
       }
-      if (queue.length > 64 || socket.writableNeedDrain) socket.pause();
+      if (queue.length > MAX_QUEUED || socket.writableNeedDrain) socket.pause();
       next();
     });
     socket.on('drain', next);
     socket.on('error', (err) => this.log.debug(`ipc connection error: ${err.message}`));
-    socket.on('close', () => this.sockets.delete(socket));
+    socket.on('close', () => {
+      this.sockets.delete(socket);
+      queue.length = 0;
+    });
   }
+}
+
+function errorReply(id: string | null, code: ErrorCode, message: string): string {
+  return JSON.stringify({ type: 'error', id, code, message });
 }
 
 function parseRequest(text: string): IpcRequest {
@@ -141,16 +172,16 @@ function parseRequest(text: string): IpcRequest {
   }
   if (Array.isArray(m['channels'])) {
     const channels = m['channels'].map(checkChannel);
-    if (channels.length === 0 || channels.length > 100 || new Set(channels).size !== channels.length) {
-      throw new ShardcastError(ErrorCode.BadMessage, '"channels" must hold 1-100 distinct channel names');
+    if (channels.length === 0 || channels.length > MAX_CHANNELS_PER_PUBLISH || new Set(channels).size !== channels.length) {
+      throw new ShardcastError(ErrorCode.BadMessage, `"channels" must hold 1-${MAX_CHANNELS_PER_PUBLISH} distinct channel names`);
     }
     const one = toClientMessage({ ...m, channel: channels[0], channels: undefined });
-    if (one.type !== 'publish') throw new Error('unreachable');
-    return { id: one.id, channels, data: one.data };
+    if (one.type !== 'publish') throw new Error('unreachable: type was checked above');
+    return { kind: 'publish', id: one.id, channels, data: one.data };
   }
   const msg = toClientMessage(m);
-  if (msg.type !== 'publish') throw new Error('unreachable');
-  return { id: msg.id, channels: [msg.channel], data: msg.data };
+  if (msg.type !== 'publish') throw new Error('unreachable: type was checked above');
+  return { kind: 'publish', id: msg.id, channels: [msg.channel], data: msg.data };
 }
 
 function idOf(text: string): string | null {

@@ -138,6 +138,19 @@ export function ackFrame(id: string, seq: number): string {
   return `{"type":"ack","id":${JSON.stringify(id)},"seq":${seq}}`;
 }
 
+/** Longest a seq can print as (integers stay exact up to 2^53). */
+const SEQ_DIGITS = 16;
+
+/** Upper bound of ackFrame(id, seq)'s bytes, known before the seq is. */
+export function ackFrameMaxBytes(id: string): number {
+  return 32 + Buffer.byteLength(JSON.stringify(id)) + SEQ_DIGITS;
+}
+
+/** Upper bound of httpPublishBody(channels, seqs)'s bytes. */
+export function httpPublishBodyMaxBytes(channels: readonly string[]): number {
+  return 16 + channels.reduce((n, c) => n + c.length + 4 + SEQ_DIGITS, 0);
+}
+
 /** HTTP publish answer: one seq, or one per channel in the order given. */
 export function httpPublishBody(channels: readonly string[], seqs: readonly number[]): string {
   if (channels.length === 1) return `{"seq":${seqs[0]}}`;

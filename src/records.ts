@@ -78,8 +78,9 @@ export function readPublication(ring: RingConsumer, at: number, out: Publication
 
 // ---------------------------------------------------------------- reply
 
-export function replySize(body: string): number {
-  return REPLY_HEAD + Buffer.byteLength(body);
+/** Payload bytes of a reply record whose body is `bodyBytes` long. */
+export function replySize(bodyBytes: number): number {
+  return REPLY_HEAD + bodyBytes;
 }
 
 export function writeReply(ring: RingProducer, shard: number, target: ReplyTarget, ref: number, body: string): boolean {

@@ -34,7 +34,10 @@
  *           a record never straddles the end: the tail is skipped with a WRAP header.
  */
 
-/** Control block: one Int32 slot per field, each field on its own 64-byte line. */
+/**
+ * Control block: WRITE_POS alone on the first 64-byte line; each consumer's fields together
+ * on a line of their own, so consumers never share a cache line with each other.
+ */
 const LINE = 16; // Int32 slots per 64-byte cache line
 const WRITE_POS = 0;
 const consumerBase = (i: number): number => LINE * (1 + i);
@@ -153,6 +156,7 @@ export class RingProducer extends RingView {
   /** Whether `length` payload bytes would fit now (same rule as reserve). */
   fits(length: number): boolean {
     const need = RECORD_HEADER + align(length);
+    if (need > this.capacity / 2) return false;
     const off = this.writePos & this.mask;
     const tail = this.capacity - off;
     return this.room(tail < need ? tail + need : need);

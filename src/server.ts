@@ -62,8 +62,8 @@ export interface ShardcastServer {
   injectStall(shard: number, ms: number): void;
 }
 
-export function startServer(options: Options = {}, logger?: Logger): Promise<ShardcastServer> {
-  const config = resolveConfig(options);
+export async function startServer(options: Options = {}, logger?: Logger): Promise<ShardcastServer> {
+  const config = resolveConfig(options); // a ConfigError rejects the promise
   return startWithConfig(config, logger ?? createLogger(config.logLevel));
 }
 

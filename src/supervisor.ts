@@ -35,6 +35,10 @@ export interface ShardHooks {
 
 interface Slot {
   worker: Worker | null;
+  /** How many times this slot has been started: part of its connections' public ids. */
+  generation: number;
+  /** When it was last (re)started, for crash-loop detection. */
+  restarts: number[];
   /** Its listen socket is open: new connections can land on it. */
   listening: boolean;
   exited: Promise<number> | null;
@@ -44,7 +48,6 @@ export class Supervisor {
   private readonly slots: Slot[];
   private port: number;
   private stopping = false;
-  private restarts: number[] = [];
 
   constructor(
     private readonly config: Config,
@@ -53,7 +56,7 @@ export class Supervisor {
     private readonly hooks: ShardHooks,
     private readonly log: Logger,
   ) {
-    this.slots = Array.from({ length: config.workers }, () => ({ worker: null, listening: false, exited: null }));
+    this.slots = Array.from({ length: config.workers }, () => ({ worker: null, generation: 0, restarts: [], listening: false, exited: null }));
     this.port = config.port;
   }
 
@@ -100,9 +103,14 @@ export class Supervisor {
   private spawn(shard: number): Promise<number> {
     const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1 });
     const seqs = this.hooks.attach(shard);
-    const init: ShardInit = { shard, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs };
-    const worker = new Worker(WORKER_URL, { workerData: init, name: `shard-${shard}` });
     const slot = this.slots[shard]!;
+    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs };
+    const worker = new Worker(WORKER_URL, {
+      workerData: init,
+      name: `shard-${shard}`,
+      // flags such as --input-type=module (node -e) are not valid for a worker's file
+      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+    });
     slot.worker = worker;
     this.hooks.ingressReady(shard, ingress, worker);
     let resolveExit!: (code: number) => void;
@@ -138,16 +146,19 @@ export class Supervisor {
         this.counters.resetShardGauge(shard);
         resolveExit(code);
         if (!listening) reject(new Error(`shard ${shard} exited with code ${code} before listening`));
-        else if (!this.stopping) this.restart(shard, code);
+        // a shard that fails at first start fails start(); a replacement that fails is retried
+        if (!this.stopping && (listening || init.generation > 0)) this.restart(shard, code);
       });
     });
   }
 
+  /** Starts the slot again; a shard that keeps failing (or fails to start) is retried slower. */
   private restart(shard: number, code: number): void {
+    const slot = this.slots[shard]!;
     const now = Date.now();
-    this.restarts = this.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
-    this.restarts.push(now);
-    const delay = this.restarts.length > MAX_RESTARTS_IN_WINDOW ? CRASH_LOOP_DELAY_MS : 0;
+    slot.restarts = slot.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
+    slot.restarts.push(now);
+    const delay = slot.restarts.length > MAX_RESTARTS_IN_WINDOW ? CRASH_LOOP_DELAY_MS : 0;
     this.log.warn(`shard ${shard} exited with code ${code}; restarting${delay ? ` in ${delay} ms (crash loop)` : ''}`);
     setTimeout(() => {
       if (this.stopping) return;

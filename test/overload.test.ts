@@ -94,6 +94,26 @@ describe('overload: a full broadcast ring pushes back', () => {
     const after = server.stats().main;
     assert.ok(after.rejectedOverloaded - before.main.rejectedOverloaded >= 3, 'refusals are counted');
   });
+
+  it('answers every acked publish even when replies queue behind a full ring', async () => {
+    // regression: replies are written after a whole ingress batch; they must never find the
+    // ring full (that threw on the main thread and took the process down)
+    const onShard1 = clients.find((c) => c.welcome!.shard === 1)!;
+    const from = onShard1.inbox.length;
+    server.injectStall(0, 1500);
+    await sleep(50);
+    const N = 3000;
+    for (let i = 0; i < N; i++) onShard1.send({ type: 'publish', channel: 'burst', data: i, id: `b${i}-${'x'.repeat(150)}` });
+    const answered = (): number => onShard1.inbox.slice(from).filter((m) => (m.type === 'ack' || m.type === 'error') && String(m['id'] ?? m['ref']).startsWith('b')).length;
+    await waitUntil(() => answered() === N, 15_000, `${N} answers`);
+    const answers = onShard1.inbox.slice(from).filter((m) => m.type === 'ack' || m.type === 'error');
+    const acks = answers.filter((m) => m.type === 'ack');
+    assert.ok(acks.length > 0, 'some were accepted');
+    for (const m of answers) if (m.type === 'error') assert.equal(m['code'], ErrorCode.Overloaded);
+    // acked seqs are exactly 1..acks on the channel: refusals got no seq
+    assert.deepEqual(acks.map((m) => m['seq']).sort((a, b) => (a as number) - (b as number)), Array.from({ length: acks.length }, (_, k) => k + 1));
+    assert.equal(server.stats().liveShards, 2);
+  });
 });
 
 interface Answer {

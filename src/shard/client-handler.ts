@@ -78,7 +78,7 @@ export class ClientHandler {
     ctx.clients.set(client.n, ws);
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
-    ws.send(welcomeFrame(`${ctx.shard}-${client.n}`, ctx.shard), false);
+    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.n}`, ctx.shard), false);
   }
 
   private onClose(ws: ClientSocket): void {
@@ -152,6 +152,12 @@ export class ClientHandler {
           return;
         }
         ctx.count('clientPublishes');
+        // the limit applies to the data as it will be sent: re-serialised JSON can be larger
+        // than the frame it came in (1E20 → 100000000000000000000)
+        if (Buffer.byteLength(msg.data) > ctx.config.maxPayload) {
+          this.reject(ws, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`, msg.id ?? msg.type);
+          return;
+        }
         const accepted = ctx.forwardPublish({
           target: msg.id === null ? ReplyTarget.None : ReplyTarget.WebSocket,
           ref: client.n,

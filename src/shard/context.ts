@@ -12,7 +12,7 @@ import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
 export interface Client {
-  /** Shard-local number; the public id is `${shard}-${n}`. */
+  /** Shard-local number; the public id is `${shard}.${generation}-${n}`. */
   readonly n: number;
   /** Channels subscribed (null until the first subscribe). */
   channels: Set<string> | null;
@@ -42,6 +42,7 @@ export class ShardContext {
 
   constructor(
     readonly shard: number,
+    readonly generation: number,
     readonly config: Config,
     readonly app: TemplatedApp,
     ingress: RingHandle,

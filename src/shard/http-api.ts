@@ -22,10 +22,10 @@ import type { PendingHttp, ShardContext } from './context.js';
 import { sendError, sendJson } from './http-reply.js';
 
 export class HttpApi {
-  private readonly bearer: Buffer | null;
+  private readonly key: Buffer | null;
 
   constructor(private readonly ctx: ShardContext) {
-    this.bearer = ctx.config.apiKey === null ? null : Buffer.from(`Bearer ${ctx.config.apiKey}`);
+    this.key = ctx.config.apiKey === null ? null : Buffer.from(ctx.config.apiKey);
   }
 
   mount(): void {
@@ -35,16 +35,19 @@ export class HttpApi {
     app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
     app.get('/metrics', (res) => this.control(res, null, 'metrics'));
     app.get('/healthz', (res) => sendJson(res, 200, '{"ok":true}'));
-    for (const path of ['/api/publish', '/api/channels', '/api/stats', '/metrics', '/healthz']) {
-      app.any(path, (res) => sendError(res, ErrorCode.MethodNotAllowed, 'method not allowed on this route'));
+    for (const [path, allow] of [['/api/publish', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/healthz', 'GET']] as const) {
+      app.any(path, (res) => sendError(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${allow}`, { allow }));
     }
     app.any('/*', (res) => sendError(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
   }
 
   private authorized(req: HttpRequest): boolean {
-    if (this.bearer === null) return true;
-    const given = Buffer.from(req.getHeader('authorization'));
-    return given.length === this.bearer.length && timingSafeEqual(given, this.bearer);
+    if (this.key === null) return true;
+    // "Bearer <key>"; the scheme is case-insensitive (RFC 9110), the key compared in constant time
+    const m = /^bearer +(.+)$/i.exec(req.getHeader('authorization'));
+    if (m === null) return false;
+    const given = Buffer.from(m[1]!);
+    return given.length === this.key.length && timingSafeEqual(given, this.key);
   }
 
   private publish(res: HttpResponse, req: HttpRequest): void {
@@ -83,6 +86,10 @@ export class HttpApi {
       return this.finish(pending, () => sendError(pending.entry.res, err.code, err.message));
     }
     ctx.count('httpPublishes');
+    if (Buffer.byteLength(parsed.data) > ctx.config.maxPayload) {
+      // re-serialised JSON can be larger than the body it came in
+      return this.finish(pending, () => sendError(pending.entry.res, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`));
+    }
     const accepted = ctx.forwardPublish({ target: ReplyTarget.Http, ref: pending.ref, channels: parsed.channels, data: parsed.data, id: '' });
     if (!accepted) this.finish(pending, () => sendError(pending.entry.res, ErrorCode.Overloaded, 'server is overloaded; retry shortly'));
     // else: answered when the REPLY record (or a refusal) for pending.ref arrives

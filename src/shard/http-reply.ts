@@ -21,7 +21,7 @@ export function sendJson(res: HttpResponse, status: number, body: string, header
 }
 
 /** An error body: {"error":{"code":…,"message":…}} with the code's HTTP status. */
-export function sendError(res: HttpResponse, code: ErrorCode, message: string): void {
-  const headers: Record<string, string> | undefined = httpStatus[code] === 503 ? { 'retry-after': '1' } : undefined;
+export function sendError(res: HttpResponse, code: ErrorCode, message: string, extra?: Record<string, string>): void {
+  const headers: Record<string, string> = { ...(httpStatus[code] === 503 ? { 'retry-after': '1' } : {}), ...extra };
   sendJson(res, httpStatus[code], JSON.stringify({ error: { code, message } }), headers);
 }

@@ -33,7 +33,7 @@ export class Shard {
     private readonly exit: (code: number) => void,
   ) {
     const app = uws.App();
-    this.ctx = new ShardContext(init.shard, init.config, app, init.ingress, init.counters, init.seqs, post);
+    this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, init.seqs, post);
     this.clients = new ClientHandler(this.ctx);
     this.feed = new Feed(this.ctx, init.feed);
     app.ws('/ws', this.clients.behavior());
