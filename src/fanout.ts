@@ -87,6 +87,11 @@ export class Fanout {
     this.ring.detach(shard);
   }
 
+  /** Bytes of the feed shard `shard` has not read yet. */
+  lag(shard: number): number {
+    return this.ring.lag(shard);
+  }
+
   /** Publishes pending writes now (shutdown, tests). */
   flush(): void {
     this.ring.flush();

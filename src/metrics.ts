@@ -31,7 +31,7 @@ const MAIN_HELP: Record<MainCounterName, string> = {
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-export function createMetrics(counters: Counters): Registry {
+export function createMetrics(counters: Counters, feedLag: (shard: number) => number, feedCapacity: number): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'shardcast_' });
   for (const name of Object.keys(ShardCounter) as ShardCounterName[]) {
@@ -51,6 +51,15 @@ export function createMetrics(counters: Counters): Registry {
   for (const name of Object.keys(MainCounter) as MainCounterName[]) {
     new Counter({ name: `shardcast_${snake(name)}_total`, help: MAIN_HELP[name], registers: [registry], collect() { this.reset(); this.inc(counters.main(name)); } });
   }
+  // a shard that stops reading holds the broadcast ring for everyone (publishers then get
+  // `overloaded`): this is the figure to alert on
+  new Gauge({
+    name: 'shardcast_shard_feed_lag_bytes',
+    help: `Bytes of the broadcast ring a shard has not read yet (capacity ${feedCapacity})`,
+    labelNames: ['shard'] as const,
+    registers: [registry],
+    collect() { for (let i = 0; i < counters.shards; i++) this.set({ shard: String(i) }, feedLag(i)); },
+  });
   new Gauge({ name: 'shardcast_connections_open', help: 'WebSocket connections open over all shards', registers: [registry], collect() { this.set(counters.openTotal); } });
   return registry;
 }

@@ -196,6 +196,13 @@ export class RingProducer extends RingView {
     }
   }
 
+  /** Bytes consumer `i` has yet to read (0 for a detached slot): how far behind it is. */
+  lag(i: number): number {
+    const base = consumerBase(this.checkSlot(i));
+    if (Atomics.load(this.ctl, base + ACTIVE) === 0) return 0;
+    return (this.writePos - (Atomics.load(this.ctl, base + READ_POS) >>> 0)) >>> 0;
+  }
+
   /** Unflushed bytes pending (for tests and flush scheduling). */
   get pending(): number {
     return (this.writePos - (Atomics.load(this.ctl, WRITE_POS) >>> 0)) >>> 0;

@@ -35,6 +35,8 @@ export interface ChannelInfo {
 
 export interface Stats {
   connections: number;
+  /** Per shard: bytes of the broadcast ring not read yet. */
+  feedLag: number[];
   shards: Array<{ shard: number } & Record<ShardCounterName, number>>;
   totals: Record<ShardCounterName, number>;
   main: Record<MainCounterName, number>;
@@ -95,7 +97,7 @@ class Engine implements ShardcastServer {
     this.feed = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
     this.fanout = new Fanout(this.feed, new JsonFrameEncoder());
     this.broker = new MemoryBroker(this.fanout);
-    this.metricsRegistry = createMetrics(this.counters);
+    this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
     this.supervisor = new Supervisor(config, this.feed, this.counters, {
       attach: (shard) => {
         this.fanout.attach(shard);
@@ -192,7 +194,8 @@ class Engine implements ShardcastServer {
     for (const name of Object.keys(ShardCounter) as ShardCounterName[]) totals[name] = c.total(name);
     const main = {} as Record<MainCounterName, number>;
     for (const name of Object.keys(MainCounter) as MainCounterName[]) main[name] = c.main(name);
-    return { connections: c.openTotal, shards, totals, main, liveShards: this.supervisor.liveShards };
+    const feedLag = shards.map((s) => this.fanout.lag(s.shard));
+    return { connections: c.openTotal, feedLag, shards, totals, main, liveShards: this.supervisor.liveShards };
   }
 
   metrics(): Promise<string> {

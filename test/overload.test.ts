@@ -57,6 +57,10 @@ describe('overload: a full broadcast ring pushes back', () => {
     }
     assert.ok(refusal instanceof ShardcastError && refusal.code === ErrorCode.Overloaded, `refused with overloaded, got ${String(refusal)}`);
     assert.ok(accepted > 0 && accepted < 100, `ring held ${accepted} publications`);
+    // the stalled shard shows as lagging, the healthy one does not
+    const lag = server.stats().feedLag;
+    assert.ok(lag[0]! > 128 * 1024 && lag[1]! < lag[0]!, `feed lag ${lag.join(', ')}`);
+    assert.match(await server.metrics(), /^shardcast_shard_feed_lag_bytes\{shard="0"\} [1-9]\d*$/m);
 
     // a WebSocket client on the healthy shard is told, with its ack id as ref
     onShard1.send({ type: 'publish', channel: 'feed', data: PAYLOAD, id: 'w1' });
