@@ -71,7 +71,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Without an API key only loopback addresses are allowed.' },
   port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
   workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
-  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP publish API (at least 8 characters). Without one, the server listens on loopback only and the API is open to local callers.' },
+  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters). Without one, the server listens on loopback only and the API is open to local callers.' },
   maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },
   maxBackpressure: { kind: 'size', flag: '--max-backpressure', env: 'SHARDCAST_MAX_BACKPRESSURE', min: 16 * KiB, max: 1024 * MiB, help: 'Per-connection send buffer limit in bytes; a client past it is closed with 4001 (slow consumer). Default 1m.' },
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },

@@ -23,6 +23,7 @@ export const ShardCounter = {
   publications: 8, // publication records processed by this shard
   deliveries: 9, // frames handed to uWS for local subscribers (sum of subscribers per publication)
   rejectedOverloaded: 10, // shard → main ring full
+  httpErrors: 11, // HTTP error answers (4xx/5xx) of every kind
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -34,6 +35,7 @@ export const MainCounter = {
   shardRestarts: 3,
   ipcPublishes: 4,
   apiPublishes: 5, // in-process publish()
+  rejectedTooLarge: 6, // publications too large for the broadcast ring at any time
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 

@@ -8,6 +8,13 @@ import type { FrameEncoder, EncodedFrame } from './encoder.js';
 import { publicationSize, writePublication, writeReply, replySize, type ReplyTarget } from './records.js';
 import { RingProducer, recordSpace, type RingHandle } from './ring.js';
 
+/**
+ * Extra room kept while replies are promised: the promised replies are written in one pass
+ * over the ring, so at most one of them wraps, and the tail it skips is smaller than the
+ * largest reply (≤ 100 channels × ~220 bytes, or an ack: a few hundred bytes).
+ */
+const REPLY_WRAP_ALLOWANCE = 32 * 1024;
+
 /** What became of a publication handed to the Fanout. */
 export type Delivery = 'written' | 'full' | 'too-large';
 
@@ -49,7 +56,7 @@ export class Fanout {
     }
     total += largest; // worst case one record wraps: the skipped tail is smaller than it
     if (total > this.handle.capacity / 2) return 'too-large';
-    if (!this.ring.room(total + this.promised)) return 'full';
+    if (!this.ring.room(total + this.promised + (this.promised > 0 ? REPLY_WRAP_ALLOWANCE : 0))) return 'full';
     for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, frames[i]!);
     this.scheduleFlush();
     return 'written';
@@ -60,7 +67,7 @@ export class Fanout {
    * or given back with cancelReply(). Returns the promised amount.
    */
   promiseReply(maxBody: number): number {
-    const space = 2 * recordSpace(replySize(maxBody)); // twice: it may wrap
+    const space = recordSpace(replySize(maxBody));
     this.promised += space;
     return space;
   }

@@ -91,6 +91,7 @@ export class IngressReader {
   private refuse(req: PublishRequest, err: unknown): void {
     const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
     if (e.code === ErrorCode.Overloaded) this.counters.mainAdd('rejectedOverloaded');
+    if (e.code === ErrorCode.PayloadTooLarge) this.counters.mainAdd('rejectedTooLarge');
     // the client sees every refusal, also one it asked no ack for
     const m: ToShard = {
       type: 'publish-refused',

@@ -34,6 +34,8 @@ type Entry = IpcRequest | { kind: 'error'; id: string | null; code: ErrorCode; m
 export class IpcServer {
   private readonly server: Server;
   private readonly sockets = new Set<Socket>();
+  /** Set by close(): nothing more is published, so nothing is published without its ack. */
+  private closing = false;
 
   private constructor(
     private readonly path: string,
@@ -64,6 +66,7 @@ export class IpcServer {
 
   /** Stops accepting, ends every connection (cut after CLOSE_GRACE_MS), removes the file. */
   async close(): Promise<void> {
+    this.closing = true;
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     for (const s of this.sockets) s.end();
     // a peer that keeps its half open must not hold the shutdown
@@ -88,7 +91,7 @@ export class IpcServer {
 
     const next = (): void => {
       // a connection that went away takes its unanswered requests with it (no retries left running)
-      while (!busy && !socket.destroyed) {
+      while (!busy && !socket.destroyed && !this.closing) {
         const entry = queue[0];
         if (entry === undefined) {
           if (socket.isPaused() && !socket.writableNeedDrain) socket.resume();
@@ -123,6 +126,7 @@ export class IpcServer {
             held = false;
             queue.shift();
             const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
+            if (e.code === ErrorCode.PayloadTooLarge) this.counters.mainAdd('rejectedTooLarge');
             reply(errorReply(entry.id, e.code, e.message));
             next();
           },
@@ -137,7 +141,13 @@ export class IpcServer {
           continue;
         }
         try {
-          queue.push(parseRequest(d.text));
+          const req = parseRequest(d.text);
+          // the limit applies to the data as it will be sent: re-serialised JSON can grow
+          if (Buffer.byteLength(req.data) > this.maxPayload) {
+            queue.push({ kind: 'error', id: req.id, code: ErrorCode.PayloadTooLarge, message: `data re-serialises to more than the ${this.maxPayload}-byte limit` });
+          } else {
+            queue.push(req);
+          }
         } catch (err) {
           if (!(err instanceof ShardcastError)) throw err;
           queue.push({ kind: 'error', id: idOf(d.text), code: err.code, message: err.message });

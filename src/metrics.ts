@@ -18,6 +18,7 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   publications: 'Publications read from the broadcast ring',
   deliveries: 'Frames handed to uWS for local subscribers',
   rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
+  httpErrors: 'HTTP error answers (4xx and 5xx)',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {
@@ -27,6 +28,7 @@ const MAIN_HELP: Record<MainCounterName, string> = {
   shardRestarts: 'Shards started again after exiting',
   ipcPublishes: 'Publishes received on the IPC socket',
   apiPublishes: 'Publishes made through the in-process API',
+  rejectedTooLarge: 'Publishes refused because all their channels together exceed half the broadcast ring',
 };
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -162,6 +162,7 @@ class Engine implements ShardcastServer {
       return [...seqs];
     } catch (err) {
       if (err instanceof ShardcastError && err.code === ErrorCode.Overloaded) this.counters.mainAdd('rejectedOverloaded');
+      if (err instanceof ShardcastError && err.code === ErrorCode.PayloadTooLarge) this.counters.mainAdd('rejectedTooLarge');
       throw err;
     }
   }

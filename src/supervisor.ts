@@ -108,8 +108,7 @@ export class Supervisor {
     const worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `shard-${shard}`,
-      // flags such as --input-type=module (node -e) are not valid for a worker's file
-      execArgv: process.execArgv.filter((a) => !a.startsWith('--input-type')),
+      execArgv: workerExecArgv(process.execArgv),
     });
     slot.worker = worker;
     this.hooks.ingressReady(shard, ingress, worker);
@@ -166,4 +165,18 @@ export class Supervisor {
       this.spawn(shard).catch((err: Error) => this.log.error(`shard ${shard} restart failed: ${err.message}`));
     }, delay);
   }
+}
+
+/**
+ * The parent's node flags minus those about an inline script (`node -e …`,
+ * --input-type=module): a worker runs its own file, and would refuse or re-run them.
+ */
+function workerExecArgv(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++; // and its script
+    else if (!a.startsWith('--input-type') && !a.startsWith('--eval=') && !a.startsWith('--print=')) out.push(a);
+  }
+  return out;
 }

@@ -410,8 +410,9 @@ describe('HTTP', { timeout: 60_000 }, () => {
     const r = await http(main, '/api/stats');
     assert.equal(r.status, 200);
     const s = r.json as ReturnType<ShardcastServer['stats']>;
-    assert.deepEqual(Object.keys(s).sort(), ['connections', 'liveShards', 'main', 'shards', 'totals']);
+    assert.deepEqual(Object.keys(s).sort(), ['connections', 'feedLag', 'liveShards', 'main', 'shards', 'totals']);
     assert.equal(s.liveShards, 2);
+    assert.equal(s.feedLag.length, 2);
     assert.equal(s.shards.length, 2);
     assert.deepEqual(s.shards.map((x) => x.shard), [0, 1]);
     const local = main.stats();
@@ -797,9 +798,13 @@ describe('data that grows when re-serialised', { timeout: 60_000 }, () => {
         const s = await startServer({ port: 0, workers: 1, logLevel: 'silent', maxPayload: '60k', ringSize: '256k', ingressRingSize: '256k', ipcSocket: ${JSON.stringify(sock)} });
         const c = await IpcClient.connect(${JSON.stringify(sock)});
         const frame = ${JSON.stringify(expandingPublish(60 * 1024, 'grow'))};
-        const reply = await Promise.race([c.request(frame), new Promise((r) => setTimeout(() => r(null), 3000))]);
+        let t;
+        const reply = await Promise.race([c.request(frame), new Promise((r) => (t = setTimeout(() => r(null), 3000)))]);
+        clearTimeout(t); // a pending timer would hold the process as long as a leak would
         process.stdout.write(JSON.stringify({ reply }) + '\\n');
-        await Promise.race([c.close(), new Promise((r) => setTimeout(r, 1000))]);
+        let u;
+        await Promise.race([c.close(), new Promise((r) => (u = setTimeout(r, 1000)))]);
+        clearTimeout(u);
         await s.close();
         process.stdout.write('closed\\n');
       })().catch((err) => { process.stderr.write(String(err.stack)); process.exit(9); });`;

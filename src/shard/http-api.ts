@@ -36,9 +36,15 @@ export class HttpApi {
     app.get('/metrics', (res) => this.control(res, null, 'metrics'));
     app.get('/healthz', (res) => sendJson(res, 200, '{"ok":true}'));
     for (const [path, allow] of [['/api/publish', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/healthz', 'GET']] as const) {
-      app.any(path, (res) => sendError(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${allow}`, { allow }));
+      app.any(path, (res) => this.fail(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${allow}`, { allow }));
     }
-    app.any('/*', (res) => sendError(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
+    app.any('/*', (res) => this.fail(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
+  }
+
+  /** Every HTTP error answer goes through here, so each is counted. */
+  private fail(res: HttpResponse, code: ErrorCode, message: string, extra?: Record<string, string>): void {
+    this.ctx.count('httpErrors');
+    sendError(res, code, message, extra);
   }
 
   private authorized(req: HttpRequest): boolean {
@@ -52,11 +58,11 @@ export class HttpApi {
 
   private publish(res: HttpResponse, req: HttpRequest): void {
     const { ctx } = this;
-    if (!this.authorized(req)) return sendError(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
-    if (ctx.closing) return sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
+    if (!this.authorized(req)) return this.fail(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
+    if (ctx.closing) return this.fail(res, ErrorCode.ShuttingDown, 'server is shutting down');
     const limit = ctx.config.maxPayload;
     const declared = Number(req.getHeader('content-length') || '0');
-    if (declared > limit) return sendError(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`);
+    if (declared > limit) return this.fail(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`);
     const pending = this.hold(res);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -66,7 +72,7 @@ export class HttpApi {
       size += chunk.byteLength;
       if (size > limit) {
         done = true;
-        this.finish(pending, () => sendError(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`));
+        this.finish(pending, () => this.fail(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`));
         return;
       }
       chunks.push(Buffer.copyBytesFrom(new Uint8Array(chunk))); // uWS reuses the chunk's memory
@@ -83,20 +89,20 @@ export class HttpApi {
       parsed = parseHttpPublish(body);
     } catch (err) {
       if (!(err instanceof ShardcastError)) throw err;
-      return this.finish(pending, () => sendError(pending.entry.res, err.code, err.message));
+      return this.finish(pending, () => this.fail(pending.entry.res, err.code, err.message));
     }
     ctx.count('httpPublishes');
     if (Buffer.byteLength(parsed.data) > ctx.config.maxPayload) {
       // re-serialised JSON can be larger than the body it came in
-      return this.finish(pending, () => sendError(pending.entry.res, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`));
+      return this.finish(pending, () => this.fail(pending.entry.res, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`));
     }
     const accepted = ctx.forwardPublish({ target: ReplyTarget.Http, ref: pending.ref, channels: parsed.channels, data: parsed.data, id: '' });
-    if (!accepted) this.finish(pending, () => sendError(pending.entry.res, ErrorCode.Overloaded, 'server is overloaded; retry shortly'));
+    if (!accepted) this.finish(pending, () => this.fail(pending.entry.res, ErrorCode.Overloaded, 'server is overloaded; retry shortly'));
     // else: answered when the REPLY record (or a refusal) for pending.ref arrives
   }
 
   private control(res: HttpResponse, req: HttpRequest | null, route: ControlRoute): void {
-    if (req !== null && !this.authorized(req)) return sendError(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
+    if (req !== null && !this.authorized(req)) return this.fail(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
     const { ref } = this.hold(res);
     this.ctx.post({ type: 'http-control', ref, route });
   }

@@ -69,6 +69,7 @@ export class Shard {
         return;
       case 'publish-refused':
         if (m.target === 'http') {
+          this.ctx.count('httpErrors');
           answerPending(this.ctx, m.ref, (res) => sendError(res, m.code, m.message));
         } else {
           const ws = this.ctx.clients.get(m.ref);
