@@ -1,0 +1,131 @@
+/**
+ * BenchReport — everything one `shardcast bench` run measured, as written by `--json FILE`
+ * and rendered by the terminal table and `--html FILE`. Times in milliseconds unless a name
+ * says otherwise; counts are whole numbers. Adding fields is fine; renaming is a breaking
+ * change for people who archive these files.
+ */
+
+export interface BenchReport {
+  readonly version: 1;
+  /** ISO time the run started. */
+  readonly startedAt: string;
+  /** The command line that produced it (argv after `shardcast`). */
+  readonly command: string;
+  readonly options: BenchOptionsSnapshot;
+  readonly machine: MachineInfo;
+  readonly connections: ConnectionReport;
+  readonly deliveries: DeliveryReport;
+  readonly publishes: PublishReport;
+  readonly latency: LatencyReport;
+  /** One sample per second of the run (progress and the HTML time series). */
+  readonly timeline: readonly TimelineSample[];
+  /** The bench client's own cost, to tell whether it was the bottleneck. */
+  readonly client: ClientCost;
+  /** Server CPU and memory when its pid is local (--server-pid) or its /api/stats is reachable; null otherwise. */
+  readonly server: ServerCost | null;
+  /** Human-readable warnings (client saturated, server unreachable, run cut short …). */
+  readonly warnings: readonly string[];
+  /** How the run ended. */
+  readonly outcome: 'completed' | 'time-limit' | 'aborted';
+}
+
+export interface BenchOptionsSnapshot {
+  readonly url: string;
+  readonly connections: number;
+  readonly channels: number;
+  readonly rampPerSecond: number;
+  readonly publish: 'http' | 'ws' | 'ipc';
+  /** Open loop: messages per second; null in closed-loop mode. */
+  readonly rate: number | null;
+  /** Closed loop: publishes in flight at most; null in open-loop mode. */
+  readonly inflight: number | null;
+  readonly size: number;
+  readonly durationMs: number | null;
+  readonly messages: number | null;
+  readonly threads: number;
+  readonly format: 'json';
+}
+
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly memoryBytes: number;
+  readonly platform: string;
+  readonly node: string;
+  readonly loadAverage: readonly number[];
+}
+
+export interface ConnectionReport {
+  readonly attempted: number;
+  readonly open: number;
+  readonly failed: number;
+  /** Connections opened per second during the ramp. */
+  readonly connectRate: number;
+  /** Failures and server-side closes by reason, e.g. {"ECONNREFUSED": 3, "close 4001 slow consumer": 2, "HTTP 503": 10}. */
+  readonly failures: Readonly<Record<string, number>>;
+  readonly closedByServer: Readonly<Record<string, number>>;
+}
+
+export interface DeliveryReport {
+  /** Deliveries that should have arrived: Σ over accepted publishes of the subscribers of its channel. */
+  readonly expected: number;
+  readonly delivered: number;
+  readonly lost: number;
+  readonly duplicated: number;
+  /** Per-channel seq jumps seen by clients (count of jumps, and messages skipped by them). */
+  readonly seqGaps: number;
+  readonly seqGapMessages: number;
+  readonly outOfOrder: number;
+  /** delivered ÷ (first publish → last delivery). */
+  readonly perSecond: number;
+}
+
+export interface PublishReport {
+  readonly attempted: number;
+  readonly accepted: number;
+  /** Refused publishes by reason, e.g. {"HTTP 503 overloaded": 12}. */
+  readonly refused: Readonly<Record<string, number>>;
+  readonly perSecond: number;
+}
+
+export interface LatencyReport {
+  /** End-to-end: delivery time − scheduled publish time (open loop) or send time (closed loop). */
+  readonly measuredFrom: 'scheduled' | 'sent';
+  readonly samples: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly p999: number;
+  readonly max: number;
+  readonly mean: number;
+  /** The percentile curve for plotting: [percentile 0-100, latency ms] pairs, ascending. */
+  readonly curve: ReadonlyArray<readonly [number, number]>;
+}
+
+export interface TimelineSample {
+  /** Seconds since the first publish (negative during the ramp). */
+  readonly t: number;
+  readonly open: number;
+  readonly deliveriesPerSecond: number;
+  readonly publishesPerSecond: number;
+  /** p99 latency of the deliveries in this second. */
+  readonly p99: number;
+}
+
+export interface ClientCost {
+  /** CPU of the whole bench process (all threads) per 1,000 deliveries, in µs. */
+  readonly cpuMicrosPer1kDeliveries: number;
+  /** Busiest load thread's event-loop utilisation, 0–1: near 1 means the client was the bottleneck. */
+  readonly maxThreadUtilization: number;
+  readonly saturated: boolean;
+}
+
+export interface ServerCost {
+  readonly source: 'pid' | 'stats-endpoint';
+  /** CPU per 1,000 deliveries in µs (pid source only; null otherwise). */
+  readonly cpuMicrosPer1kDeliveries: number | null;
+  readonly rssBytesBefore: number | null;
+  readonly rssBytesAfter: number | null;
+  /** /api/stats counters that matter, when reachable (e.g. closedSlowConsumer, rejectedOverloaded). */
+  readonly counters: Readonly<Record<string, number>>;
+}
