@@ -24,6 +24,7 @@ export const ShardCounter = {
   deliveries: 9, // frames handed to uWS for local subscribers (sum of subscribers per publication)
   rejectedOverloaded: 10, // shard → main ring full
   httpErrors: 11, // HTTP error answers (4xx/5xx) of every kind
+  feedBatches: 12, // batches read from the broadcast ring: publications ÷ this = records per wake-up
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 

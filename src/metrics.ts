@@ -19,6 +19,7 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   deliveries: 'Frames handed to uWS for local subscribers',
   rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
   httpErrors: 'HTTP error answers (4xx and 5xx)',
+  feedBatches: 'Batches read from the broadcast ring (publications per batch = how much uWS can coalesce per write)',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {

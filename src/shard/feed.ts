@@ -67,6 +67,7 @@ export class Feed {
 
   private onBatch(): void {
     const { ctx } = this;
+    ctx.count('feedBatches');
     if (this.publications > 0) {
       ctx.count('publications', this.publications);
       this.publications = 0;

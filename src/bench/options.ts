@@ -1,0 +1,339 @@
+/**
+ * `shardcast bench` options: defaults, parsing of argv, and one validation pass shared by the
+ * CLI and `runBench()`, so a bad value is reported the same way (and before any socket is
+ * opened) whichever way the bench was started.
+ */
+import os from 'node:os';
+import { parseArgs } from 'node:util';
+
+export type Ingress = 'http' | 'ws' | 'ipc';
+export type BenchFormat = 'json';
+
+/** A bad flag or value: the CLI prints the message and exits with code 2. */
+export class BenchUsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'BenchUsageError';
+  }
+}
+
+/** What a caller may give `runBench()`; anything left out takes its default. */
+export interface BenchInput {
+  url: string;
+  connections?: number;
+  channels?: number;
+  channelPrefix?: string;
+  rampPerSecond?: number;
+  publish?: Ingress;
+  apiKey?: string | null;
+  ipcSocket?: string | null;
+  httpUrl?: string | null;
+  /** Open loop, messages per second. Mutually exclusive with `inflight`. */
+  rate?: number | null;
+  /** Closed loop, publishes outstanding at most. */
+  inflight?: number | null;
+  size?: number;
+  durationMs?: number | null;
+  messages?: number | null;
+  drainMs?: number;
+  connectTimeoutMs?: number;
+  threads?: number | null;
+  serverPid?: number | null;
+  format?: BenchFormat;
+}
+
+/** Validated options with every default filled in. */
+export interface BenchOptions {
+  readonly url: string;
+  readonly target: WsTarget;
+  /** HTTP base of the same server (publish, /api/stats, /metrics). */
+  readonly httpUrl: string;
+  readonly connections: number;
+  readonly channels: number;
+  readonly channelPrefix: string;
+  readonly rampPerSecond: number;
+  readonly publish: Ingress;
+  readonly apiKey: string | null;
+  readonly ipcSocket: string | null;
+  readonly rate: number | null;
+  readonly inflight: number | null;
+  readonly size: number;
+  /** As given (null with --messages alone). */
+  readonly durationMs: number | null;
+  readonly messages: number | null;
+  /** How long publishing may last: --duration, or a bound derived for --messages alone. */
+  readonly publishLimitMs: number;
+  readonly drainMs: number;
+  readonly connectTimeoutMs: number;
+  readonly threads: number;
+  readonly serverPid: number | null;
+  readonly format: BenchFormat;
+}
+
+export interface WsTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly path: string;
+}
+
+export const DEFAULTS = {
+  connections: 1000,
+  channels: 1,
+  channelPrefix: 'bench-',
+  rampPerSecond: 1000,
+  publish: 'http' as Ingress,
+  rate: 100,
+  size: 256,
+  durationMs: 10_000,
+  drainMs: 5_000,
+  connectTimeoutMs: 10_000,
+  /** Connections one load thread is given before another thread is worth it. */
+  connectionsPerThread: 500,
+  /** Closed loop with --messages and no --duration: publishing stops after this long anyway. */
+  closedLoopLimitMs: 60_000,
+  /** Open loop with --messages and no --duration: the schedule's length plus this slack. */
+  openLoopSlackMs: 10_000,
+} as const;
+
+/** The smallest data that still holds {"t":…,"i":…,"p":""} for any index. */
+export const MIN_SIZE = 64;
+export const MAX_SIZE = 16 * 1024 * 1024;
+
+export const BENCH_USAGE = `shardcast bench — load-test a Shardcast deployment
+
+Usage:
+  shardcast bench --url ws://HOST:PORT/ws [options]
+  shardcast bench ws://HOST:PORT/ws [options]
+
+Opens --connections WebSocket clients (ramped at --ramp per second), subscribes connection i
+to channel PREFIX<i % channels>, publishes timestamped messages through the chosen ingress,
+then reports deliveries, losses, duplicates, seq gaps, latency percentiles and costs.
+
+Load:
+  --connections N       client connections (default ${DEFAULTS.connections})
+  --channels N          channels the connections are spread over (default ${DEFAULTS.channels})
+  --channel-prefix S    channel name prefix (default "${DEFAULTS.channelPrefix}")
+  --ramp N              new connections per second (default ${DEFAULTS.rampPerSecond})
+  --connect-timeout T   per connection: TCP + upgrade + subscribe (default ${DEFAULTS.connectTimeoutMs / 1000}s)
+  --threads N           load threads (default: min(cores, connections / ${DEFAULTS.connectionsPerThread}))
+
+Publishing:
+  --publish http|ws|ipc ingress (default http; ipc when --ipc-socket is given)
+  --rate R              open loop: R messages per second on a fixed schedule (default ${DEFAULTS.rate});
+                        latency is measured from the scheduled time (no coordinated omission)
+  --inflight N          closed loop instead: as fast as the server accepts, at most N outstanding;
+                        latency is measured from the send time
+  --size BYTES          size of each message's data, e.g. 256, 4k (default ${DEFAULTS.size}; min ${MIN_SIZE})
+  --duration T          how long to publish, e.g. 30s, 500ms, 2m (default ${DEFAULTS.durationMs / 1000}s)
+  --messages N          publish N messages (then stop; --duration, if given, still bounds it)
+  --drain T             after the last publish, wait up to T for deliveries (default ${DEFAULTS.drainMs / 1000}s)
+  --api-key KEY         bearer key for the HTTP API (default: $SHARDCAST_API_KEY)
+  --ipc-socket PATH     the server's IPC socket (for --publish ipc)
+  --http-url URL        HTTP base for publishing and /api/stats (default: derived from --url)
+
+Measuring and output:
+  --server-pid PID      a local server's pid: its CPU and RSS are read from /proc
+  --json FILE           write the report as JSON
+  --html FILE           write the report as a self-contained HTML page
+  --format json         frame format (json only, for now)
+  --help
+
+Every run ends within ramp + connect timeout + duration + drain, and closes every connection
+it opened. Exit codes: 0 the run completed, 1 it could not (nothing connected, nothing
+accepted, interrupted), 2 bad usage.
+`;
+
+/** Flags the CLI parses; the option names double as the error vocabulary. */
+const FLAGS = {
+  url: { type: 'string' },
+  connections: { type: 'string' },
+  channels: { type: 'string' },
+  'channel-prefix': { type: 'string' },
+  ramp: { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  threads: { type: 'string' },
+  publish: { type: 'string' },
+  rate: { type: 'string' },
+  inflight: { type: 'string' },
+  size: { type: 'string' },
+  duration: { type: 'string' },
+  messages: { type: 'string' },
+  drain: { type: 'string' },
+  'api-key': { type: 'string' },
+  'ipc-socket': { type: 'string' },
+  'http-url': { type: 'string' },
+  'server-pid': { type: 'string' },
+  json: { type: 'string' },
+  html: { type: 'string' },
+  format: { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export interface ParsedArgs {
+  help: boolean;
+  input: BenchInput;
+  json: string | null;
+  html: string | null;
+}
+
+/** argv after `shardcast bench` → BenchInput (not yet validated beyond the syntax of each value). */
+export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedArgs {
+  let parsed: ReturnType<typeof parseArgs<{ options: typeof FLAGS; allowPositionals: true; strict: true; args: string[] }>>;
+  try {
+    parsed = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new BenchUsageError(`${(err as Error).message}; see shardcast bench --help`);
+  }
+  const v = parsed.values;
+  if (v.help) return { help: true, input: { url: '' }, json: null, html: null };
+  if (parsed.positionals.length > 1) throw new BenchUsageError(`unexpected arguments "${parsed.positionals.slice(1).join(' ')}"`);
+  const positional = parsed.positionals[0];
+  if (positional !== undefined && v.url !== undefined) throw new BenchUsageError('give the URL once: --url URL or a plain URL, not both');
+  const url = v.url ?? positional;
+  if (url === undefined) throw new BenchUsageError('--url is required, e.g. shardcast bench --url ws://127.0.0.1:8080/ws');
+
+  const input: BenchInput = { url };
+  if (v.connections !== undefined) input.connections = int('--connections', v.connections);
+  if (v.channels !== undefined) input.channels = int('--channels', v.channels);
+  if (v['channel-prefix'] !== undefined) input.channelPrefix = v['channel-prefix'];
+  if (v.ramp !== undefined) input.rampPerSecond = num('--ramp', v.ramp);
+  if (v['connect-timeout'] !== undefined) input.connectTimeoutMs = duration('--connect-timeout', v['connect-timeout']);
+  if (v.threads !== undefined) input.threads = int('--threads', v.threads);
+  if (v.publish !== undefined) input.publish = v.publish as Ingress; // checked in resolveBenchOptions
+  if (v.rate !== undefined) input.rate = num('--rate', v.rate);
+  if (v.inflight !== undefined) input.inflight = int('--inflight', v.inflight);
+  if (v.size !== undefined) input.size = size('--size', v.size);
+  if (v.duration !== undefined) input.durationMs = duration('--duration', v.duration);
+  if (v.messages !== undefined) input.messages = int('--messages', v.messages);
+  if (v.drain !== undefined) input.drainMs = duration('--drain', v.drain);
+  input.apiKey = v['api-key'] ?? env['SHARDCAST_API_KEY'] ?? null;
+  if (v['ipc-socket'] !== undefined) input.ipcSocket = v['ipc-socket'];
+  if (v['http-url'] !== undefined) input.httpUrl = v['http-url'];
+  if (v['server-pid'] !== undefined) input.serverPid = int('--server-pid', v['server-pid']);
+  if (v.format !== undefined) input.format = v.format as BenchFormat;
+  // Validate everything now, so a typo is reported before a long run starts.
+  resolveBenchOptions(input);
+  return { help: false, input, json: v.json ?? null, html: v.html ?? null };
+}
+
+/** Fills defaults and checks every value and combination; throws BenchUsageError. */
+export function resolveBenchOptions(input: BenchInput): BenchOptions {
+  const { target, url } = wsTarget(input.url);
+  const connections = range('--connections', input.connections ?? DEFAULTS.connections, 1, 1_000_000, true);
+  const channels = range('--channels', input.channels ?? DEFAULTS.channels, 1, 100_000, true);
+  const channelPrefix = input.channelPrefix ?? DEFAULTS.channelPrefix;
+  const longest = `${channelPrefix}${channels - 1}`;
+  if (!/^[A-Za-z0-9_\-:.@/]{1,200}$/.test(longest)) {
+    throw new BenchUsageError(`invalid --channel-prefix ${JSON.stringify(channelPrefix)}: channel names are 1-200 characters of A-Z a-z 0-9 _ - : . @ /`);
+  }
+  const rampPerSecond = range('--ramp', input.rampPerSecond ?? DEFAULTS.rampPerSecond, 1, 1_000_000, false);
+
+  const rawPublish = input.publish ?? (input.ipcSocket ? 'ipc' : DEFAULTS.publish);
+  if (rawPublish !== 'http' && rawPublish !== 'ws' && rawPublish !== 'ipc') {
+    throw new BenchUsageError(`invalid --publish ${JSON.stringify(rawPublish)} (http, ws or ipc)`);
+  }
+  const publish: Ingress = rawPublish;
+  const ipcSocket = input.ipcSocket ?? null;
+  if (publish === 'ipc' && !ipcSocket) throw new BenchUsageError('--publish ipc needs --ipc-socket PATH');
+  if (publish !== 'ipc' && ipcSocket) throw new BenchUsageError(`--ipc-socket is only used with --publish ipc (got --publish ${publish})`);
+
+  if (input.rate != null && input.inflight != null) {
+    throw new BenchUsageError('give --rate (open loop) or --inflight (closed loop), not both');
+  }
+  const inflight = input.inflight == null ? null : range('--inflight', input.inflight, 1, 100_000, true);
+  const rate = inflight !== null ? null : range('--rate', input.rate ?? DEFAULTS.rate, 0.01, 10_000_000, false);
+  const size = range('--size', input.size ?? DEFAULTS.size, MIN_SIZE, MAX_SIZE, true);
+
+  const messages = input.messages == null ? null : range('--messages', input.messages, 1, 1e12, true);
+  const durationGiven = input.durationMs == null ? null : range('--duration', input.durationMs, 100, 7 * 24 * 3600_000, true);
+  const durationMs = durationGiven ?? (messages === null ? DEFAULTS.durationMs : null);
+  let publishLimitMs: number;
+  if (durationMs !== null) publishLimitMs = durationMs;
+  else if (rate !== null) publishLimitMs = Math.ceil(((messages ?? 0) / rate) * 1000) + DEFAULTS.openLoopSlackMs;
+  else publishLimitMs = DEFAULTS.closedLoopLimitMs;
+
+  const drainMs = range('--drain', input.drainMs ?? DEFAULTS.drainMs, 0, 600_000, true);
+  const connectTimeoutMs = range('--connect-timeout', input.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs, 100, 300_000, true);
+  const cores = Math.max(1, os.availableParallelism());
+  const threads = input.threads == null
+    ? Math.max(1, Math.min(cores, Math.ceil(connections / DEFAULTS.connectionsPerThread)))
+    : range('--threads', input.threads, 1, 256, true);
+  if (threads > connections) throw new BenchUsageError(`invalid --threads ${threads}: more threads than connections (${connections})`);
+
+  const serverPid = input.serverPid == null ? null : range('--server-pid', input.serverPid, 1, 2 ** 31 - 1, true);
+  const format = input.format ?? 'json';
+  if (format !== 'json') throw new BenchUsageError(`invalid --format ${JSON.stringify(format)} (only json for now)`);
+
+  const httpUrl = httpBase(input.httpUrl ?? null, target);
+  const apiKey = input.apiKey ?? null;
+  return {
+    url, target, httpUrl, connections, channels, channelPrefix, rampPerSecond, publish, apiKey, ipcSocket, rate, inflight,
+    size, durationMs, messages, publishLimitMs, drainMs, connectTimeoutMs, threads, serverPid, format,
+  };
+}
+
+function wsTarget(raw: string): { target: WsTarget; url: string } {
+  let u: URL;
+  try {
+    u = new URL(raw);
+  } catch {
+    throw new BenchUsageError(`invalid --url ${JSON.stringify(raw)} (a WebSocket URL such as ws://127.0.0.1:8080/ws)`);
+  }
+  if (u.protocol === 'wss:') throw new BenchUsageError('wss:// is not supported yet: bench the plain ws:// endpoint behind your TLS proxy');
+  if (u.protocol !== 'ws:') throw new BenchUsageError(`invalid --url ${JSON.stringify(raw)}: the scheme must be ws://`);
+  if (u.username || u.password) throw new BenchUsageError('invalid --url: credentials in the URL are not supported');
+  // A bare ws://host:port means Shardcast's endpoint, not "/", which Shardcast answers 404.
+  const path = (u.pathname === '/' && !/^ws:\/\/[^/]+\/$/.test(raw) ? '/ws' : u.pathname) + u.search;
+  const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
+  const port = u.port === '' ? 80 : Number(u.port);
+  return { target: { host, port, path }, url: `ws://${u.host}${path}` };
+}
+
+function httpBase(given: string | null, target: WsTarget): string {
+  if (given === null) {
+    const host = target.host.includes(':') ? `[${target.host}]` : target.host;
+    return `http://${host}:${target.port}`;
+  }
+  let u: URL;
+  try {
+    u = new URL(given);
+  } catch {
+    throw new BenchUsageError(`invalid --http-url ${JSON.stringify(given)} (e.g. http://127.0.0.1:8080)`);
+  }
+  if (u.protocol !== 'http:') throw new BenchUsageError(`invalid --http-url ${JSON.stringify(given)}: only http:// is supported`);
+  return `${u.protocol}//${u.host}${u.pathname.replace(/\/$/, '')}`;
+}
+
+function range(flag: string, value: number, min: number, max: number, integer: boolean): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+    throw new BenchUsageError(`invalid ${flag} ${String(value)} (${integer ? 'a whole number' : 'a number'} from ${min} to ${max})`);
+  }
+  return value;
+}
+
+function num(flag: string, text: string): number {
+  const n = /^\s*\d+(\.\d+)?\s*$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n)) throw new BenchUsageError(`invalid ${flag} ${JSON.stringify(text)} (a positive number)`);
+  return n;
+}
+
+function int(flag: string, text: string): number {
+  const t = text.replace(/_/g, '');
+  if (!/^\d+$/.test(t)) throw new BenchUsageError(`invalid ${flag} ${JSON.stringify(text)} (a whole number)`);
+  return Number(t);
+}
+
+/** "30s", "500ms", "2m", "1h", or a plain number of seconds → milliseconds. */
+export function duration(flag: string, text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) throw new BenchUsageError(`invalid ${flag} ${JSON.stringify(text)} (a duration such as 30s, 500ms, 2m)`);
+  const scale = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Math.round(Number(m[1]) * scale);
+}
+
+/** "256", "4k", "1m" (KiB, MiB) → bytes. */
+function size(flag: string, text: string): number {
+  const m = /^\s*(\d+)\s*([kmKM])?[bB]?\s*$/.exec(text);
+  if (!m) throw new BenchUsageError(`invalid ${flag} ${JSON.stringify(text)} (bytes, e.g. 256, 4k, 1m)`);
+  return Number(m[1]) * (m[2] === undefined ? 1 : m[2].toLowerCase() === 'k' ? 1024 : 1024 * 1024);
+}
