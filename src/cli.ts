@@ -95,19 +95,27 @@ async function serve(args: string[]): Promise<number> {
   const log = createLogger(config.logLevel, (line) => process.stdout.write(line));
   const server = await startWithConfig(config, log);
   let signals = 0;
-  const stop = (signal: string): void => {
-    if (signals++ > 0) return void log.warn(`${signal} again: already shutting down`);
-    log.info(`${signal}: shutting down`);
+  const stop = (why: string, code: number): void => {
+    if (signals++ > 0) return void log.warn(`${why} again: already shutting down`);
+    log.info(`${why}: shutting down`);
     server.close().then(
-      () => process.exit(0),
+      () => process.exit(code),
       (err: Error) => {
         log.error(`shutdown failed: ${err.message}`);
         process.exit(1);
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM', 0));
+  process.on('SIGINT', () => stop('SIGINT', 0));
+  // a bug on the main thread must not end the process while shards hold sockets (that
+  // aborts it): log it and shut down properly, exiting 1
+  const crash = (err: unknown): void => {
+    log.error(`fatal error on the main thread: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    stop('fatal error', 1);
+  };
+  process.on('uncaughtException', crash);
+  process.on('unhandledRejection', crash);
   return new Promise<number>(() => {}); // runs until a signal
 }
 
