@@ -116,10 +116,11 @@ export class Shard {
       }
     }
     this.feed.pump.stop();
-    for (const ws of [...this.ctx.clients.values()]) ws.end(closeCode, reason);
+    const open = [...this.ctx.clients.values()];
+    for (const ws of open) ws.end(closeCode, reason); // runs each close handler at once
     // end() queues the close frame; give it time to reach the peers before app.close()
     // cuts every socket (without the wait, clients would see 1006 instead of the code)
-    const grace = this.ctx.clients.size === 0 ? 0 : Math.min(1000, this.init.config.shutdownTimeout / 2);
+    const grace = open.length === 0 ? 0 : Math.min(1000, this.init.config.shutdownTimeout / 2);
     setTimeout(() => {
       closeApp(this.ctx.app);
       this.ctx.post({ type: 'closed' });
