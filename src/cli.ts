@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
+import { BenchUsageError } from './bench/options.js';
 import { optionsFromEnv, resolveConfig, specs, type Options } from './config.js';
 import { ConfigError, ShardcastError } from './errors.js';
 import { IpcClient } from './ipc-client.js';
@@ -18,6 +19,8 @@ Usage:
   shardcast serve [options]                     run the server
   shardcast publish [--ipc-socket PATH | --url URL [--api-key KEY]] CHANNEL DATA
                                                 publish DATA (a JSON value) on CHANNEL
+  shardcast bench --url ws://HOST:PORT/ws [options]
+                                                load-test a deployment (see shardcast bench --help)
   shardcast --help | --version
 
 Serve options (each also as an environment variable):
@@ -54,6 +57,9 @@ async function main(argv: string[]): Promise<number> {
       return serve(rest);
     case 'publish':
       return publish(rest);
+    case 'bench':
+      // loaded on demand: the bench pulls in piscina and the histogram code, serve does not need them
+      return (await import('./bench/command.js')).benchCommand(rest);
     default:
       throw new UsageError(`unknown command "${command}"; see shardcast --help`);
   }
@@ -179,7 +185,7 @@ function version(): string {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: unknown) => {
-    if (err instanceof UsageError || err instanceof ConfigError) {
+    if (err instanceof UsageError || err instanceof ConfigError || err instanceof BenchUsageError) {
       process.stderr.write(`shardcast: ${err.message}\n`);
       process.exit(2);
     }

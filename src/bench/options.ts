@@ -182,7 +182,11 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   try {
     parsed = parseArgs({ args: [...argv], options: FLAGS, allowPositionals: true, strict: true });
   } catch (err) {
-    throw new BenchUsageError(`${(err as Error).message}; see shardcast bench --help`);
+    const e = err as NodeJS.ErrnoException;
+    const flag = /'(-[^' ]+)/.exec(e.message)?.[1] ?? '';
+    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new BenchUsageError(`unknown option ${flag}; see shardcast bench --help`);
+    if (e.code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') throw new BenchUsageError(`option ${flag} needs a value; see shardcast bench --help`);
+    throw new BenchUsageError(`${e.message}; see shardcast bench --help`);
   }
   const v = parsed.values;
   if (v.help) return { help: true, input: { url: '' }, json: null, html: null };

@@ -118,6 +118,8 @@ export interface ClientCost {
   /** Busiest load thread's event-loop utilisation, 0–1: near 1 means the client was the bottleneck. */
   readonly maxThreadUtilization: number;
   readonly saturated: boolean;
+  /** Event-loop utilisation of the publishing (main) thread while publishing, 0–1. */
+  readonly publisherUtilization?: number;
 }
 
 export interface ServerCost {

@@ -46,7 +46,11 @@ export class WsConnection {
   tag = 0;
   private readonly socket: net.Socket;
   private readonly secKey = newSecKey();
-  private pending: Buffer | null = null;
+  /** Unparsed bytes carried over from earlier reads (copies: the read buffer is shared). */
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  /** Bytes needed to complete the frame started in `pending` (0 when not known yet). */
+  private pendingNeed = 0;
   private fragments: Buffer[] | null = null;
   private fragmentBytes = 0;
   /** The socket error's code, if one came before the close: it names the close better. */
@@ -98,6 +102,17 @@ export class WsConnection {
     }
   }
 
+  /** True once the TCP socket is fully closed (after close(), when the server has answered). */
+  get socketClosed(): boolean {
+    return this.socket.destroyed;
+  }
+
+  /** Cuts the TCP connection whatever state it is in (teardown of stragglers after close()). */
+  forceDestroy(): void {
+    this.socket.destroy();
+    this.finish(CLOSED_BY_CLIENT);
+  }
+
   /** Abrupt close; for timeouts and for stragglers at teardown. */
   destroy(label = CLOSED_BY_CLIENT): void {
     this.socket.destroy();
@@ -108,7 +123,8 @@ export class WsConnection {
   private finish(label: string, destroySocket = true): void {
     if (this.state === 'closed') return;
     this.state = 'closed';
-    this.pending = null;
+    this.pending = [];
+    this.pendingBytes = 0;
     this.fragments = null;
     if (destroySocket) this.socket.destroy();
     this.sink.onClose(this, label);
@@ -125,17 +141,20 @@ export class WsConnection {
     let data: Buffer = chunk;
     let start = 0;
     let end = nread;
-    if (this.pending !== null) {
-      data = Buffer.concat([this.pending, chunk.subarray(0, nread)]);
+    if (this.pendingBytes > 0) {
+      // A large frame arrives over many reads: collect them and join once, not once per read.
+      if (this.pendingNeed > 0 && this.pendingBytes + nread < this.pendingNeed) return this.keep(chunk, 0, nread);
+      data = Buffer.concat([...this.pending, chunk.subarray(0, nread)]);
       end = data.length;
-      this.pending = null;
+      this.pending = [];
+      this.pendingBytes = 0;
+      this.pendingNeed = 0;
     }
     if (this.state === 'handshake' || this.state === 'connecting') {
       const headerEnd = data.indexOf(HEADER_END, 0);
       if (headerEnd < 0 || headerEnd + 4 > end) {
         if (end > MAX_HANDSHAKE_BYTES) return this.destroy('protocol error: handshake response too large');
-        this.pending = Buffer.from(data.subarray(0, end));
-        return;
+        return this.keep(data, 0, end);
       }
       const problem = this.checkHandshake(data.toString('latin1', 0, headerEnd));
       if (problem !== null) return this.destroy(problem);
@@ -160,12 +179,21 @@ export class WsConnection {
       if ((b1 & 0x80) !== 0) return this.destroy('protocol error: server frame is masked');
       if (len > MAX_FRAME_BYTES) return this.destroy(`protocol error: frame of ${len} bytes`);
       const payloadEnd = start + header + len;
-      if (payloadEnd > end) break;
+      if (payloadEnd > end) {
+        this.pendingNeed = header + len;
+        break;
+      }
       this.onFrame(b0, data, start + header, payloadEnd);
       start = payloadEnd;
     }
-    // Keep the unparsed tail; it must be copied because `chunk` is shared by all sockets.
-    if (start < end && this.state === 'open') this.pending = Buffer.from(data.subarray(start, end));
+    if (start < end && this.state === 'open') this.keep(data, start, end);
+    else this.pendingNeed = 0;
+  }
+
+  /** Copies data[start, end) aside for the next read. */
+  private keep(data: Buffer, start: number, end: number): void {
+    this.pending.push(Buffer.from(data.subarray(start, end)));
+    this.pendingBytes += end - start;
   }
 
   private onFrame(b0: number, data: Buffer, start: number, end: number): void {

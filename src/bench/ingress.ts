@@ -1,0 +1,53 @@
+/**
+ * How the bench publishes: one interface over the three ways into Shardcast (HTTP POST, a
+ * WebSocket publisher connection, the IPC socket), so the open- and closed-loop drivers in
+ * publisher.ts do not care which one is measured.
+ */
+import { HttpIngress } from './ingress-http.js';
+import { IpcIngress } from './ingress-ipc.js';
+import { WsIngress } from './ingress-ws.js';
+import type { BenchOptions } from './options.js';
+
+export type PublishOutcome =
+  | { readonly ok: true }
+  /**
+   * Refused or failed; `reason` is the label it is counted under. `unknown` when the request
+   * may have reached the server (no answer came): it may have been published after all.
+   */
+  | { readonly ok: false; readonly reason: string; readonly unknown: boolean };
+
+export const ACCEPTED: PublishOutcome = Object.freeze({ ok: true });
+
+/** The label of publishes still waiting for an answer when the drain deadline passed. */
+export const NO_ANSWER = 'no answer before the drain deadline';
+
+export interface PublishIngress {
+  /** Connects where there is something to connect (ws, ipc); rejects with a short reason. */
+  open(): Promise<void>;
+  /** `data` is the JSON text of the publication's data. */
+  publish(channel: string, data: string): Promise<PublishOutcome>;
+  /** Gives up on everything outstanding (it resolves as NO_ANSWER) and releases sockets. */
+  close(): void;
+}
+
+export function createIngress(o: BenchOptions): PublishIngress {
+  switch (o.publish) {
+    case 'http':
+      return new HttpIngress(o.httpUrl, o.apiKey, o.inflight ?? Math.min(256, Math.max(8, Math.ceil((o.rate ?? 0) / 50))));
+    case 'ws':
+      return new WsIngress(o.target, o.connectTimeoutMs);
+    case 'ipc':
+      return new IpcIngress(o.ipcSocket!, o.connectTimeoutMs);
+  }
+}
+
+/** Error codes that prove a request never reached the server (so it was certainly not published). */
+const NEVER_SENT = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EACCES']);
+
+export function failed(reason: string, code?: string): PublishOutcome {
+  return { ok: false, reason, unknown: code === undefined || !NEVER_SENT.has(code) };
+}
+
+export function refused(reason: string): PublishOutcome {
+  return { ok: false, reason, unknown: false };
+}

@@ -1,0 +1,108 @@
+/**
+ * What the main thread and the load threads exchange. Each load thread runs one long piscina
+ * task for the whole test; besides the task's argument and result, they talk over a
+ * MessagePort handed over in the task (ramp done, per-second ticks, stop), and live counters
+ * sit in a SharedArrayBuffer: the progress display polls it every 250 ms at no cost to the
+ * load threads (a message per update would cost them).
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { BenchFormat, WsTarget } from './options.js';
+
+export interface LoadTask {
+  /** This thread's number, 0-based. */
+  readonly thread: number;
+  readonly target: WsTarget;
+  /** Global index of this thread's first connection; connection i subscribes to channel i % channels. */
+  readonly firstConnection: number;
+  readonly connections: number;
+  readonly channels: number;
+  readonly channelPrefix: string;
+  /** This thread's share of --ramp. */
+  readonly rampPerSecond: number;
+  /** Handshakes in flight at once, so a burst never overflows the server's accept queue. */
+  readonly connectWindow: number;
+  readonly connectTimeoutMs: number;
+  readonly format: BenchFormat;
+  readonly counters: SharedArrayBuffer;
+  readonly port: MessagePort;
+}
+
+export type ToLoadThread =
+  /**
+   * Publishing starts at `origin` (wall-clock ms): the thread snapshots its event-loop
+   * utilisation, starts bucketing latency by second since `origin`, and answers with its
+   * subscribers per channel at this moment (what "expected deliveries" is computed from).
+   */
+  | { readonly cmd: 'measure-start'; readonly origin: number }
+  /** Publishing ended: utilisation is measured up to here. */
+  | { readonly cmd: 'measure-end' }
+  /** Close every connection and finish the task. */
+  | { readonly cmd: 'stop' };
+
+export type FromLoadThread =
+  /** Every connection of the thread is subscribed or has failed. */
+  | { readonly ev: 'ready' }
+  /** Open, subscribed connections per channel (index = channel number). */
+  | { readonly ev: 'started'; readonly subscribers: number[] }
+  /**
+   * Second `index` since the origin is over (by this thread's clock): the latency of the
+   * deliveries received in it, and the thread's utilisation. Sent for every second, in order,
+   * even empty ones, and pushed by the thread itself, so a saturated thread's seconds are
+   * late but never misattributed.
+   */
+  | { readonly ev: 'second'; readonly index: number; readonly histogram: string | null; readonly utilization: number };
+
+/** The task's result. */
+export interface LoadResult {
+  readonly thread: number;
+  readonly attempted: number;
+  /** Connections subscribed when the ramp ended. */
+  readonly ready: number;
+  readonly failed: number;
+  /** Connections still open when the stop came. */
+  readonly openAtStop: number;
+  readonly failures: Record<string, number>;
+  readonly closedByServer: Record<string, number>;
+  /** Wall-clock ms (timeOrigin + now). */
+  readonly firstAttemptAt: number;
+  readonly lastReadyAt: number;
+  readonly firstDeliveryAt: number;
+  readonly lastDeliveryAt: number;
+  readonly delivered: number;
+  readonly duplicated: number;
+  readonly outOfOrder: number;
+  readonly seqGaps: number;
+  readonly seqGapMessages: number;
+  readonly foreign: number;
+  readonly misrouted: number;
+  readonly unsequenced: number;
+  readonly unparsableFrames: number;
+  readonly serverErrors: Record<string, number>;
+  /** The latency of every first delivery, encoded (latency.ts). */
+  readonly histogram: string | null;
+  /** Event-loop utilisation between measure-start and measure-end (or stop). */
+  readonly utilization: number;
+  /** The second under way when the stop came (not sent as a 'second' message); null before publishing. */
+  readonly lastSecond: SecondReport | null;
+}
+
+export type SecondReport = Extract<FromLoadThread, { ev: 'second' }>;
+
+/** Float64 slots per thread in the counters buffer; each slot has one writer, its thread. */
+export const C = {
+  attempted: 0,
+  ready: 1,
+  failed: 2,
+  open: 3,
+  closedByServer: 4,
+  delivered: 5,
+  duplicated: 6,
+  outOfOrder: 7,
+  lastDeliveryAt: 8,
+  seqGaps: 9,
+} as const;
+export const COUNTER_SLOTS = 10;
+
+export function createCounters(threads: number): SharedArrayBuffer {
+  return new SharedArrayBuffer(threads * COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+}

@@ -1,0 +1,338 @@
+/**
+ * One load thread's whole job, run as a single long piscina task (workers/bench-load.ts):
+ * open this thread's slice of the connections at its share of the ramp, subscribe each to
+ * its channel, then account every delivery (ledger.ts) and record its latency until the main
+ * thread says stop; then close every connection and return the totals.
+ *
+ * Everything per delivery is kept cheap: one clock read per frame, byte-level decoding
+ * (frame-decoder.ts), a comparison in the ledger, one histogram record, two stores into the
+ * shared counters.
+ */
+import { performance, type EventLoopUtilization } from 'node:perf_hooks';
+import type { Histogram } from 'hdr-histogram-js';
+import { tally, wallMs } from './clock.js';
+import { frameDecoder, type ControlMessage, type DeliveryVisitor, type FrameDecoder } from './frame-decoder.js';
+import { encodeHistogram, newHistogram, recordMs } from './latency.js';
+import { DeliveryLedger } from './ledger.js';
+import {
+  C, COUNTER_SLOTS, type FromLoadThread, type LoadResult, type LoadTask, type SecondReport, type ToLoadThread,
+} from './load-protocol.js';
+import { CLOSED_BY_CLIENT, WsConnection, type WsSink } from './ws-client.js';
+
+/** How long stop waits for servers to acknowledge our close frames before cutting the rest. */
+const CLOSE_GRACE_MS = 1000;
+const RAMP_STEP_MS = 10;
+const TIMEOUT_SWEEP_MS = 50;
+
+export function runLoadThread(task: LoadTask): Promise<LoadResult> {
+  return new LoadThread(task).run();
+}
+
+type Phase = 'ramping' | 'running' | 'stopping';
+
+class LoadThread implements WsSink, DeliveryVisitor {
+  private phase: Phase = 'ramping';
+  private readonly conns: Array<WsConnection | null>;
+  /** Channel number of each local connection. */
+  private readonly channelOf: Int32Array;
+  private readonly channelNames: Buffer[] = [];
+  private readonly subscribeFrames: string[] = [];
+  private readonly ledger: DeliveryLedger;
+  private readonly decoder: FrameDecoder;
+  private readonly counters: Float64Array;
+  /** Latency of the current second (since the origin), and of everything before it. */
+  private readonly interval: Histogram = newHistogram();
+  private readonly total: Histogram = newHistogram();
+  private origin = 0;
+  private second = 0;
+  /** When the current second ends; Infinity until publishing starts. */
+  private secondEnd = Infinity;
+  private secondTimer: NodeJS.Timeout | null = null;
+  private eluAtSecond: EventLoopUtilization = performance.eventLoopUtilization();
+  /** Connect/subscribe deadlines of the connections not settled yet. */
+  private readonly deadlines = new Map<number, number>();
+  private readonly failures: Record<string, number> = {};
+  private readonly closedByServer: Record<string, number> = {};
+  private readonly serverErrors: Record<string, number> = {};
+  private nextSlot = 0;
+  private attempted = 0;
+  private ready = 0;
+  private failed = 0;
+  private open = 0;
+  private unparsableFrames = 0;
+  private firstAttemptAt = 0;
+  private lastReadyAt = 0;
+  private firstDeliveryAt = 0;
+  private lastDeliveryAt = 0;
+  private rampStartedAt = 0;
+  private rampTimer: NodeJS.Timeout | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private eluAtStart: EventLoopUtilization | null = null;
+  private utilization: number | null = null;
+  /** The connection whose frame is being decoded, and when the frame arrived. */
+  private current = 0;
+  private frameAt = 0;
+  private resolveDone: ((r: LoadResult) => void) | null = null;
+
+  constructor(private readonly task: LoadTask) {
+    this.conns = new Array<WsConnection | null>(task.connections).fill(null);
+    this.channelOf = new Int32Array(task.connections);
+    for (let j = 0; j < task.connections; j++) this.channelOf[j] = (task.firstConnection + j) % task.channels;
+    for (let c = 0; c < task.channels; c++) {
+      const name = `${task.channelPrefix}${c}`;
+      this.channelNames.push(Buffer.from(name, 'latin1'));
+      this.subscribeFrames.push(`{"type":"subscribe","channel":"${name}"}`);
+    }
+    this.ledger = new DeliveryLedger(task.connections);
+    this.decoder = frameDecoder(task.format);
+    this.counters = new Float64Array(task.counters, task.thread * COUNTER_SLOTS * 8, COUNTER_SLOTS);
+  }
+
+  run(): Promise<LoadResult> {
+    const done = new Promise<LoadResult>((resolve) => (this.resolveDone = resolve));
+    this.task.port.on('message', (msg: ToLoadThread) => this.onCommand(msg));
+    // The main thread gone (its port closed) means nobody will say stop: stop now.
+    this.task.port.once('close', () => void this.stop());
+    this.rampStartedAt = wallMs();
+    this.rampTimer = setInterval(() => this.rampStep(), RAMP_STEP_MS);
+    this.sweepTimer = setInterval(() => this.sweepTimeouts(), TIMEOUT_SWEEP_MS);
+    this.rampStep();
+    return done;
+  }
+
+  private post(msg: FromLoadThread): void {
+    this.task.port.postMessage(msg);
+  }
+
+  private onCommand(msg: ToLoadThread): void {
+    switch (msg.cmd) {
+      case 'measure-start':
+        this.eluAtStart = this.eluAtSecond = performance.eventLoopUtilization();
+        this.origin = msg.origin;
+        this.second = Math.max(0, Math.floor((wallMs() - msg.origin) / 1000));
+        this.secondEnd = msg.origin + (this.second + 1) * 1000;
+        // Quiet seconds must be reported too; busy ones roll over on the next delivery anyway.
+        this.secondTimer = setInterval(() => this.rollSeconds(wallMs()), 100);
+        this.post({ ev: 'started', subscribers: this.subscribersPerChannel() });
+        return;
+      case 'measure-end':
+        this.utilization = this.eluSinceStart();
+        return;
+      case 'stop':
+        void this.stop();
+        return;
+    }
+  }
+
+  // ---- ramp ----
+
+  private rampStep(): void {
+    if (this.phase !== 'ramping') return;
+    const now = wallMs();
+    // Connections due so far at this thread's rate; the first one at once.
+    const due = Math.min(this.task.connections, Math.floor(((now - this.rampStartedAt) / 1000) * this.task.rampPerSecond) + 1);
+    while (this.nextSlot < due && this.deadlines.size < this.task.connectWindow) this.openSlot(this.nextSlot++, now);
+    if (this.nextSlot >= this.task.connections && this.rampTimer !== null) {
+      clearInterval(this.rampTimer);
+      this.rampTimer = null;
+    }
+  }
+
+  private openSlot(j: number, now: number): void {
+    if (this.attempted === 0) this.firstAttemptAt = now;
+    this.attempted++;
+    this.counters[C.attempted] = this.attempted;
+    this.deadlines.set(j, now + this.task.connectTimeoutMs);
+    const conn = new WsConnection(this.task.target, this);
+    conn.tag = j;
+    this.conns[j] = conn;
+  }
+
+  private sweepTimeouts(): void {
+    if (this.deadlines.size === 0) return;
+    const now = wallMs();
+    for (const [j, deadline] of this.deadlines) {
+      if (now < deadline) continue;
+      const conn = this.conns[j];
+      const label = conn?.state === 'open' ? 'subscribe timeout' : conn?.state === 'handshake' ? 'upgrade timeout' : 'connect timeout';
+      if (conn) conn.destroy(label);
+      else this.settleFailed(j, label);
+    }
+  }
+
+  private settleFailed(j: number, label: string): void {
+    if (!this.deadlines.delete(j)) return;
+    this.failed++;
+    this.counters[C.failed] = this.failed;
+    tally(this.failures, label);
+    this.checkRampDone();
+  }
+
+  private checkRampDone(): void {
+    if (this.phase !== 'ramping' || this.nextSlot < this.task.connections || this.deadlines.size > 0) return;
+    this.phase = 'running';
+    this.post({ ev: 'ready' });
+  }
+
+  private subscribersPerChannel(): number[] {
+    const out = new Array<number>(this.task.channels).fill(0);
+    for (let j = 0; j < this.conns.length; j++) {
+      if (this.conns[j] !== null && this.ledger.isSubscribed(j)) out[this.channelOf[j]!]!++;
+    }
+    return out;
+  }
+
+  // ---- WsSink ----
+
+  onOpen(conn: WsConnection): void {
+    conn.sendText(this.subscribeFrames[this.channelOf[conn.tag]!]!);
+  }
+
+  onMessage(conn: WsConnection, buf: Buffer, start: number, end: number): void {
+    this.current = conn.tag;
+    this.frameAt = wallMs();
+    try {
+      this.decoder.decode(buf, start, end, this);
+    } catch {
+      // A decoder bug must not take the thread (and the run) down; it shows up as a count.
+      this.unparsableFrames++;
+    }
+  }
+
+  onClose(conn: WsConnection, label: string): void {
+    const j = conn.tag;
+    this.conns[j] = null;
+    if (this.ledger.isSubscribed(j)) {
+      this.open--;
+      this.counters[C.open] = this.open;
+      if (this.phase === 'stopping' || label === CLOSED_BY_CLIENT) return;
+      tally(this.closedByServer, label);
+      this.counters[C.closedByServer]!++;
+      return;
+    }
+    this.settleFailed(j, label === CLOSED_BY_CLIENT ? 'not subscribed when the run stopped' : label);
+  }
+
+  // ---- DeliveryVisitor ----
+
+  delivery(buf: Buffer, cs: number, ce: number, seq: number, index: number, tMs: number): void {
+    const j = this.current;
+    const name = this.channelNames[this.channelOf[j]!]!;
+    if (!this.ledger.isSubscribed(j) || name.compare(buf, cs, ce) !== 0) {
+      this.ledger.misrouted++;
+      return;
+    }
+    const counters = this.counters;
+    if (this.ledger.delivery(j, seq, index >= 0)) {
+      const now = this.frameAt;
+      if (now >= this.secondEnd) this.rollSeconds(now);
+      recordMs(this.interval, now - tMs);
+      if (this.firstDeliveryAt === 0) this.firstDeliveryAt = now;
+      this.lastDeliveryAt = now;
+      counters[C.delivered] = this.ledger.delivered;
+      counters[C.lastDeliveryAt] = now;
+    }
+    counters[C.duplicated] = this.ledger.duplicated;
+    counters[C.outOfOrder] = this.ledger.outOfOrder;
+    counters[C.seqGaps] = this.ledger.seqGaps;
+  }
+
+  control(msg: ControlMessage): void {
+    const j = this.current;
+    switch (msg.type) {
+      case 'subscribed': {
+        if (this.ledger.isSubscribed(j) || !this.deadlines.has(j)) return;
+        const name = this.channelNames[this.channelOf[j]!]!.toString('latin1');
+        if (msg.channel !== name) return;
+        this.ledger.subscribed(j, typeof msg.seq === 'number' && msg.seq >= 0 ? msg.seq : 0);
+        this.deadlines.delete(j);
+        this.ready++;
+        this.open++;
+        this.lastReadyAt = this.frameAt;
+        this.counters[C.ready] = this.ready;
+        this.counters[C.open] = this.open;
+        this.checkRampDone();
+        return;
+      }
+      case 'error': {
+        const code = typeof msg.code === 'string' ? msg.code : 'unknown';
+        tally(this.serverErrors, `error frame: ${code}`);
+        // A refused subscribe leaves the connection useless for the bench: count it as failed.
+        if (!this.ledger.isSubscribed(j) && msg.ref === 'subscribe') this.conns[j]?.destroy(`subscribe refused: ${code}`);
+        return;
+      }
+      case 'unparsable':
+        this.unparsableFrames++;
+        return;
+      default:
+        return; // welcome, pong, ack, unsubscribed: nothing to count
+    }
+  }
+
+  // ---- end ----
+
+  /** Reports every second that has ended by `now` (empty ones too) and starts the current one. */
+  private rollSeconds(now: number): void {
+    while (now >= this.secondEnd) {
+      const elu = performance.eventLoopUtilization();
+      const utilization = performance.eventLoopUtilization(elu, this.eluAtSecond).utilization;
+      this.eluAtSecond = elu;
+      this.post({ ev: 'second', index: this.second, histogram: encodeHistogram(this.interval), utilization });
+      this.flushInterval();
+      this.second++;
+      this.secondEnd = this.origin + (this.second + 1) * 1000;
+    }
+  }
+
+  private flushInterval(): void {
+    if (this.interval.totalCount === 0) return;
+    this.total.add(this.interval);
+    this.interval.reset();
+  }
+
+  private eluSinceStart(): number {
+    const start = this.eluAtStart;
+    return start === null ? 0 : performance.eventLoopUtilization(performance.eventLoopUtilization(), start).utilization;
+  }
+
+  private async stop(): Promise<void> {
+    if (this.phase === 'stopping') return;
+    this.phase = 'stopping';
+    if (this.rampTimer !== null) clearInterval(this.rampTimer);
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    if (this.secondTimer !== null) clearInterval(this.secondTimer);
+    const utilization = this.utilization ?? this.eluSinceStart();
+    // The second under way when the stop came travels with the result (the task result and
+    // the port are separate channels, so a message posted now could arrive after it).
+    let lastSecond: SecondReport | null = null;
+    if (this.secondEnd !== Infinity) {
+      const partial = performance.eventLoopUtilization(performance.eventLoopUtilization(), this.eluAtSecond).utilization;
+      lastSecond = { ev: 'second', index: this.second, histogram: encodeHistogram(this.interval), utilization: partial };
+      this.secondEnd = Infinity; // stragglers during the close go to the total only
+    }
+    const openAtStop = this.open;
+    const live = this.conns.filter((c): c is WsConnection => c !== null);
+    for (const c of live) c.close();
+    this.deadlines.clear();
+    const deadline = Date.now() + CLOSE_GRACE_MS;
+    while (live.some((c) => !c.socketClosed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    for (const c of live) c.forceDestroy();
+    this.flushInterval();
+    const l = this.ledger;
+    const result: LoadResult = {
+      thread: this.task.thread, attempted: this.attempted, ready: this.ready, failed: this.failed, openAtStop,
+      failures: this.failures, closedByServer: this.closedByServer,
+      firstAttemptAt: this.firstAttemptAt, lastReadyAt: this.lastReadyAt,
+      firstDeliveryAt: this.firstDeliveryAt, lastDeliveryAt: this.lastDeliveryAt,
+      delivered: l.delivered, duplicated: l.duplicated, outOfOrder: l.outOfOrder, seqGaps: l.seqGaps,
+      seqGapMessages: l.seqGapMessages, foreign: l.foreign, misrouted: l.misrouted, unsequenced: l.unsequenced,
+      unparsableFrames: this.unparsableFrames, serverErrors: this.serverErrors,
+      histogram: encodeHistogram(this.total), utilization, lastSecond,
+    };
+    this.interval.destroy();
+    this.total.destroy();
+    this.task.port.removeAllListeners('message');
+    this.task.port.close();
+    this.resolveDone?.(result);
+  }
+}

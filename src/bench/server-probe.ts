@@ -1,0 +1,199 @@
+/**
+ * What the server spent, sampled when publishing starts and after the drain:
+ * - with --server-pid (a local process): CPU time and RSS from /proc, for the process and any
+ *   descendants (so a server that forks helpers is not under-counted);
+ * - whenever the server's HTTP API answers: the `/api/stats` counters that explain a bad run
+ *   (slow-consumer closes, overload refusals, shard faults), as deltas over the run, and its
+ *   RSS from `/metrics` when there is no pid to read.
+ * Nothing here can fail the run: an unreachable endpoint becomes a warning.
+ */
+import { execFileSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import type { ServerCost } from './report.js';
+
+const HTTP_TIMEOUT_MS = 2000;
+
+export interface ProbeSample {
+  /** user + system CPU of the process tree in µs (pid only). */
+  readonly cpuMicros: number | null;
+  readonly rssBytes: number | null;
+  readonly counters: Record<string, number> | null;
+  /** Why the stats endpoint gave nothing ("HTTP 401", "ECONNREFUSED" …). */
+  readonly statsError: string | null;
+  readonly pidError: string | null;
+}
+
+export interface ProbeTarget {
+  readonly pid: number | null;
+  readonly httpUrl: string;
+  readonly apiKey: string | null;
+}
+
+export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
+  let cpuMicros: number | null = null;
+  let rssBytes: number | null = null;
+  let pidError: string | null = null;
+  if (t.pid !== null) {
+    const s = sampleTree(t.pid);
+    if (s === null) pidError = `no process ${t.pid} to read in /proc`;
+    else ({ cpuMicros, rssBytes } = s);
+  }
+  const headers = t.apiKey ? { authorization: `Bearer ${t.apiKey}` } : undefined;
+  let counters: Record<string, number> | null = null;
+  let statsError: string | null = null;
+  try {
+    const res = await fetch(`${t.httpUrl}/api/stats`, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    if (res.ok) counters = pickCounters(await res.json());
+    else statsError = `HTTP ${res.status}`;
+    if (!res.bodyUsed) await res.body?.cancel();
+  } catch (err) {
+    statsError = errorLabel(err);
+  }
+  if (rssBytes === null && counters !== null) rssBytes = await metricsRss(t.httpUrl);
+  return { cpuMicros, rssBytes, counters, statsError, pidError };
+}
+
+/** Combines the two samples; null when neither /proc nor the stats endpoint told anything. */
+export function serverCost(before: ProbeSample, after: ProbeSample, delivered: number, pid: number | null): { cost: ServerCost | null; warnings: string[] } {
+  const warnings: string[] = [];
+  if (pid !== null && (before.pidError ?? after.pidError)) warnings.push(`server CPU/RSS not measured: ${before.pidError ?? after.pidError}`);
+  if (after.counters === null) warnings.push(`server counters not read: GET /api/stats → ${after.statsError ?? before.statsError ?? 'no answer'}`);
+  const viaPid = pid !== null && before.cpuMicros !== null && after.cpuMicros !== null;
+  if (!viaPid && after.counters === null) return { cost: null, warnings };
+  const counters: Record<string, number> = {};
+  if (after.counters !== null) {
+    for (const [k, v] of Object.entries(after.counters)) {
+      // Gauges are reported as they were at the end; counters as what the run added.
+      counters[k] = k.startsWith('max') || before.counters === null ? v : v - (before.counters[k] ?? 0);
+    }
+  }
+  const cpu = viaPid ? after.cpuMicros! - before.cpuMicros! : null;
+  return {
+    cost: {
+      source: viaPid ? 'pid' : 'stats-endpoint',
+      cpuMicrosPer1kDeliveries: cpu === null ? null : delivered > 0 ? Math.round((cpu / delivered) * 1000 * 10) / 10 : 0,
+      rssBytesBefore: before.rssBytes,
+      rssBytesAfter: after.rssBytes,
+      counters,
+    },
+    warnings,
+  };
+}
+
+interface StatsShape {
+  totals?: Record<string, unknown>;
+  main?: Record<string, unknown>;
+  feedLag?: unknown;
+}
+
+/** The /api/stats figures worth a line in a bench report. */
+function pickCounters(body: unknown): Record<string, number> {
+  const s = (body ?? {}) as StatsShape;
+  const n = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
+  const totals = s.totals ?? {};
+  const main = s.main ?? {};
+  const out: Record<string, number> = {
+    closedSlowConsumer: n(totals['closedSlowConsumer']),
+    closedTooBig: n(totals['closedTooBig']),
+    connectionsRefused: n(totals['connectionsRefused']),
+    rejectedOverloaded: n(totals['rejectedOverloaded']) + n(main['rejectedOverloaded']),
+    errorFrames: n(totals['errorFrames']),
+    shardFaults: n(main['shardFaults']),
+    shardRestarts: n(main['shardRestarts']),
+    published: n(main['published']),
+    deliveries: n(totals['deliveries']),
+  };
+  if (Array.isArray(s.feedLag)) out['maxFeedLagBytes'] = Math.max(0, ...s.feedLag.map(n));
+  return out;
+}
+
+async function metricsRss(httpUrl: string): Promise<number | null> {
+  try {
+    const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
+    if (!res.ok) {
+      await res.body?.cancel();
+      return null;
+    }
+    const m = /^shardcast_process_resident_memory_bytes\s+([0-9.e+]+)\s*$/m.exec(await res.text());
+    return m ? Number(m[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+function errorLabel(err: unknown): string {
+  const e = err as { name?: string; code?: string; cause?: { code?: string; message?: string }; message?: string };
+  if (e.name === 'TimeoutError') return `no answer within ${HTTP_TIMEOUT_MS} ms`;
+  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+}
+
+// ---- /proc (adapted from bench/lib/proc-stats.ts) ----
+
+let clockTicks = 0;
+
+/** USER_HZ: the unit of utime/stime in /proc/<pid>/stat (almost always 100). */
+function ticksPerSecond(): number {
+  if (clockTicks === 0) {
+    try {
+      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clockTicks = 100;
+    }
+  }
+  return clockTicks;
+}
+
+function readStat(pid: number): { ppid: number; ticks: number } | null {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return null;
+  }
+  // comm (field 2) may contain spaces and parentheses; the fields after the last ')' are fixed:
+  // rest[0] is field 3, so ppid (4) is rest[1], utime (14) rest[11], stime (15) rest[12].
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+}
+
+function readRss(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU and RSS of pid and its live descendants; null if pid is not there. */
+function sampleTree(pid: number): { cpuMicros: number; rssBytes: number } | null {
+  if (readStat(pid) === null) return null;
+  const children = new Map<number, number[]>();
+  let entries: string[] = [];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    // no /proc listing: the process alone
+  }
+  for (const entry of entries) {
+    const p = Number(entry);
+    if (!Number.isInteger(p) || p <= 0 || p === pid) continue;
+    const st = readStat(p);
+    if (st === null) continue;
+    const list = children.get(st.ppid) ?? [];
+    list.push(p);
+    children.set(st.ppid, list);
+  }
+  let ticks = 0;
+  let rss = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop()!;
+    const st = readStat(p);
+    if (st === null) continue;
+    ticks += st.ticks;
+    rss += readRss(p);
+    for (const c of children.get(p) ?? []) stack.push(c);
+  }
+  return { cpuMicros: (ticks * 1e6) / ticksPerSecond(), rssBytes: rss };
+}
