@@ -1,9 +1,15 @@
 /**
- * `npm run bench`: the foundation's benchmarks in one command, one after the other so they
- * never share the cores — the ring against postMessage, then fan-out and idle memory for
- * Shardcast (1 and 2 shards) against the uWS floor and the ws hub. Arguments after `--` go
- * to the fan-out run (e.g. `npm run bench -- --clients 2000 --messages 500`).
- * Results: bench/RESULTS.md (fan-out section rewritten), raw JSON in bench/out/.
+ * `npm run bench`: the benchmarks in one command, one after the other so they never share the
+ * cores — the ring against postMessage (bench/ring.ts), then the standard scenarios with the
+ * bench client against Shardcast (1 and 2 shards), the uWS floor and the ws hub
+ * (bench/standard.ts). Arguments after `--` go to the standard scenarios, e.g.
+ *
+ *   npm run bench -- --quick                          # ~2-minute sanity run (the ring bench shortened too)
+ *   npm run bench -- --scenarios slow,latency --targets shardcast-1,uws-floor
+ *   npm run bench -- --scenarios ring                 # the ring bench alone
+ *
+ * "ring" counts as a scenario for --scenarios: left out of an explicit list, it is skipped.
+ * Results: bench/RESULTS.md (the generated section, after a full default run), raw JSON in bench/out/.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -11,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
 function run(what: string, script: string, args: readonly string[]): void {
-  process.stdout.write(`\n=== ${what}: node ${script} ${args.join(' ')}\n`);
+  process.stdout.write(`\n=== ${what}: node dist/bench/${script.replace('./', '')} ${args.join(' ')}\n`);
   const r = spawnSync(process.execPath, [here(script), ...args], { stdio: 'inherit' });
   if (r.status !== 0) {
     process.stderr.write(`${what} failed (exit ${r.status ?? r.signal})\n`);
@@ -19,5 +25,24 @@ function run(what: string, script: string, args: readonly string[]): void {
   }
 }
 
-run('ring', './ring.js', ['--json', fileURLToPath(new URL('../../bench/out/ring.json', import.meta.url))]);
-run('fan-out and idle memory', './fanout.js', process.argv.slice(2));
+const args = process.argv.slice(2);
+const quick = args.includes('--quick') || args.includes('--quick=true');
+let scenarios: string[] | null = null;
+const rest: string[] = [];
+for (let i = 0; i < args.length; i++) {
+  const a = args[i]!;
+  if (a === '--scenarios' && i + 1 < args.length) scenarios = args[++i]!.split(',').map((s) => s.trim());
+  else if (a.startsWith('--scenarios=')) scenarios = a.slice('--scenarios='.length).split(',').map((s) => s.trim());
+  else rest.push(a);
+}
+const standard = scenarios?.filter((s) => s !== 'ring') ?? null;
+
+if (scenarios === null || scenarios.includes('ring')) {
+  const ringJson = fileURLToPath(new URL(`../../bench/out/ring${quick ? '-quick' : ''}.json`, import.meta.url));
+  // Power-of-two counts: whole batches of 64 frames and of 1,024-frame acknowledgements.
+  const size = quick ? ['--frames', '1048576', '--post-frames', '262144', '--iterations', '2000'] : [];
+  run('ring', './ring.js', ['--json', ringJson, ...size]);
+}
+if (standard === null || standard.length > 0) {
+  run('standard scenarios', './standard.js', [...(standard === null ? [] : ['--scenarios', standard.join(',')]), ...rest]);
+}

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { JsonFrameDecoder, type ControlMessage, type DeliveryVisitor } from '../src/bench/frame-decoder.js';
 import { DeliveryLedger } from '../src/bench/ledger.js';
+import { isSlowConnection } from '../src/bench/load-protocol.js';
 import { BenchUsageError, parseBenchArgs, resolveBenchOptions } from '../src/bench/options.js';
 import type { BenchReport } from '../src/bench/report.js';
 import { runBench } from '../src/bench/run.js';
@@ -116,6 +117,57 @@ describe('bench against a real Shardcast server', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('bench with slow consumers (--slow-fraction)', () => {
+  it('slow clients are closed with 4001 and reported apart; the healthy ones lose nothing', async () => {
+    const server = await startServer({ port: 0, workers: 2, logLevel: 'silent', maxBackpressure: '64k' });
+    try {
+      // 400 × 16 KiB = 6.4 MB per connection: far more than the loopback socket buffers of a
+      // client that stopped reading plus the 64 KiB limit
+      const r = await runBench({
+        url: `ws://127.0.0.1:${server.port}/ws`, connections: 20, slowFraction: 0.1, messages: 400, rate: 200, size: 16 * 1024,
+        threads: 2, drainMs: 10_000,
+      });
+      assert.equal(r.outcome, 'completed', `warnings: ${r.warnings.join(' | ')}`);
+      assert.equal(r.options.slowFraction, 0.1);
+      assert.equal(r.publishes.accepted, 400);
+      const slow = r.slow;
+      assert.ok(slow, 'the report has a slow section');
+      assert.equal(slow.connections, 2);
+      assert.equal(slow.subscribed, 2);
+      assert.deepEqual(slow.closedByServer, { 'close 4001 slow consumer': 2 });
+      assert.equal(slow.stillOpen, 0);
+      assert.equal(slow.expected, 400 * 2);
+      // what they were sent before the close arrived after they read again, whole and in order
+      assert.ok(slow.deliveredToSlow > 0 && slow.deliveredToSlow < slow.expected, `delivered to slow: ${slow.deliveredToSlow}`);
+      assert.equal(slow.seqGapMessages, 0);
+      assert.equal(slow.duplicated, 0);
+      // the 18 healthy connections: everything, and only they count in expected / lost
+      assert.equal(r.deliveries.expected, 400 * 18);
+      assert.equal(r.deliveries.delivered, 400 * 18);
+      assert.equal(r.deliveries.lost, 0);
+      assert.equal(r.deliveries.duplicated, 0);
+      assert.equal(r.deliveries.seqGaps, 0);
+      assert.equal(r.latency.samples, 400 * 18);
+      assert.deepEqual(r.connections.closedByServer, { 'close 4001 slow consumer': 2 });
+      assert.equal(r.connections.failed, 0);
+      assert.equal(r.server?.counters['closedSlowConsumer'], 2);
+      assert.ok(!r.warnings.some((w) => w.includes('closed by the server')), 'slow consumers closing is not a loss');
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('picks round(fraction × connections) slow connections, spread evenly', () => {
+    assert.equal(resolveBenchOptions({ url: 'ws://h:1/ws', connections: 5000, slowFraction: 0.01 }).slowConnections, 50);
+    assert.equal(resolveBenchOptions({ url: 'ws://h:1/ws', connections: 10, slowFraction: 0.01 }).slowConnections, 1);
+    assert.equal(resolveBenchOptions({ url: 'ws://h:1/ws', connections: 10 }).slowConnections, 0);
+    const slow = Array.from({ length: 5000 }, (_, i) => i).filter((i) => isSlowConnection(i, 50, 5000));
+    assert.equal(slow.length, 50);
+    assert.deepEqual(slow.slice(0, 3), [99, 199, 299]);
+    assert.equal(parseBenchArgs(['ws://h:1/ws', '--slow-fraction', '0.05'], {}).input.slowFraction, 0.05);
   });
 });
 
@@ -285,6 +337,8 @@ describe('bench options and CLI usage', () => {
     bad(['ws://h:1/ws', '--threads', '5', '--connections', '2'], /more threads than connections/);
     bad(['ws://h:1/ws', '--channel-prefix', 'bad prefix'], /--channel-prefix/);
     bad(['ws://h:1/ws', 'extra'], /unexpected arguments/);
+    bad(['ws://h:1/ws', '--slow-fraction', '1'], /--slow-fraction/);
+    bad(['ws://h:1/ws', '--slow-fraction', '0.5', '--connections', '1'], /no healthy connection/);
   });
 
   it('exits 2 on bad usage without a stack trace, 0 on --help', () => {

@@ -6,8 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import net from 'node:net';
-import { withTimeout } from './clock.js';
-import { processTree } from './proc-stats.js';
+import { processTree } from '../../src/bench/server-probe.js';
 
 export interface ServerSpec {
   name: string;
@@ -146,6 +145,19 @@ export class ServerProcess {
         // raced with its exit
       }
     }
+  }
+}
+
+/** Rejects with a labelled error if `promise` has not settled within `ms`. */
+async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -4,7 +4,7 @@ export interface Table {
   rows: string[][];
 }
 
-const numeric = /^[-+]?[\d,.]+(\s?[%×x]|\s?ms|\s?s)?$|^—$|^n\/a$/;
+const numeric = /^[-+]?[\d,.]+(\s?[%×x]|\s?ms|\s?s)?( \([\d.,]+×\))?$|^—$|^n\/a$/;
 
 export function renderText(t: Table): string {
   const widths = t.headers.map((h, i) => Math.max(h.length, ...t.rows.map((r) => (r[i] ?? '').length)));

@@ -1,5 +1,5 @@
 /**
- * The servers the fan-out bench knows how to start, as command lines on compiled output.
+ * The servers the standard scenarios (bench/standard.ts) start, as command lines on compiled output.
  * Shardcast itself is optional: it is reported as unavailable until dist/src/cli.js exists.
  */
 import { existsSync } from 'node:fs';

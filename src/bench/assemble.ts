@@ -9,7 +9,7 @@ import { addEncoded, latencyReport, newHistogram } from './latency.js';
 import type { LoadResult } from './load-protocol.js';
 import type { BenchOptions } from './options.js';
 import type { Publisher, SendOutcome } from './publisher.js';
-import type { BenchReport, ConnectionReport, MachineInfo, TimelineSample } from './report.js';
+import type { BenchReport, ConnectionReport, MachineInfo, SlowReport, TimelineSample } from './report.js';
 import { serverCost, type ProbeSample } from './server-probe.js';
 
 /** A load thread busier than this while publishing means the client, not the server, set the pace. */
@@ -39,7 +39,10 @@ export interface RunFacts {
   readonly probeBefore: ProbeSample | null;
   readonly probeAfter: ProbeSample | null;
   readonly warnings: readonly string[];
+  /** Healthy connections only (slow consumers apart). */
   readonly expectedDeliveries: number;
+  readonly slowSubscribed: number;
+  readonly slowExpected: number;
 }
 
 export function assembleReport(f: RunFacts): BenchReport {
@@ -123,8 +126,15 @@ export function assembleReport(f: RunFacts): BenchReport {
   if (connections.failed > 0 && f.how !== 'nothing-connected') {
     warnings.push(`${connections.failed} of ${connections.attempted} connections failed (${reasons(failures)})`);
   }
-  const closes = Object.values(closedByServer).reduce((a, b) => a + b, 0);
-  if (closes > 0) warnings.push(`${closes} connections were closed by the server during the run (${reasons(closedByServer)}); their missing messages count as lost`);
+  const slow = slowReport(f);
+  const healthyClosed: Record<string, number> = { ...closedByServer };
+  for (const [k, n] of Object.entries(slow?.closedByServer ?? {})) {
+    const left = (healthyClosed[k] ?? 0) - n; // closes of slow consumers are their own finding, not a loss
+    if (left > 0) healthyClosed[k] = left;
+    else delete healthyClosed[k];
+  }
+  const closes = Object.values(healthyClosed).reduce((a, b) => a + b, 0);
+  if (closes > 0) warnings.push(`${closes} connections were closed by the server during the run (${reasons(healthyClosed)}); their missing messages count as lost`);
   if (refusedTotal > 0 && !(p !== null && p.accepted === 0)) warnings.push(`${refusedTotal} publishes were refused or failed (${reasons(p!.refused)})`);
   if (p !== null && p.unknown > 0) {
     warnings.push(`${p.unknown} publishes got no answer: they may or may not have been published, so expected and lost may be off by up to that many × subscribers`);
@@ -147,7 +157,7 @@ export function assembleReport(f: RunFacts): BenchReport {
 
   let server: BenchReport['server'] = null;
   if (f.probeBefore !== null && f.probeAfter !== null) {
-    const s = serverCost(f.probeBefore, f.probeAfter, delivered, o.serverPid);
+    const s = serverCost(f.probeBefore, f.probeAfter, delivered + (slow?.deliveredToSlow ?? 0), o.serverPid);
     server = s.cost;
     warnings.push(...s.warnings);
   }
@@ -159,6 +169,7 @@ export function assembleReport(f: RunFacts): BenchReport {
     options: {
       url: o.url, connections: o.connections, channels: o.channels, rampPerSecond: o.rampPerSecond, publish: o.publish, rate: o.rate,
       inflight: o.inflight, size: o.size, durationMs: o.durationMs, messages: o.messages, threads: o.threads, format: o.format,
+      slowFraction: o.slowFraction,
     },
     machine: machine(),
     connections,
@@ -187,8 +198,31 @@ export function assembleReport(f: RunFacts): BenchReport {
       publisherUtilization: round3(f.publisherUtilization),
     },
     server,
+    ...(slow === null ? {} : { slow }),
     warnings,
     outcome,
+  };
+}
+
+/** The slow consumers' side of the threads' results; null when the run had none. */
+function slowReport(f: RunFacts): SlowReport | null {
+  if (f.options.slowConnections === 0) return null;
+  const closedByServer: Record<string, number> = {};
+  let stillOpen = 0;
+  let deliveredToSlow = 0;
+  let seqGapMessages = 0;
+  let duplicated = 0;
+  for (const r of f.results) {
+    if (r.slow === null) continue;
+    mergeTally(closedByServer, r.slow.closedByServer);
+    stillOpen += r.slow.openAtStop;
+    deliveredToSlow += r.slow.delivered;
+    seqGapMessages += r.slow.seqGapMessages;
+    duplicated += r.slow.duplicated;
+  }
+  return {
+    connections: f.options.slowConnections, subscribed: f.slowSubscribed, closedByServer, stillOpen,
+    expected: f.slowExpected, deliveredToSlow, seqGapMessages, duplicated,
   };
 }
 

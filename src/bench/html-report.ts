@@ -209,6 +209,20 @@ function reasons(title: string, rec: Readonly<Record<string, number>> | undefine
   return [sect(title), ...shown];
 }
 
+/** Slow consumers (--slow-fraction): the figures above are the healthy connections'; these are theirs. */
+function slowRows(r: BenchReport): string[] {
+  const sl = r.slow;
+  if (!sl) return [];
+  const closed = Object.values(sl.closedByServer ?? {}).reduce((a, n) => a + (isNum(n) ? n : 0), 0);
+  return [
+    sect('Slow clients (not counted above)'),
+    row('Stopped reading', fmtInt(sl.connections)), row('Still open at the end', fmtInt(sl.stillOpen)),
+    row('Received', fmtInt(sl.deliveredToSlow), '', fmtPct(sl.deliveredToSlow, sl.expected)),
+    row('Skipped (seq gaps)', fmtInt(sl.seqGapMessages)),
+    ...reasons('Slow clients closed by server', sl.closedByServer, closed, false),
+  ];
+}
+
 function details(r: BenchReport): string {
   const c = r.connections;
   const d = r.deliveries;
@@ -233,6 +247,7 @@ function details(r: BenchReport): string {
     row('Seq gaps', fmtInt(d.seqGaps), zeroIsGood(d.seqGaps)),
     row('Messages skipped by gaps', fmtInt(d.seqGapMessages), zeroIsGood(d.seqGapMessages)),
     row('Per second', `${fmtInt(d.perSecond)}/s`),
+    ...slowRows(r),
   ]);
   const pub = table([
     row('Attempted', fmtInt(p.attempted)), row('Accepted', fmtInt(p.accepted), '', fmtPct(p.accepted, p.attempted)),

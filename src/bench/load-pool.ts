@@ -26,6 +26,7 @@ export interface PoolPlan {
   readonly threads: number;
   readonly connectTimeoutMs: number;
   readonly format: BenchFormat;
+  readonly slowConnections: number;
 }
 
 /** Sums of the shared counters over all threads. */
@@ -40,6 +41,15 @@ export interface LiveCounters {
   outOfOrder: number;
   seqGaps: number;
   lastDeliveryAt: number;
+  /** Slow consumers: first copies they received, and how many are open. */
+  slowDelivered: number;
+  slowOpen: number;
+}
+
+/** Subscribers per channel when publishing started: healthy, and slow consumers. */
+export interface Subscribers {
+  readonly healthy: number[];
+  readonly slow: number[];
 }
 
 type Waiter = (msg: FromLoadThread) => void;
@@ -86,7 +96,7 @@ export class LoadPool {
         thread: t, target: plan.target, firstConnection: first, connections: share, channels: plan.channels,
         channelPrefix: plan.channelPrefix, rampPerSecond: rate,
         connectWindow: Math.max(16, Math.min(2000, Math.ceil(rate))), connectTimeoutMs: plan.connectTimeoutMs,
-        format: plan.format, counters, port: port2,
+        format: plan.format, slowConnections: plan.slowConnections, totalConnections: plan.connections, counters, port: port2,
       };
       first += share;
       self.listen(t, port1);
@@ -167,14 +177,16 @@ export class LoadPool {
    * Publishing starts at `origin`: subscribers per channel summed over the threads, at this
    * moment; from now on each thread reports its seconds since `origin`.
    */
-  async startMeasuring(channels: number, origin: number): Promise<number[]> {
+  async startMeasuring(channels: number, origin: number): Promise<Subscribers> {
     const replies = await this.ask({ cmd: 'measure-start', origin }, 'started', 5000);
-    const sum = new Array<number>(channels).fill(0);
+    const healthy = new Array<number>(channels).fill(0);
+    const slow = new Array<number>(channels).fill(0);
     for (const r of replies) {
       if (r?.ev !== 'started') continue;
-      r.subscribers.forEach((n, c) => (sum[c]! += n));
+      r.subscribers.forEach((n, c) => (healthy[c]! += n));
+      r.slowSubscribers.forEach((n, c) => (slow[c]! += n));
     }
-    return sum;
+    return { healthy, slow };
   }
 
   endMeasuring(): void {
@@ -184,7 +196,7 @@ export class LoadPool {
   live(): LiveCounters {
     const s: LiveCounters = {
       attempted: 0, ready: 0, failed: 0, open: 0, closedByServer: 0, delivered: 0, duplicated: 0, outOfOrder: 0, seqGaps: 0,
-      lastDeliveryAt: 0,
+      lastDeliveryAt: 0, slowDelivered: 0, slowOpen: 0,
     };
     for (let t = 0; t < this.threads; t++) {
       const o = t * COUNTER_SLOTS;
@@ -198,6 +210,8 @@ export class LoadPool {
       s.duplicated += v[o + C.duplicated]!;
       s.outOfOrder += v[o + C.outOfOrder]!;
       s.seqGaps += v[o + C.seqGaps]!;
+      s.slowDelivered += v[o + C.slowDelivered]!;
+      s.slowOpen += v[o + C.slowOpen]!;
       s.lastDeliveryAt = Math.max(s.lastDeliveryAt, v[o + C.lastDeliveryAt]!);
     }
     return s;

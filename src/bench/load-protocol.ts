@@ -23,6 +23,13 @@ export interface LoadTask {
   readonly connectWindow: number;
   readonly connectTimeoutMs: number;
   readonly format: BenchFormat;
+  /**
+   * Slow consumers: `slowConnections` of all `totalConnections`, spread evenly (connection i is
+   * slow when ⌊(i+1)·slow/total⌋ > ⌊i·slow/total⌋). They pause reading once subscribed and
+   * resume at measure-end.
+   */
+  readonly slowConnections: number;
+  readonly totalConnections: number;
   readonly counters: SharedArrayBuffer;
   readonly port: MessagePort;
 }
@@ -34,7 +41,7 @@ export type ToLoadThread =
    * subscribers per channel at this moment (what "expected deliveries" is computed from).
    */
   | { readonly cmd: 'measure-start'; readonly origin: number }
-  /** Publishing ended: utilisation is measured up to here. */
+  /** Publishing ended: utilisation is measured up to here, and slow connections read again. */
   | { readonly cmd: 'measure-end' }
   /** Close every connection and finish the task. */
   | { readonly cmd: 'stop' };
@@ -42,8 +49,8 @@ export type ToLoadThread =
 export type FromLoadThread =
   /** Every connection of the thread is subscribed or has failed. */
   | { readonly ev: 'ready' }
-  /** Open, subscribed connections per channel (index = channel number). */
-  | { readonly ev: 'started'; readonly subscribers: number[] }
+  /** Open, subscribed connections per channel (index = channel number): healthy, and slow. */
+  | { readonly ev: 'started'; readonly subscribers: number[]; readonly slowSubscribers: number[] }
   /**
    * Second `index` since the origin is over (by this thread's clock): the latency of the
    * deliveries received in it, and the thread's utilisation. Sent for every second, in order,
@@ -84,6 +91,22 @@ export interface LoadResult {
   readonly utilization: number;
   /** The second under way when the stop came (not sent as a 'second' message); null before publishing. */
   readonly lastSecond: SecondReport | null;
+  /** This thread's slow connections (null when it has none); the delivery counts above are the healthy ones'. */
+  readonly slow: SlowTotals | null;
+}
+
+export interface SlowTotals {
+  readonly connections: number;
+  readonly closedByServer: Record<string, number>;
+  readonly openAtStop: number;
+  readonly delivered: number;
+  readonly duplicated: number;
+  readonly seqGapMessages: number;
+}
+
+/** Whether global connection i is one of `slow` slow consumers out of `total`. */
+export function isSlowConnection(i: number, slow: number, total: number): boolean {
+  return slow > 0 && Math.floor(((i + 1) * slow) / total) > Math.floor((i * slow) / total);
 }
 
 export type SecondReport = Extract<FromLoadThread, { ev: 'second' }>;
@@ -100,8 +123,11 @@ export const C = {
   outOfOrder: 7,
   lastDeliveryAt: 8,
   seqGaps: 9,
+  /** Slow connections: first copies received, and how many are open. */
+  slowDelivered: 10,
+  slowOpen: 11,
 } as const;
-export const COUNTER_SLOTS = 10;
+export const COUNTER_SLOTS = 12;
 
 export function createCounters(threads: number): SharedArrayBuffer {
   return new SharedArrayBuffer(threads * COUNTER_SLOTS * Float64Array.BYTES_PER_ELEMENT);

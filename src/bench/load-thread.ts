@@ -2,7 +2,9 @@
  * One load thread's whole job, run as a single long piscina task (workers/bench-load.ts):
  * open this thread's slice of the connections at its share of the ramp, subscribe each to
  * its channel, then account every delivery (ledger.ts) and record its latency until the main
- * thread says stop; then close every connection and return the totals.
+ * thread says stop; then close every connection and return the totals. Slow consumers
+ * (--slow-fraction) pause their reads once subscribed and read again at measure-end; they
+ * have their own ledger and no latency samples, so the totals above are the healthy ones'.
  *
  * Everything per delivery is kept cheap: one clock read per frame, byte-level decoding
  * (frame-decoder.ts), a comparison in the ledger, one histogram record, two stores into the
@@ -15,7 +17,7 @@ import { frameDecoder, type ControlMessage, type DeliveryVisitor, type FrameDeco
 import { encodeHistogram, newHistogram, recordMs } from './latency.js';
 import { DeliveryLedger } from './ledger.js';
 import {
-  C, COUNTER_SLOTS, type FromLoadThread, type LoadResult, type LoadTask, type SecondReport, type ToLoadThread,
+  C, COUNTER_SLOTS, isSlowConnection, type FromLoadThread, type LoadResult, type LoadTask, type SecondReport, type ToLoadThread,
 } from './load-protocol.js';
 import { CLOSED_BY_CLIENT, WsConnection, type WsSink } from './ws-client.js';
 
@@ -37,7 +39,12 @@ class LoadThread implements WsSink, DeliveryVisitor {
   private readonly channelOf: Int32Array;
   private readonly channelNames: Buffer[] = [];
   private readonly subscribeFrames: string[] = [];
+  /** Healthy connections' ledger; slow consumers (1 in `slow`) are accounted apart, without latency. */
   private readonly ledger: DeliveryLedger;
+  private readonly slow: Uint8Array;
+  private readonly slowLedger: DeliveryLedger | null;
+  private readonly slowClosed: Record<string, number> = {};
+  private slowOpen = 0;
   private readonly decoder: FrameDecoder;
   private readonly counters: Float64Array;
   /** Latency of the current second (since the origin), and of everything before it. */
@@ -84,6 +91,13 @@ class LoadThread implements WsSink, DeliveryVisitor {
       this.subscribeFrames.push(`{"type":"subscribe","channel":"${name}"}`);
     }
     this.ledger = new DeliveryLedger(task.connections);
+    this.slow = new Uint8Array(task.connections);
+    let slow = 0;
+    for (let j = 0; j < task.connections; j++) {
+      if (isSlowConnection(task.firstConnection + j, task.slowConnections, task.totalConnections)) this.slow[j] = 1;
+      slow += this.slow[j]!;
+    }
+    this.slowLedger = slow > 0 ? new DeliveryLedger(task.connections) : null;
     this.decoder = frameDecoder(task.format);
     this.counters = new Float64Array(task.counters, task.thread * COUNTER_SLOTS * 8, COUNTER_SLOTS);
   }
@@ -113,10 +127,12 @@ class LoadThread implements WsSink, DeliveryVisitor {
         this.secondEnd = msg.origin + (this.second + 1) * 1000;
         // Quiet seconds must be reported too; busy ones roll over on the next delivery anyway.
         this.secondTimer = setInterval(() => this.rollSeconds(wallMs()), 100);
-        this.post({ ev: 'started', subscribers: this.subscribersPerChannel() });
+        this.post({ ev: 'started', subscribers: this.subscribersPerChannel(false), slowSubscribers: this.subscribersPerChannel(true) });
         return;
       case 'measure-end':
         this.utilization = this.eluSinceStart();
+        // Slow consumers read again: what the server kept for them arrives, then any close frame.
+        for (let j = 0; j < this.conns.length; j++) if (this.slow[j] === 1) this.conns[j]?.resumeReading();
         return;
       case 'stop':
         void this.stop();
@@ -174,10 +190,14 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.post({ ev: 'ready' });
   }
 
-  private subscribersPerChannel(): number[] {
+  private ledgerOf(j: number): DeliveryLedger {
+    return this.slow[j] === 1 ? this.slowLedger! : this.ledger;
+  }
+
+  private subscribersPerChannel(slow: boolean): number[] {
     const out = new Array<number>(this.task.channels).fill(0);
     for (let j = 0; j < this.conns.length; j++) {
-      if (this.conns[j] !== null && this.ledger.isSubscribed(j)) out[this.channelOf[j]!]!++;
+      if (this.conns[j] !== null && (this.slow[j] === 1) === slow && this.ledgerOf(j).isSubscribed(j)) out[this.channelOf[j]!]!++;
     }
     return out;
   }
@@ -202,11 +222,13 @@ class LoadThread implements WsSink, DeliveryVisitor {
   onClose(conn: WsConnection, label: string): void {
     const j = conn.tag;
     this.conns[j] = null;
-    if (this.ledger.isSubscribed(j)) {
+    if (this.ledgerOf(j).isSubscribed(j)) {
       this.open--;
       this.counters[C.open] = this.open;
+      if (this.slow[j] === 1) this.counters[C.slowOpen] = --this.slowOpen;
       if (this.phase === 'stopping' || label === CLOSED_BY_CLIENT) return;
       tally(this.closedByServer, label);
+      if (this.slow[j] === 1) tally(this.slowClosed, label);
       this.counters[C.closedByServer]!++;
       return;
     }
@@ -218,12 +240,17 @@ class LoadThread implements WsSink, DeliveryVisitor {
   delivery(buf: Buffer, cs: number, ce: number, seq: number, index: number, tMs: number): void {
     const j = this.current;
     const name = this.channelNames[this.channelOf[j]!]!;
-    if (!this.ledger.isSubscribed(j) || name.compare(buf, cs, ce) !== 0) {
-      this.ledger.misrouted++;
+    const ledger = this.ledgerOf(j);
+    if (!ledger.isSubscribed(j) || name.compare(buf, cs, ce) !== 0) {
+      ledger.misrouted++;
       return;
     }
     const counters = this.counters;
-    if (this.ledger.delivery(j, seq, index >= 0)) {
+    if (ledger !== this.ledger) {
+      if (ledger.delivery(j, seq, index >= 0)) counters[C.slowDelivered] = ledger.delivered;
+      return;
+    }
+    if (ledger.delivery(j, seq, index >= 0)) {
       const now = this.frameAt;
       if (now >= this.secondEnd) this.rollSeconds(now);
       recordMs(this.interval, now - tMs);
@@ -241,10 +268,15 @@ class LoadThread implements WsSink, DeliveryVisitor {
     const j = this.current;
     switch (msg.type) {
       case 'subscribed': {
-        if (this.ledger.isSubscribed(j) || !this.deadlines.has(j)) return;
+        const ledger = this.ledgerOf(j);
+        if (ledger.isSubscribed(j) || !this.deadlines.has(j)) return;
         const name = this.channelNames[this.channelOf[j]!]!.toString('latin1');
         if (msg.channel !== name) return;
-        this.ledger.subscribed(j, typeof msg.seq === 'number' && msg.seq >= 0 ? msg.seq : 0);
+        ledger.subscribed(j, typeof msg.seq === 'number' && msg.seq >= 0 ? msg.seq : 0);
+        if (this.slow[j] === 1) {
+          this.conns[j]?.pauseReading();
+          this.counters[C.slowOpen] = ++this.slowOpen;
+        }
         this.deadlines.delete(j);
         this.ready++;
         this.open++;
@@ -258,7 +290,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
         const code = typeof msg.code === 'string' ? msg.code : 'unknown';
         tally(this.serverErrors, `error frame: ${code}`);
         // A refused subscribe leaves the connection useless for the bench: count it as failed.
-        if (!this.ledger.isSubscribed(j) && msg.ref === 'subscribe') this.conns[j]?.destroy(`subscribe refused: ${code}`);
+        if (!this.ledgerOf(j).isSubscribed(j) && msg.ref === 'subscribe') this.conns[j]?.destroy(`subscribe refused: ${code}`);
         return;
       }
       case 'unparsable':
@@ -295,6 +327,15 @@ class LoadThread implements WsSink, DeliveryVisitor {
     return start === null ? 0 : performance.eventLoopUtilization(performance.eventLoopUtilization(), start).utilization;
   }
 
+  private slowTotals(openAtStop: number): LoadResult['slow'] {
+    const l = this.slowLedger;
+    if (l === null) return null;
+    return {
+      connections: this.slow.reduce((a, b) => a + b, 0), closedByServer: this.slowClosed, openAtStop,
+      delivered: l.delivered, duplicated: l.duplicated, seqGapMessages: l.seqGapMessages,
+    };
+  }
+
   private async stop(): Promise<void> {
     if (this.phase === 'stopping') return;
     this.phase = 'stopping';
@@ -311,6 +352,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
       this.secondEnd = Infinity; // stragglers during the close go to the total only
     }
     const openAtStop = this.open;
+    const slowOpenAtStop = this.slowOpen;
     const live = this.conns.filter((c): c is WsConnection => c !== null);
     for (const c of live) c.close();
     this.deadlines.clear();
@@ -327,7 +369,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
       delivered: l.delivered, duplicated: l.duplicated, outOfOrder: l.outOfOrder, seqGaps: l.seqGaps,
       seqGapMessages: l.seqGapMessages, foreign: l.foreign, misrouted: l.misrouted, unsequenced: l.unsequenced,
       unparsableFrames: this.unparsableFrames, serverErrors: this.serverErrors,
-      histogram: encodeHistogram(this.total), utilization, lastSecond,
+      histogram: encodeHistogram(this.total), utilization, lastSecond, slow: this.slowTotals(slowOpenAtStop),
     };
     this.interval.destroy();
     this.total.destroy();

@@ -40,6 +40,8 @@ export interface BenchInput {
   threads?: number | null;
   serverPid?: number | null;
   format?: BenchFormat;
+  /** Share of the connections that stop reading once subscribed (slow consumers), 0 ≤ f < 1. */
+  slowFraction?: number;
 }
 
 /** Validated options with every default filled in. */
@@ -68,6 +70,9 @@ export interface BenchOptions {
   readonly threads: number;
   readonly serverPid: number | null;
   readonly format: BenchFormat;
+  readonly slowFraction: number;
+  /** How many connections are slow: round(fraction × connections), at least 1 when the fraction is not 0. */
+  readonly slowConnections: number;
 }
 
 export interface WsTarget {
@@ -136,6 +141,12 @@ Measuring and output:
   --json FILE           write the report as JSON
   --html FILE           write the report as a self-contained HTML page
   --format json         frame format (json only, for now)
+
+Slow consumers:
+  --slow-fraction F     this share of the connections (e.g. 0.01) stops reading once subscribed and
+                        resumes when publishing ends; the report says what the server did with them
+                        (closed, by which code, or kept/skipped their messages). Expected, delivered
+                        and lost then count the other (healthy) connections only
   --help
 
 Every run ends within ramp + connect timeout + duration + drain, and closes every connection
@@ -166,6 +177,7 @@ const FLAGS = {
   json: { type: 'string' },
   html: { type: 'string' },
   format: { type: 'string' },
+  'slow-fraction': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -215,6 +227,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (v['http-url'] !== undefined) input.httpUrl = v['http-url'];
   if (v['server-pid'] !== undefined) input.serverPid = int('--server-pid', v['server-pid']);
   if (v.format !== undefined) input.format = v.format as BenchFormat;
+  if (v['slow-fraction'] !== undefined) input.slowFraction = num('--slow-fraction', v['slow-fraction']);
   // Validate everything now, so a typo is reported before a long run starts.
   resolveBenchOptions(input);
   return { help: false, input, json: v.json ?? null, html: v.html ?? null };
@@ -268,11 +281,17 @@ export function resolveBenchOptions(input: BenchInput): BenchOptions {
   const format = input.format ?? 'json';
   if (format !== 'json') throw new BenchUsageError(`invalid --format ${JSON.stringify(format)} (only json for now)`);
 
+  const slowFraction = range('--slow-fraction', input.slowFraction ?? 0, 0, 0.99, false);
+  const slowConnections = slowFraction === 0 ? 0 : Math.max(1, Math.round(slowFraction * connections));
+  if (slowConnections >= connections) {
+    throw new BenchUsageError(`invalid --slow-fraction ${slowFraction}: it leaves no healthy connection out of ${connections}`);
+  }
+
   const httpUrl = httpBase(input.httpUrl ?? null, target);
   const apiKey = input.apiKey ?? null;
   return {
     url, target, httpUrl, connections, channels, channelPrefix, rampPerSecond, publish, apiKey, ipcSocket, rate, inflight,
-    size, durationMs, messages, publishLimitMs, drainMs, connectTimeoutMs, threads, serverPid, format,
+    size, durationMs, messages, publishLimitMs, drainMs, connectTimeoutMs, threads, serverPid, format, slowFraction, slowConnections,
   };
 }
 

@@ -13,7 +13,9 @@ export interface BenchReport {
   readonly command: string;
   readonly options: BenchOptionsSnapshot;
   readonly machine: MachineInfo;
+  /** Every connection, healthy and slow. */
   readonly connections: ConnectionReport;
+  /** The healthy connections only: with --slow-fraction, slow consumers are reported in `slow`. */
   readonly deliveries: DeliveryReport;
   readonly publishes: PublishReport;
   readonly latency: LatencyReport;
@@ -23,6 +25,8 @@ export interface BenchReport {
   readonly client: ClientCost;
   /** Server CPU and memory when its pid is local (--server-pid) or its /api/stats is reachable; null otherwise. */
   readonly server: ServerCost | null;
+  /** What the server did with the connections that stopped reading (--slow-fraction); absent without them. */
+  readonly slow?: SlowReport;
   /** Human-readable warnings (client saturated, server unreachable, run cut short …). */
   readonly warnings: readonly string[];
   /** How the run ended. */
@@ -44,6 +48,8 @@ export interface BenchOptionsSnapshot {
   readonly messages: number | null;
   readonly threads: number;
   readonly format: 'json';
+  /** Share of the connections that stopped reading (0 when none did). */
+  readonly slowFraction?: number;
 }
 
 export interface MachineInfo {
@@ -67,7 +73,10 @@ export interface ConnectionReport {
 }
 
 export interface DeliveryReport {
-  /** Deliveries that should have arrived: Σ over accepted publishes of the subscribers of its channel. */
+  /**
+   * Deliveries that should have arrived: Σ over accepted publishes of the subscribers of its
+   * channel. With --slow-fraction, only healthy subscribers count here (and in lost).
+   */
   readonly expected: number;
   readonly delivered: number;
   readonly lost: number;
@@ -78,6 +87,28 @@ export interface DeliveryReport {
   readonly outOfOrder: number;
   /** delivered ÷ (first publish → last delivery). */
   readonly perSecond: number;
+}
+
+/**
+ * The slow consumers: connections that paused their socket reads right after subscribing and
+ * resumed when publishing ended, so they then read whatever the server had kept for them —
+ * and, if it closed them, the close frame queued behind it.
+ */
+export interface SlowReport {
+  readonly connections: number;
+  /** Slow connections subscribed when publishing started. */
+  readonly subscribed: number;
+  /** How the server closed slow connections, by reason, e.g. {"close 4001 slow consumer": 10}. */
+  readonly closedByServer: Readonly<Record<string, number>>;
+  /** Slow connections still open when the run stopped (the server kept or skipped their messages). */
+  readonly stillOpen: number;
+  /** Deliveries to the slow connections if the server had kept everything for them. */
+  readonly expected: number;
+  /** What they received (before pausing, and after resuming). */
+  readonly deliveredToSlow: number;
+  /** Messages skipped by seq jumps on slow connections (a server that drops for slow readers). */
+  readonly seqGapMessages: number;
+  readonly duplicated: number;
 }
 
 export interface PublishReport {
@@ -130,4 +161,6 @@ export interface ServerCost {
   readonly rssBytesAfter: number | null;
   /** /api/stats counters that matter, when reachable (e.g. closedSlowConsumer, rejectedOverloaded). */
   readonly counters: Readonly<Record<string, number>>;
+  /** Kernel share of the CPU above, 0–1 (pid source only). */
+  readonly cpuSystemShare?: number | null;
 }

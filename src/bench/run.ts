@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { sleep, wallMs } from './clock.js';
 import { assembleReport, type RunFacts } from './assemble.js';
 import { createIngress, type PublishIngress } from './ingress.js';
-import { LoadPool, type LiveCounters } from './load-pool.js';
+import { LoadPool, type LiveCounters, type Subscribers } from './load-pool.js';
 import { resolveBenchOptions, type BenchInput, type BenchOptions } from './options.js';
 import { Publisher, type SendOutcome } from './publisher.js';
 import type { BenchReport } from './report.js';
@@ -53,6 +53,8 @@ const STOP_TIMEOUT_MS = 5000;
 const DRAIN_POLL_MS = 20;
 /** Slack over the ramp's own bound before the run gives up waiting for stragglers. */
 const RAMP_SLACK_MS = 2000;
+/** Slow consumers are settled when all are closed, caught up, or received nothing new for this long. */
+const SLOW_QUIET_MS = 1000;
 
 export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise<BenchReport> {
   const o = resolveBenchOptions(input);
@@ -63,11 +65,12 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
   const pool = LoadPool.start({
     target: o.target, connections: o.connections, channels: o.channels, channelPrefix: o.channelPrefix,
     rampPerSecond: o.rampPerSecond, threads: o.threads, connectTimeoutMs: o.connectTimeoutMs, format: o.format,
+    slowConnections: o.slowConnections,
   });
   let publisher: Publisher | null = null;
   let ingress: PublishIngress | null = null;
   let phase: Phase = 'connecting';
-  let subscribers: number[] | null = null;
+  let subscribers: Subscribers | null = null;
   let publishStartAt: number | null = null;
   let publishEndAt: number | null = null;
   let drainEndAt: number | null = null;
@@ -79,7 +82,7 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
   let probeAfter: ProbeSample | null = null;
   let failure: string | null = null;
   const timeline = new Timeline(pool, () => publisher?.accepted ?? 0);
-  const expectedNow = (): number => (subscribers === null || publisher === null ? 0 : expected(publisher, subscribers));
+  const expectedNow = (): number => (subscribers === null || publisher === null ? 0 : expected(publisher, subscribers.healthy));
 
   const status = (): LiveStatus => ({
     phase, options: o, elapsedMs: wallMs() - runStartAt, publishingMs: publishStartAt === null ? null : wallMs() - publishStartAt,
@@ -128,8 +131,17 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
     const drainDeadline = publishEndAt + o.drainMs;
     const pub = publisher;
     const subs = subscribers;
+    let slowSeen = -1;
+    let slowQuietSince = publishEndAt;
     while (!signal?.aborted) {
-      if (pub.outstanding === 0 && pool.live().delivered >= expected(pub, subs)) break;
+      const live = pool.live();
+      if (live.slowDelivered !== slowSeen) {
+        slowSeen = live.slowDelivered;
+        slowQuietSince = wallMs();
+      }
+      const slowSettled = o.slowConnections === 0 || live.slowOpen === 0 || live.slowDelivered >= expected(pub, subs.slow) ||
+        wallMs() - slowQuietSince >= SLOW_QUIET_MS;
+      if (pub.outstanding === 0 && live.delivered >= expected(pub, subs.healthy) && slowSettled) break;
       if (wallMs() >= drainDeadline) {
         drainTimedOut = true;
         break;
@@ -163,10 +175,12 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
     if (failure !== null) warnings.push(`internal error in the bench client: ${failure}`);
     return assembleReport({
       how, options: o, startedAt, command: hooks.command ?? 'bench (runBench)', results, poolErrors: pool.errors,
-      publisher, sendOutcome, subscribers, publishStartAt, publishEndAt, drainEndAt, drainTimedOut,
+      publisher, sendOutcome, subscribers: subscribers?.healthy ?? null, publishStartAt, publishEndAt, drainEndAt, drainTimedOut,
       cpuMicros, publisherUtilization, threadUtilization: timeline.utilizationUntil(publishEndAt),
       timeline: samples, probeBefore, probeAfter, warnings,
-      expectedDeliveries: subscribers === null || publisher === null ? 0 : expected(publisher, subscribers),
+      expectedDeliveries: subscribers === null || publisher === null ? 0 : expected(publisher, subscribers.healthy),
+      slowSubscribed: subscribers === null ? 0 : subscribers.slow.reduce((a, b) => a + b, 0),
+      slowExpected: subscribers === null || publisher === null ? 0 : expected(publisher, subscribers.slow),
     });
   }
 }

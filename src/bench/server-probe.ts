@@ -14,8 +14,9 @@ import type { ServerCost } from './report.js';
 const HTTP_TIMEOUT_MS = 2000;
 
 export interface ProbeSample {
-  /** user + system CPU of the process tree in µs (pid only). */
+  /** user + system CPU of the process tree in µs, and the system part (pid only). */
   readonly cpuMicros: number | null;
+  readonly sysMicros: number | null;
   readonly rssBytes: number | null;
   readonly counters: Record<string, number> | null;
   /** Why the stats endpoint gave nothing ("HTTP 401", "ECONNREFUSED" …). */
@@ -31,12 +32,13 @@ export interface ProbeTarget {
 
 export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
   let cpuMicros: number | null = null;
+  let sysMicros: number | null = null;
   let rssBytes: number | null = null;
   let pidError: string | null = null;
   if (t.pid !== null) {
     const s = sampleTree(t.pid);
     if (s === null) pidError = `no process ${t.pid} to read in /proc`;
-    else ({ cpuMicros, rssBytes } = s);
+    else ({ cpuMicros, sysMicros, rssBytes } = s);
   }
   const headers = t.apiKey ? { authorization: `Bearer ${t.apiKey}` } : undefined;
   let counters: Record<string, number> | null = null;
@@ -50,7 +52,7 @@ export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
     statsError = errorLabel(err);
   }
   if (rssBytes === null && counters !== null) rssBytes = await metricsRss(t.httpUrl);
-  return { cpuMicros, rssBytes, counters, statsError, pidError };
+  return { cpuMicros, sysMicros, rssBytes, counters, statsError, pidError };
 }
 
 /** Combines the two samples; null when neither /proc nor the stats endpoint told anything. */
@@ -68,6 +70,7 @@ export function serverCost(before: ProbeSample, after: ProbeSample, delivered: n
     }
   }
   const cpu = viaPid ? after.cpuMicros! - before.cpuMicros! : null;
+  const sys = viaPid && before.sysMicros !== null && after.sysMicros !== null ? after.sysMicros - before.sysMicros : null;
   return {
     cost: {
       source: viaPid ? 'pid' : 'stats-endpoint',
@@ -75,6 +78,7 @@ export function serverCost(before: ProbeSample, after: ProbeSample, delivered: n
       rssBytesBefore: before.rssBytes,
       rssBytesAfter: after.rssBytes,
       counters,
+      cpuSystemShare: cpu === null || sys === null || cpu <= 0 ? null : Math.round((sys / cpu) * 1000) / 1000,
     },
     warnings,
   };
@@ -127,7 +131,7 @@ function errorLabel(err: unknown): string {
   return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
 }
 
-// ---- /proc (adapted from bench/lib/proc-stats.ts) ----
+// ---- /proc ----
 
 let clockTicks = 0;
 
@@ -143,7 +147,7 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-function readStat(pid: number): { ppid: number; ticks: number } | null {
+function readStat(pid: number): { ppid: number; userTicks: number; sysTicks: number } | null {
   let text: string;
   try {
     text = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -153,7 +157,7 @@ function readStat(pid: number): { ppid: number; ticks: number } | null {
   // comm (field 2) may contain spaces and parentheses; the fields after the last ')' are fixed:
   // rest[0] is field 3, so ppid (4) is rest[1], utime (14) rest[11], stime (15) rest[12].
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  return { ppid: Number(rest[1]), ticks: Number(rest[11]) + Number(rest[12]) };
+  return { ppid: Number(rest[1]), userTicks: Number(rest[11]), sysTicks: Number(rest[12]) };
 }
 
 function readRss(pid: number): number {
@@ -165,9 +169,8 @@ function readRss(pid: number): number {
   }
 }
 
-/** CPU and RSS of pid and its live descendants; null if pid is not there. */
-function sampleTree(pid: number): { cpuMicros: number; rssBytes: number } | null {
-  if (readStat(pid) === null) return null;
+/** pid and every live descendant of it (pid first); just [pid] when /proc cannot be listed. */
+export function processTree(pid: number): number[] {
   const children = new Map<number, number[]>();
   let entries: string[] = [];
   try {
@@ -184,16 +187,29 @@ function sampleTree(pid: number): { cpuMicros: number; rssBytes: number } | null
     list.push(p);
     children.set(st.ppid, list);
   }
-  let ticks = 0;
-  let rss = 0;
+  const out: number[] = [];
   const stack = [pid];
   while (stack.length > 0) {
     const p = stack.pop()!;
-    const st = readStat(p);
-    if (st === null) continue;
-    ticks += st.ticks;
-    rss += readRss(p);
+    out.push(p);
     for (const c of children.get(p) ?? []) stack.push(c);
   }
-  return { cpuMicros: (ticks * 1e6) / ticksPerSecond(), rssBytes: rss };
+  return out;
+}
+
+/** CPU (all, and the kernel's part) and RSS of pid and its live descendants; null if pid is not there. */
+export function sampleTree(pid: number): { cpuMicros: number; sysMicros: number; rssBytes: number } | null {
+  if (readStat(pid) === null) return null;
+  let ticks = 0;
+  let sysTicks = 0;
+  let rss = 0;
+  for (const p of processTree(pid)) {
+    const st = readStat(p);
+    if (st === null) continue;
+    ticks += st.userTicks + st.sysTicks;
+    sysTicks += st.sysTicks;
+    rss += readRss(p);
+  }
+  const hz = ticksPerSecond();
+  return { cpuMicros: (ticks * 1e6) / hz, sysMicros: (sysTicks * 1e6) / hz, rssBytes: rss };
 }

@@ -37,10 +37,18 @@ export function renderTerminalReport(r: BenchReport, color = false): string {
     ['closed by server', bad(sum(c.closedByServer))], ['connect rate', `${fmtInt(c.connectRate)}/s`]]));
   out.push(row(p, 'Publishes', [['attempted', fmtInt(pub.attempted)], ['accepted', fmtInt(pub.accepted)],
     ['refused', refused > 0 ? p.yellow(fmtInt(refused)) : fmtInt(refused)], ['rate', `${pub.perSecond.toFixed(1)}/s`]]));
-  out.push(row(p, 'Deliveries', [['expected', fmtInt(d.expected)], ['delivered', fmtInt(d.delivered)],
-    ['rate', `${fmtInt(d.perSecond)}/s`]]));
+  out.push(row(p, 'Deliveries', [...(r.slow ? [['to healthy connections:', ''] as [string, string]] : []), ['expected', fmtInt(d.expected)],
+    ['delivered', fmtInt(d.delivered)], ['rate', `${fmtInt(d.perSecond)}/s`]]));
   out.push(row(p, '', [['lost', bad(d.lost)], ['duplicated', bad(d.duplicated)], ['out of order', bad(d.outOfOrder)],
     ['seq gaps', `${bad(d.seqGaps)} (${fmtInt(d.seqGapMessages)} skipped)`]]));
+  const sl = r.slow;
+  if (sl) {
+    const closed = sum(sl.closedByServer);
+    out.push(row(p, 'Slow clients', [[`${fmtInt(sl.connections)} stopped reading once subscribed, read again when publishing ended:`, '']]));
+    out.push(row(p, '', [['closed by server', closed > 0 ? `${fmtInt(closed)} (${reasonList(sl.closedByServer)})` : '0'],
+      ['still open', fmtInt(sl.stillOpen)], ['received', `${fmtInt(sl.deliveredToSlow)} of ${fmtInt(sl.expected)}`],
+      ['skipped (seq gaps)', fmtInt(sl.seqGapMessages)]]));
+  }
   const l = r.latency;
   if (l.samples > 0) {
     out.push(row(p, 'Latency', [['p50', fmtMs(l.p50)], ['p90', fmtMs(l.p90)], ['p99', p.bold(fmtMs(l.p99))], ['p99.9', fmtMs(l.p999)],
@@ -60,7 +68,8 @@ export function renderTerminalReport(r: BenchReport, color = false): string {
     const cpu = s.cpuMicrosPer1kDeliveries !== null ? `${fmtInt(s.cpuMicrosPer1kDeliveries)} µs CPU per 1k deliveries` : 'CPU not measured';
     const rss = s.rssBytesBefore !== null && s.rssBytesAfter !== null
       ? `RSS ${fmtBytes(s.rssBytesBefore)} → ${fmtBytes(s.rssBytesAfter)}` : 'RSS not measured';
-    out.push(row(p, 'Server cost', [[`${s.source === 'pid' ? '/proc' : '/api/stats'}:`, ''], [cpu, ''], [rss, '']]));
+    const kernel = typeof s.cpuSystemShare === 'number' ? ` (${fmtPct(s.cpuSystemShare)} kernel)` : '';
+    out.push(row(p, 'Server cost', [[`${s.source === 'pid' ? '/proc' : '/api/stats'}:`, ''], [cpu + kernel, ''], [rss, '']]));
     const counters = Object.entries(s.counters);
     if (counters.length > 0) {
       const flagged = new Set(['closedSlowConsumer', 'closedTooBig', 'connectionsRefused', 'rejectedOverloaded', 'shardFaults', 'shardRestarts']);
@@ -103,6 +112,10 @@ function row(p: Paint, label: string, pairs: ReadonlyArray<readonly [string, str
 
 function reasons(what: string, rec: Readonly<Record<string, number>>): Array<[string, string, number]> {
   return Object.entries(rec).sort((a, b) => b[1] - a[1]).map(([k, n], i): [string, string, number] => [i === 0 ? what : '', k, n]);
+}
+
+function reasonList(rec: Readonly<Record<string, number>>): string {
+  return Object.entries(rec).sort((a, b) => b[1] - a[1]).map(([k, n]) => `${k} ×${fmtInt(n)}`).join(', ');
 }
 
 function sum(rec: Readonly<Record<string, number>>): number {

@@ -1,7 +1,7 @@
 /**
- * A deliberately lean WebSocket client on raw `net` sockets (adapted from
- * bench/lib/ws-client.ts), so that thousands of bench connections cost the client as little
- * CPU as possible and the server stays the thing being measured.
+ * A deliberately lean WebSocket client on raw `net` sockets, so that thousands of bench
+ * connections cost the client as little CPU as possible and the server stays the thing being
+ * measured.
  *
  * - Every socket of a thread reads into one shared buffer (`onread`), so a read allocates
  *   nothing; only the tail of a frame split across reads is copied into a per-connection buffer.
@@ -89,6 +89,19 @@ export class WsConnection {
   /** Bytes queued in this socket's send buffer (back-pressure on the publisher). */
   get writableLength(): number {
     return this.socket.writableLength;
+  }
+
+  /**
+   * A slow consumer: stop reading from the kernel (with `onread`, pause() stops the handle at
+   * once), so the socket buffers fill and the server's send buffer grows, as with a client on a
+   * congested link. Bytes already read are still parsed.
+   */
+  pauseReading(): void {
+    this.socket.pause();
+  }
+
+  resumeReading(): void {
+    this.socket.resume();
   }
 
   /** Clean close: a close frame (1000), then FIN once it is written. */

@@ -1,7 +1,7 @@
 /**
  * The few RFC 6455 pieces a bench client needs: the upgrade request, the accept-key check
  * and masked client frames. Server→client frame parsing lives in ws-client.ts because it is
- * interleaved with per-connection buffering. (Adapted from bench/lib/ws-wire.ts.)
+ * interleaved with per-connection buffering.
  */
 import { createHash, randomBytes } from 'node:crypto';
 
