@@ -135,31 +135,30 @@ export class RingProducer extends RingView {
     const need = RECORD_HEADER + align(length);
     if (need > this.capacity / 2) throw new RangeError(`record of ${length} bytes exceeds ring limit ${maxPayload(this.capacity)}`);
     const off = this.writePos & this.mask;
-    const tail = this.capacity - off;
-    const total = tail < need ? tail + need : need;
-    if (total > this.knownFree) {
-      this.knownFree = this.free();
-      if (total > this.knownFree) return -1;
-    }
+    const span = this.span(off, need);
+    if (!this.room(span)) return -1;
     let at = off;
-    if (tail < need) {
+    if (span > need) {
       this.words[at >>> 2] = WRAP;
       at = 0;
     }
     this.words[at >>> 2] = length;
     this.words[(at >>> 2) + 1] = kind;
-    this.writePos = (this.writePos + total) >>> 0;
-    this.knownFree -= total;
+    this.writePos = (this.writePos + span) >>> 0;
+    this.knownFree -= span;
     return at + RECORD_HEADER;
   }
 
   /** Whether `length` payload bytes would fit now (same rule as reserve). */
   fits(length: number): boolean {
     const need = RECORD_HEADER + align(length);
-    if (need > this.capacity / 2) return false;
-    const off = this.writePos & this.mask;
+    return need <= this.capacity / 2 && this.room(this.span(this.writePos & this.mask, need));
+  }
+
+  /** Ring bytes a record of `need` bytes takes at `off`: itself, plus the skipped tail if it must wrap. */
+  private span(off: number, need: number): number {
     const tail = this.capacity - off;
-    return this.room(tail < need ? tail + need : need);
+    return tail < need ? tail + need : need;
   }
 
   /** Whether `bytes` of ring space are free now (re-reading consumers only when needed). */
