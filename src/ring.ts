@@ -55,6 +55,11 @@ export interface RingSpec {
   readonly capacity: number;
   /** How many consumer slots the ring has. */
   readonly maxConsumers: number;
+  /**
+   * Slots 0..attached-1 start attached at position 0 (default none). For a consumer that
+   * exists before its producer starts: nothing is written yet, so there is no race.
+   */
+  readonly attached?: number;
 }
 
 export interface RingHandle {
@@ -71,7 +76,13 @@ export function createRing(spec: RingSpec): RingHandle {
   if (!Number.isInteger(maxConsumers) || maxConsumers < 1 || maxConsumers > 1024) {
     throw new RangeError(`ring maxConsumers must be an integer 1..1024, got ${maxConsumers}`);
   }
+  const attached = spec.attached ?? 0;
+  if (!Number.isInteger(attached) || attached < 0 || attached > maxConsumers) {
+    throw new RangeError(`ring attached must be an integer 0..${maxConsumers}, got ${attached}`);
+  }
   const sab = new SharedArrayBuffer(controlBytes(maxConsumers) + capacity);
+  const ctl = new Int32Array(sab, 0, controlBytes(maxConsumers) / 4);
+  for (let i = 0; i < attached; i++) ctl[consumerBase(i) + ACTIVE] = 1;
   return { sab, capacity, maxConsumers };
 }
 

@@ -101,7 +101,9 @@ export class Supervisor {
   }
 
   private spawn(shard: number): Promise<number> {
-    const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1 });
+    // the main thread's reader (slot 0) is attached from the start: a slot nobody attached
+    // counts for nothing, and the shard would write over records not read yet (issue 7)
+    const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1, attached: 1 });
     const seqs = this.hooks.attach(shard);
     const slot = this.slots[shard]!;
     const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs };
