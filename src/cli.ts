@@ -26,7 +26,7 @@ Usage:
 Serve options (each also as an environment variable):
 ${Object.values(specs)
   .filter((s) => !s.hidden)
-  .map((s) => `  ${(s.kind === 'bool' ? `${s.flag} / --no-${s.flag.slice(2)}` : `${s.flag} <${s.kind === 'size' ? 'bytes' : s.kind === 'int' ? 'n' : 'value'}>`).padEnd(32)} ${s.env}\n      ${s.help}`)
+  .map((s) => `  ${(s.kind === 'bool' ? `${s.flag} / --no-${s.flag.slice(2)}` : s.kind === 'patterns' ? `${s.flag} <patterns> / --no-${s.flag.slice(2)}` : `${s.flag} <${s.kind === 'size' ? 'bytes' : s.kind === 'int' ? 'n' : 'value'}>`).padEnd(32)} ${s.env}\n      ${s.help}`)
   .join('\n')}
 
 Publish options:
@@ -72,6 +72,9 @@ function serveFlags(): Record<string, { type: 'string' | 'boolean' }> {
     if (s.kind === 'bool') {
       flags[name] = { type: 'boolean' };
       flags[`no-${name}`] = { type: 'boolean' };
+    } else if (s.kind === 'patterns') {
+      flags[name] = { type: 'string' };
+      flags[`no-${name}`] = { type: 'boolean' };
     } else {
       flags[name] = { type: 'string' };
     }
@@ -89,9 +92,9 @@ async function serve(args: string[]): Promise<number> {
   const options: Record<string, unknown> = { ...optionsFromEnv(process.env) };
   for (const [key, s] of Object.entries(specs)) {
     const name = s.flag.slice(2);
-    if (s.kind === 'bool') {
-      if (values[name] && values[`no-${name}`]) throw new UsageError(`give ${s.flag} or --no-${name}, not both`);
-      if (values[name]) options[key] = true;
+    if (s.kind === 'bool' || s.kind === 'patterns') {
+      if (values[name] !== undefined && values[`no-${name}`]) throw new UsageError(`give ${s.flag} or --no-${name}, not both`);
+      if (values[name] !== undefined) options[key] = values[name];
       if (values[`no-${name}`]) options[key] = false;
     } else if (values[name] !== undefined) {
       options[key] = values[name];

@@ -20,8 +20,10 @@ export const ErrorCode = {
   PayloadTooLarge: 'payload_too_large',
   /** More subscriptions on one connection than --max-subscriptions. */
   TooManySubscriptions: 'too_many_subscriptions',
-  /** Client publishing is turned off (--no-client-publish). */
+  /** Client publishing is turned off, or the channel matches none of --client-publish's patterns. */
   PublishForbidden: 'publish_forbidden',
+  /** A client published faster than --client-publish-rate allows (beyond its burst). Nothing was sequenced. */
+  RateLimited: 'rate_limited',
   /** The engine's rings are full: retry later. Nothing was sequenced or delivered. */
   Overloaded: 'overloaded',
   /** Missing or wrong API key. */
@@ -39,18 +41,55 @@ export const ErrorCode = {
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** WebSocket close codes the server sends. */
+/**
+ * WebSocket close codes the server sends. They fall in two classes that clients act on:
+ *   reconnect  — the cause is on the server's side or passes (shutdown, shard fault, stalled
+ *                shard, slow consumer): reconnect with back-off and resubscribe.
+ *   terminal   — the client broke a rule (policy, size, protocol): reconnecting without
+ *                changing something would fail the same way.
+ * Shardcast's own codes say their class by range: 4000–4499 reconnect, 4500–4999 terminal.
+ */
 export const CloseCode = {
   /** Server shutdown (SIGTERM/SIGINT or close()): reconnect to another instance or later. */
   GoingAway: 1001,
+  /** The client kept publishing past --client-publish-rate after being told (rate_limited). */
+  PolicyViolation: 1008,
   /** A frame above --max-payload (up to twice that size; beyond it uWS drops the TCP connection, seen as 1006). */
   MessageTooBig: 1009,
   /** The shard serving the connection hit a fatal error; reconnecting lands on a healthy shard. */
   InternalError: 1011,
   /** The client did not read fast enough: its send buffer passed --max-backpressure. */
   SlowConsumer: 4001,
+  /** The shard serving the connection stalled and was cut loose from the feed; reconnecting lands on a healthy shard. */
+  ShardStalled: 4002,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
+
+/** Shardcast's private close codes: [from, to] of each class. */
+export const RECONNECT_RANGE = [4000, 4499] as const;
+export const TERMINAL_RANGE = [4500, 4999] as const;
+
+/** Standard (RFC 6455) close codes the server sends, by class. */
+const standardReconnects: Readonly<Record<number, boolean>> = {
+  1001: true, // going away
+  1008: false, // policy violation
+  1009: false, // message too big
+  1011: true, // internal error
+  1012: true, // service restart
+  1013: true, // try again later
+};
+
+/**
+ * Whether a client should reconnect after the server closed with `code` (clients may copy
+ * this rule): Shardcast's ranges, the standard codes above, and 1006 (no close frame: the
+ * connection was lost) counts as reconnect. Unknown codes: do not retry blindly.
+ */
+export function shouldReconnect(code: number): boolean {
+  if (code >= RECONNECT_RANGE[0] && code <= RECONNECT_RANGE[1]) return true;
+  if (code >= TERMINAL_RANGE[0] && code <= TERMINAL_RANGE[1]) return false;
+  if (code === 1006) return true;
+  return standardReconnects[code] ?? false;
+}
 
 /** HTTP status for each error code on the HTTP API. */
 export const httpStatus: Readonly<Record<ErrorCode, number>> = {
@@ -62,6 +101,7 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   payload_too_large: 413,
   too_many_subscriptions: 400,
   publish_forbidden: 403,
+  rate_limited: 429,
   overloaded: 503,
   unauthorized: 401,
   not_found: 404,

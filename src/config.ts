@@ -5,12 +5,13 @@
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
 import { availableParallelism } from 'node:os';
+import { checkPatterns } from './channel-patterns.js';
 import { ConfigError } from './errors.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-type Kind = 'int' | 'size' | 'string' | 'bool';
+type Kind = 'int' | 'size' | 'string' | 'bool' | 'patterns';
 
 interface Spec {
   readonly kind: Kind;
@@ -38,7 +39,11 @@ export interface Options {
   ringSize?: number | string;
   ingressRingSize?: number | string;
   ipcSocket?: string;
-  clientPublish?: boolean | string;
+  /** Channel patterns (array, or a comma-separated string); true = all, false = none. */
+  clientPublish?: boolean | string | readonly string[];
+  clientPublishRate?: number | string;
+  clientPublishBurst?: number | string;
+  shardStallTimeout?: number | string;
   shutdownTimeout?: number | string;
   logLevel?: string;
   testHooks?: boolean | string;
@@ -58,7 +63,14 @@ export interface Config {
   readonly ringSize: number;
   readonly ingressRingSize: number;
   readonly ipcSocket: string | null;
-  readonly clientPublish: boolean;
+  /** Channel patterns WebSocket clients may publish to (see channel-patterns.ts); [] = none. */
+  readonly clientPublish: readonly string[];
+  /** Publishes per second per connection (0 = no limit). */
+  readonly clientPublishRate: number;
+  /** Publishes a connection may make at once above the rate. */
+  readonly clientPublishBurst: number;
+  /** Milliseconds a shard may leave its feed unread before it is cut loose (0 = never). */
+  readonly shardStallTimeout: number;
   readonly shutdownTimeout: number;
   readonly logLevel: LogLevel;
   readonly testHooks: boolean;
@@ -80,7 +92,10 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
   ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
-  clientPublish: { kind: 'bool', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Whether WebSocket clients may publish (--no-client-publish to turn off). Default true.' },
+  clientPublish: { kind: 'patterns', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Channels WebSocket clients may publish to: comma-separated patterns, each a channel name or a prefix ending in * (e.g. "chat:*,lobby"); * for all; --no-client-publish for none. Default: * when listening on loopback, none otherwise.' },
+  clientPublishRate: { kind: 'int', flag: '--client-publish-rate', env: 'SHARDCAST_CLIENT_PUBLISH_RATE', min: 0, max: 1_000_000, help: 'Publishes per second one WebSocket connection may make (token bucket); over it: rate_limited, and a client that goes on past another burst is closed with 1008. 0 = no limit. Default 100.' },
+  clientPublishBurst: { kind: 'int', flag: '--client-publish-burst', env: 'SHARDCAST_CLIENT_PUBLISH_BURST', min: 1, max: 1_000_000, help: 'Publishes a connection may make at once before --client-publish-rate applies. Default 2 × the rate (at least 1).' },
+  shardStallTimeout: { kind: 'int', flag: '--shard-stall-timeout', env: 'SHARDCAST_SHARD_STALL_TIMEOUT', min: 0, max: 600_000, help: 'Milliseconds a shard may leave records of the broadcast ring unread before it is cut loose so the others go on; its clients are closed with 4002 and it is replaced. 0 = never (a stalled shard then holds publishing up). Default 3000.' },
   shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds for a graceful shutdown: clients get up to half of it (1 s at most) to receive their close frame; close() fails if shards take 2 s longer than this. Default 5000.' },
   logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
   testHooks: { kind: 'bool', flag: '--test-hooks', env: 'SHARDCAST_TEST_HOOKS', hidden: true, help: 'Test-only: allow injecting faults into shards.' },
@@ -96,7 +111,8 @@ const defaults = {
   maxSubscriptions: 256,
   ringSize: 16 * MiB,
   ingressRingSize: 4 * MiB,
-  clientPublish: true,
+  clientPublishRate: 100, // publishes per second per connection
+  shardStallTimeout: 3000, // ms
   shutdownTimeout: 5000, // ms
   logLevel: 'info' as LogLevel,
 };
@@ -115,7 +131,7 @@ export function resolveConfig(options: Options): Config {
   const logLevel = (str(options, 'logLevel') ?? defaults.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
 
-  const config: Config = {
+  const config: Mutable<Config> = {
     host,
     port: num(options, 'port', defaults.port),
     workers: num(options, 'workers', defaults.workers),
@@ -128,11 +144,19 @@ export function resolveConfig(options: Options): Config {
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
-    clientPublish: bool(options, 'clientPublish', defaults.clientPublish),
+    // open on loopback (local development), closed once the server faces a network
+    clientPublish: patterns(options, 'clientPublish', isLoopback(host) ? ['*'] : []),
+    clientPublishRate: num(options, 'clientPublishRate', defaults.clientPublishRate),
+    clientPublishBurst: 0, // below: its default follows the rate
+    shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
     logLevel,
     testHooks: bool(options, 'testHooks', false),
   };
+  config.clientPublishBurst = num(options, 'clientPublishBurst', Math.max(1, 2 * config.clientPublishRate));
+  if (config.shardStallTimeout !== 0 && config.shardStallTimeout < 100) {
+    throw new ConfigError('shardStallTimeout', options.shardStallTimeout, '0 (never) or 100 to 600000 milliseconds');
+  }
   // combinations: a ring must hold several of the largest records
   for (const ring of ['ringSize', 'ingressRingSize'] as const) {
     if (config[ring] < 4 * (config.maxPayload + 1024)) {
@@ -161,6 +185,23 @@ function str(o: Options, key: keyof Options): string | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string' || v.length === 0) throw new ConfigError(key, v, 'a non-empty string');
   return v;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** Channel patterns: an array, a comma-separated string, or true (all) / false (none). */
+function patterns(o: Options, key: 'clientPublish', dflt: readonly string[]): readonly string[] {
+  const v = o[key];
+  if (v === undefined) return dflt;
+  if (v === true || v === 'true' || v === 'yes' || v === '1') return ['*'];
+  if (v === false || v === 'false' || v === 'no' || v === '0' || v === 'none') return [];
+  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter((p) => p !== '') : v;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((p) => typeof p === 'string')) {
+    throw new ConfigError(key, v, 'channel patterns (e.g. "chat:*,lobby"), *, true or false');
+  }
+  const problem = checkPatterns(list);
+  if (problem !== null) throw new ConfigError(key, v, problem);
+  return Object.freeze([...new Set(list)]);
 }
 
 function bool(o: Options, key: keyof Options, dflt: boolean): boolean {

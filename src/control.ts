@@ -18,8 +18,6 @@ export interface ShardInit {
   readonly feed: RingHandle; // main → shards broadcast ring; this shard reads slot `shard`
   readonly ingress: RingHandle; // this shard → main
   readonly counters: SharedArrayBuffer;
-  /** Every channel's last seq at the moment this shard's ring slot was attached. */
-  readonly seqs: Array<[string, number]>;
 }
 
 /** A small HTTP answer computed on the main thread and sent by the shard holding the request. */
@@ -31,6 +29,11 @@ export interface HttpAnswer {
 }
 
 export type ToShard =
+  /**
+   * Answer to `attach-feed`: the shard's feed slot is attached at the current position, and
+   * `seqs` is every channel's last seq at that position.
+   */
+  | { type: 'feed-attached'; seqs: Array<[string, number]> }
   | { type: 'shutdown' }
   | { type: 'channels-query'; query: number }
   | { type: 'http-answer'; ref: number; answer: HttpAnswer }
@@ -44,6 +47,8 @@ export type ToShard =
 export type ControlRoute = 'channels' | 'stats' | 'metrics';
 
 export type FromShard =
+  /** The shard is about to read its feed: attach its slot now (not earlier, see Supervisor). */
+  | { type: 'attach-feed' }
   | { type: 'listening'; port: number }
   | { type: 'listen-failed'; message: string }
   | { type: 'channels-report'; query: number; channels: Array<[string, number]> }

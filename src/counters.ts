@@ -25,6 +25,10 @@ export const ShardCounter = {
   rejectedOverloaded: 10, // shard → main ring full
   httpErrors: 11, // HTTP error answers (4xx/5xx) of every kind
   feedBatches: 12, // batches read from the broadcast ring: publications ÷ this = records per wake-up
+  rejectedRateLimited: 13, // client publishes over --client-publish-rate
+  closedPolicyViolation: 14, // connections closed with 1008 (kept publishing past the rate limit)
+  rejectedForbidden: 15, // client publishes to channels outside --client-publish
+  closedStalled: 16, // connections closed with 4002 when this shard found itself cut loose
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -37,11 +41,16 @@ export const MainCounter = {
   ipcPublishes: 4,
   apiPublishes: 5, // in-process publish()
   rejectedTooLarge: 6, // publications too large for the broadcast ring at any time
+  shardStalls: 7, // shards cut loose from the broadcast ring after --shard-stall-timeout
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
-const BLOCK = 16; // BigInt64 slots per block (room to grow without relayout)
+const BLOCK = 32; // BigInt64 slots per block (room to grow without relayout)
 const HEAD = 8; // bytes before the first block (Int32 OPEN_TOTAL + padding)
+
+for (const block of [ShardCounter, MainCounter]) {
+  if (Math.max(...Object.values(block)) >= BLOCK) throw new Error('counters: a block outgrew BLOCK; raise it');
+}
 
 export function createCounters(shards: number): SharedArrayBuffer {
   return new SharedArrayBuffer(HEAD + 8 * BLOCK * (1 + shards));

@@ -5,7 +5,7 @@
  * are published with a single flush (one Atomics.notify per sleeping shard per batch).
  */
 import type { FrameEncoder, EncodedFrame } from './encoder.js';
-import { publicationSize, writePublication, writeReply, replySize, type ReplyTarget } from './records.js';
+import { publicationSize, writePublication, writeReply, replySize, type ReplyAddress } from './records.js';
 import { RingProducer, recordSpace, type RingHandle } from './ring.js';
 
 /**
@@ -76,10 +76,10 @@ export class Fanout {
     this.promised -= promised;
   }
 
-  /** Writes a reply for one shard, behind what it acknowledges, in space promised for it. */
-  reply(shard: number, target: ReplyTarget, ref: number, body: string, promised: number): void {
+  /** Writes a reply for one shard worker, behind what it acknowledges, in space promised for it. */
+  reply(to: ReplyAddress, body: string, promised: number): void {
     this.promised -= promised;
-    if (!writeReply(this.ring, shard, target, ref, body)) {
+    if (!writeReply(this.ring, to, body)) {
       throw new Error(`a reply did not fit the ring space promised for it (${promised} bytes)`); // a bug, never policy
     }
     this.scheduleFlush();
@@ -90,8 +90,24 @@ export class Fanout {
     this.ring.attach(shard);
   }
 
+  /** A shard whose worker is gone stops holding ring space. */
   detach(shard: number): void {
     this.ring.detach(shard);
+  }
+
+  /** Cuts a stalled shard loose (only between its batches): see RingProducer.cut. */
+  cut(shard: number): boolean {
+    return this.ring.cut(shard);
+  }
+
+  /** Whether shard `shard`'s slot holds ring space. */
+  attached(shard: number): boolean {
+    return this.ring.attached(shard);
+  }
+
+  /** Shard `shard`'s read position in the feed (a stall watch compares it over time). */
+  readPosition(shard: number): number {
+    return this.ring.readPosition(shard);
   }
 
   /** Bytes of the feed shard `shard` has not read yet. */

@@ -12,7 +12,7 @@ import type { Counters } from './counters.js';
 import { ShardcastError } from './errors.js';
 import type { Fanout } from './fanout.js';
 import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from './protocol.js';
-import { RecordKind, ReplyTarget, readPublish, type PublishRequest } from './records.js';
+import { RecordKind, ReplyTarget, readPublish, type PublishRequest, type ReplyAddress } from './records.js';
 import { RingConsumer, type RingHandle } from './ring.js';
 import { RingPump } from './ring-pump.js';
 
@@ -22,6 +22,8 @@ export class IngressReader {
 
   constructor(
     private readonly shard: number,
+    /** Which start of the shard slot wrote this ring: part of every reply's address. */
+    private readonly generation: number,
     handle: RingHandle,
     private readonly worker: Worker,
     private readonly broker: Broker,
@@ -76,16 +78,20 @@ export class IngressReader {
       case ReplyTarget.None:
         return;
       case ReplyTarget.WebSocket:
-        this.fanout.reply(this.shard, req.target, req.ref, ackFrame(req.id, seqs[0]!), promised);
+        this.fanout.reply(this.addressOf(req), ackFrame(req.id, seqs[0]!), promised);
         return;
       case ReplyTarget.Http:
-        this.fanout.reply(this.shard, req.target, req.ref, httpPublishBody(req.channels, seqs), promised);
+        this.fanout.reply(this.addressOf(req), httpPublishBody(req.channels, seqs), promised);
         return;
       default: {
         const never: never = req.target;
         throw new Error(`unknown reply target ${String(never)}`);
       }
     }
+  }
+
+  private addressOf(req: PublishRequest): ReplyAddress {
+    return { shard: this.shard, generation: this.generation, target: req.target, ref: req.ref };
   }
 
   private refuse(req: PublishRequest, err: unknown): void {

@@ -13,13 +13,17 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   closedSlowConsumer: 'Connections closed with 4001 because their send buffer passed --max-backpressure',
   closedTooBig: 'Connections closed with 1009 for a frame above --max-payload',
   errorFrames: 'Error frames sent to clients (bad input, refusals)',
-  clientPublishes: 'Publishes received from WebSocket clients',
+  clientPublishes: 'Publishes received from WebSocket clients (to channels they may publish to)',
   httpPublishes: 'Publishes received on POST /api/publish',
   publications: 'Publications read from the broadcast ring',
   deliveries: 'Frames handed to uWS for local subscribers',
   rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
   httpErrors: 'HTTP error answers (4xx and 5xx)',
   feedBatches: 'Batches read from the broadcast ring (publications per batch = how much uWS can coalesce per write)',
+  rejectedRateLimited: 'Client publishes refused with rate_limited (over --client-publish-rate)',
+  closedPolicyViolation: 'Connections closed with 1008 for publishing on after rate_limited',
+  rejectedForbidden: 'Client publishes refused with publish_forbidden (channel outside --client-publish)',
+  closedStalled: 'Connections closed with 4002 because their shard stalled and was cut loose',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {
@@ -30,6 +34,7 @@ const MAIN_HELP: Record<MainCounterName, string> = {
   ipcPublishes: 'Publishes received on the IPC socket',
   apiPublishes: 'Publishes made through the in-process API',
   rejectedTooLarge: 'Publishes refused because all their channels together exceed half the broadcast ring',
+  shardStalls: 'Shards cut loose from the broadcast ring after not reading it for --shard-stall-timeout',
 };
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);

@@ -6,14 +6,20 @@
  * Broadcast ring (main → every shard):
  *   PUBLICATION  seq:f64 | channelLen:u32 | frameLen:u32 | channel bytes | frame bytes
  *                The frame is the finished wire frame, encoded once on the main thread.
- *   REPLY        shard:i32 | target:u32 | ref:u32 | bodyLen:u32 | body bytes
- *                Meant for one shard only (an ack for a WebSocket publish or the answer to
- *                an HTTP publish); the others skip it. Riding the broadcast ring keeps the
- *                reply behind the publications it acknowledges.
+ *   REPLY        shard:i32 | generation:u32 | target:u32 | bodyLen:u32 | ref:f64 | body bytes
+ *                Meant for one shard worker only (an ack for a WebSocket publish or the
+ *                answer to an HTTP publish); the others skip it. Riding the broadcast ring
+ *                keeps the reply behind the publications it acknowledges.
  *
- * Ingress ring (one per shard, shard → main):
- *   PUBLISH      target:u32 | ref:u32 | channelsLen:u32 | dataLen:u32 | idLen:u32 |
+ * Ingress ring (one per shard worker, shard → main):
+ *   PUBLISH      target:u32 | channelsLen:u32 | dataLen:u32 | idLen:u32 | ref:f64 |
  *                channels (joined by "\n"; names cannot contain it) | data JSON | id
+ *
+ * A reply's address is unique for the life of the process: (shard, generation) names one
+ * worker (a restarted shard has a new generation and its own ingress ring), and `ref` is
+ * that worker's connection or request number, an integer counted up from 1 that stays
+ * exact in a float64 up to 2^53, so it never wraps onto a live one. An answer that arrives
+ * after its worker is gone is skipped by the worker that replaced it.
  */
 import { RingConsumer, RingProducer } from './ring.js';
 
@@ -31,7 +37,7 @@ export const enum ReplyTarget {
 }
 
 const PUB_HEAD = 16;
-const REPLY_HEAD = 16;
+const REPLY_HEAD = 24;
 const PUBLISH_HEAD = 24;
 
 // ---------------------------------------------------------------- publication
@@ -83,30 +89,37 @@ export function replySize(bodyBytes: number): number {
   return REPLY_HEAD + bodyBytes;
 }
 
-export function writeReply(ring: RingProducer, shard: number, target: ReplyTarget, ref: number, body: string): boolean {
+/** Where a reply goes: one connection or request of one shard worker. */
+export interface ReplyAddress {
+  shard: number;
+  generation: number;
+  target: ReplyTarget;
+  ref: number;
+}
+
+export function writeReply(ring: RingProducer, to: ReplyAddress, body: string): boolean {
   const bodyLen = Buffer.byteLength(body);
   const at = ring.reserve(REPLY_HEAD + bodyLen, RecordKind.Reply);
   if (at < 0) return false;
-  ring.words[at >>> 2] = shard >>> 0;
-  ring.words[(at + 4) >>> 2] = target;
-  ring.words[(at + 8) >>> 2] = ref;
+  ring.words[at >>> 2] = to.shard >>> 0;
+  ring.words[(at + 4) >>> 2] = to.generation;
+  ring.words[(at + 8) >>> 2] = to.target;
   ring.words[(at + 12) >>> 2] = bodyLen;
+  ring.f64[(at + 16) >>> 3] = to.ref;
   ring.buf.write(body, at + REPLY_HEAD, 'utf8');
   return true;
 }
 
-export interface ReplyView {
-  shard: number;
-  target: ReplyTarget;
-  ref: number;
+export interface ReplyView extends ReplyAddress {
   body: Uint8Array;
 }
 
 export function readReply(ring: RingConsumer, at: number, out: ReplyView): ReplyView {
   out.shard = ring.words[at >>> 2]! | 0;
-  out.target = ring.words[(at + 4) >>> 2]! as ReplyTarget;
-  out.ref = ring.words[(at + 8) >>> 2]!;
+  out.generation = ring.words[(at + 4) >>> 2]!;
+  out.target = ring.words[(at + 8) >>> 2]! as ReplyTarget;
   const len = ring.words[(at + 12) >>> 2]!;
+  out.ref = ring.f64[(at + 16) >>> 3]!;
   out.body = ring.bytes.subarray(at + REPLY_HEAD, at + REPLY_HEAD + len);
   return out;
 }
@@ -131,10 +144,10 @@ export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
   if (at < 0) return false;
   const w = ring.words;
   w[at >>> 2] = req.target;
-  w[(at + 4) >>> 2] = req.ref;
-  w[(at + 8) >>> 2] = channels.length;
-  w[(at + 12) >>> 2] = dataLen;
-  w[(at + 16) >>> 2] = idLen;
+  w[(at + 4) >>> 2] = channels.length;
+  w[(at + 8) >>> 2] = dataLen;
+  w[(at + 12) >>> 2] = idLen;
+  ring.f64[(at + 16) >>> 3] = req.ref;
   let p = at + PUBLISH_HEAD;
   p += ring.buf.write(channels, p, 'latin1');
   p += ring.buf.write(req.data, p, 'utf8');
@@ -144,9 +157,9 @@ export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
 
 export function readPublish(ring: RingConsumer, at: number): PublishRequest {
   const w = ring.words;
-  const channelsLen = w[(at + 8) >>> 2]!;
-  const dataLen = w[(at + 12) >>> 2]!;
-  const idLen = w[(at + 16) >>> 2]!;
+  const channelsLen = w[(at + 4) >>> 2]!;
+  const dataLen = w[(at + 8) >>> 2]!;
+  const idLen = w[(at + 12) >>> 2]!;
   let p = at + PUBLISH_HEAD;
   const channels = ring.buf.toString("latin1", p, p + channelsLen).split('\n');
   p += channelsLen;
@@ -154,7 +167,7 @@ export function readPublish(ring: RingConsumer, at: number): PublishRequest {
   p += dataLen;
   return {
     target: w[at >>> 2]! as ReplyTarget,
-    ref: w[(at + 4) >>> 2]!,
+    ref: ring.f64[(at + 16) >>> 3]!,
     channels,
     data,
     id: ring.buf.toString("utf8", p, p + idLen),

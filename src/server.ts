@@ -22,6 +22,7 @@ import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
 import { MAX_CHANNELS_PER_PUBLISH, checkChannel } from './protocol.js';
 import { createRing, type RingHandle } from './ring.js';
+import { StallWatch } from './stall-watch.js';
 import { Supervisor } from './supervisor.js';
 import './uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
 
@@ -82,6 +83,7 @@ class Engine implements ShardcastServer {
   private readonly fanout: Fanout;
   private readonly broker: Broker;
   private readonly supervisor: Supervisor;
+  private readonly stallWatch: StallWatch;
   private readonly readers = new Map<number, IngressReader>();
   private readonly metricsRegistry;
   private ipc: IpcServer | null = null;
@@ -104,13 +106,18 @@ class Engine implements ShardcastServer {
         return this.broker.snapshot();
       },
       detach: (shard) => this.fanout.detach(shard),
-      ingressReady: (shard, ring, worker) => this.startReader(shard, ring, worker),
+      ingressReady: (shard, generation, ring, worker) => this.startReader(shard, generation, ring, worker),
       ingressGone: (shard) => {
         this.readers.get(shard)?.stop();
         this.readers.delete(shard);
       },
       onMessage: (shard, m) => this.onShardMessage(shard, m),
     }, log);
+    this.stallWatch = new StallWatch(this.fanout, config.workers, config.shardStallTimeout, (shard, ms) => {
+      this.counters.mainAdd('shardStalls');
+      this.supervisor.markStalled(shard);
+      this.log.error(`shard ${shard} left its feed unread for ${ms} ms: cut loose so publishing goes on; it closes its clients with 4002 and is replaced when it runs again`);
+    });
   }
 
   get port(): number {
@@ -120,6 +127,7 @@ class Engine implements ShardcastServer {
   async start(): Promise<void> {
     try {
       await this.supervisor.start();
+      this.stallWatch.start();
       if (this.config.ipcSocket !== null) {
         this.ipc = await IpcServer.listen(this.config.ipcSocket, this.broker, this.counters, this.config.maxPayload, this.log);
       }
@@ -220,6 +228,7 @@ class Engine implements ShardcastServer {
 
   private async shutdown(): Promise<void> {
     const started = Date.now();
+    this.stallWatch.stop();
     await this.ipc?.close();
     this.fanout.flush();
     let timer: NodeJS.Timeout | undefined;
@@ -233,9 +242,9 @@ class Engine implements ShardcastServer {
     this.log.info(`shardcast stopped in ${Date.now() - started} ms`);
   }
 
-  private startReader(shard: number, ring: RingHandle, worker: Worker): void {
+  private startReader(shard: number, generation: number, ring: RingHandle, worker: Worker): void {
     this.readers.get(shard)?.stop();
-    const reader = new IngressReader(shard, ring, worker, this.broker, this.fanout, this.counters);
+    const reader = new IngressReader(shard, generation, ring, worker, this.broker, this.fanout, this.counters);
     this.readers.set(shard, reader);
     reader.start();
   }
@@ -259,6 +268,7 @@ class Engine implements ShardcastServer {
           },
         );
         return;
+      case 'attach-feed':
       case 'listening':
       case 'listen-failed':
       case 'fault':

@@ -1,11 +1,15 @@
 /**
  * Supervisor — starts the shard workers, restarts one that faulted, and stops them all.
  *
- * A shard that hits a fatal error closes its own sockets (1011) and exits with
- * FAULT_EXIT_CODE; the supervisor counts it, detaches its ring slot (so a dead reader never
- * holds the ring full) and starts a replacement on the same port, attached to the feed at
- * the current position with a snapshot of every channel's last seq. The kernel spreads new
- * connections over the listening shards; clients of the dead shard reconnect onto them.
+ * A shard that hits a fatal error gives up its feed slot, closes its own sockets (1011) and
+ * exits with FAULT_EXIT_CODE; the supervisor counts it, makes sure the slot is detached (so
+ * a dead reader never holds the ring full) and starts a replacement on the same port. The
+ * replacement's slot is attached only when its worker asks (attach-feed), just before it
+ * reads: the feed position and the snapshot of every channel's last seq it gets back are
+ * taken at the same instant, and a worker that is still starting holds no ring space. The
+ * kernel spreads new connections over the listening shards; clients of the dead shard
+ * reconnect onto them. A shard that was cut loose after stalling (StallWatch) exits the
+ * same way when it runs again, and is replaced too.
  */
 import { Worker } from 'node:worker_threads';
 import type { Config } from './config.js';
@@ -27,8 +31,8 @@ export interface ShardHooks {
   /** The shard's slot in the feed must be attached now; returns the seq snapshot. */
   attach(shard: number): Array<[string, number]>;
   detach(shard: number): void;
-  /** A new ingress ring for the shard (its previous reader must be stopped). */
-  ingressReady(shard: number, ring: RingHandle, worker: Worker): void;
+  /** A new ingress ring for a new worker of the shard (its previous reader must be stopped). */
+  ingressReady(shard: number, generation: number, ring: RingHandle, worker: Worker): void;
   ingressGone(shard: number): void;
   onMessage(shard: number, m: FromShard): void;
 }
@@ -92,6 +96,12 @@ export class Supervisor {
     return this.slots.filter((s) => s.listening).length;
   }
 
+  /** A shard cut loose after stalling no longer counts as live (it exits when it runs again). */
+  markStalled(shard: number): void {
+    const slot = this.slots[shard];
+    if (slot) slot.listening = false;
+  }
+
   /** Asks every shard to close gracefully and waits for all to exit (bounded by the caller). */
   async stop(): Promise<void> {
     this.stopping = true;
@@ -104,23 +114,24 @@ export class Supervisor {
     // the main thread's reader (slot 0) is attached from the start: a slot nobody attached
     // counts for nothing, and the shard would write over records not read yet (issue 7)
     const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1, attached: 1 });
-    const seqs = this.hooks.attach(shard);
     const slot = this.slots[shard]!;
-    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs };
+    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `shard-${shard}`,
       execArgv: workerExecArgv(process.execArgv),
     });
     slot.worker = worker;
-    this.hooks.ingressReady(shard, ingress, worker);
+    this.hooks.ingressReady(shard, init.generation, ingress, worker);
     let resolveExit!: (code: number) => void;
     slot.exited = new Promise((r) => (resolveExit = r));
 
     return new Promise<number>((resolve, reject) => {
       let listening = false;
       worker.on('message', (m: FromShard) => {
-        if (m.type === 'listening' && !listening) {
+        if (m.type === 'attach-feed') {
+          if (slot.worker === worker) worker.postMessage({ type: 'feed-attached', seqs: this.hooks.attach(shard) } satisfies ToShard);
+        } else if (m.type === 'listening' && !listening) {
           listening = true;
           slot.listening = true;
           this.log.debug(`shard ${shard} listening on port ${m.port}`);

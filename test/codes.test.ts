@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { CloseCode, ErrorCode, httpStatus } from '../src/codes.js';
+import { CloseCode, ErrorCode, RECONNECT_RANGE, TERMINAL_RANGE, httpStatus, shouldReconnect } from '../src/codes.js';
 
 const DOC = fileURLToPath(new URL('../../docs/protocol.md', import.meta.url));
 
@@ -67,4 +67,22 @@ test('codes are unique and well-formed', () => {
     const standard = c >= 1000 && c <= 1014 && ![1004, 1005, 1006].includes(c);
     assert.ok(standard || (c >= 4000 && c <= 4999), `close code ${c} may be sent in a close frame`);
   }
+});
+
+test('every close code is documented with its class, and shouldReconnect agrees', () => {
+  const doc = readDoc();
+  for (const [name, code] of Object.entries(CloseCode)) {
+    const row = new RegExp(`^\\| \`${code}\` \\| (reconnect|terminal) \\|`, 'm').exec(doc);
+    assert.ok(row, `${name} (${code}) has a row with its class in the close-code table`);
+    assert.equal(shouldReconnect(code) ? 'reconnect' : 'terminal', row[1], `${name} (${code})`);
+    // Shardcast's own codes say their class by range
+    if (code >= 4000) {
+      const [from, to] = shouldReconnect(code) ? RECONNECT_RANGE : TERMINAL_RANGE;
+      assert.ok(code >= from && code <= to, `${name} (${code}) is in its class's range`);
+    }
+  }
+  assert.equal(shouldReconnect(1006), true, 'a lost connection is retried');
+  assert.equal(shouldReconnect(4321), true);
+  assert.equal(shouldReconnect(4567), false);
+  assert.equal(shouldReconnect(1002), false, 'an unknown standard code is not retried blindly');
 });

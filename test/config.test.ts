@@ -40,7 +40,10 @@ describe('resolveConfig', () => {
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
       ipcSocket: null,
-      clientPublish: true,
+      clientPublish: ['*'],
+      clientPublishRate: 100,
+      clientPublishBurst: 200,
+      shardStallTimeout: 3000,
       shutdownTimeout: 5000,
       logLevel: 'info',
       testHooks: false,
@@ -76,7 +79,7 @@ describe('resolveConfig', () => {
     assert.equal(c.ringSize, 1048576);
     assert.equal(c.ingressRingSize, 524288);
     assert.equal(c.ipcSocket, '/tmp/x.sock');
-    assert.equal(c.clientPublish, false);
+    assert.deepEqual(c.clientPublish, []);
     assert.equal(c.shutdownTimeout, 100);
     assert.equal(c.logLevel, 'silent');
     assert.equal(c.testHooks, true);
@@ -86,8 +89,8 @@ describe('resolveConfig', () => {
     assert.equal(resolveConfig({ port: 65535 }).port, 65535);
     assert.equal(resolveConfig({ port: ' 80 ' }).port, 80);
     assert.equal(resolveConfig({ ringSize: '1g' }).ringSize, 1024 * MiB);
-    for (const [v, want] of [[true, true], ['1', true], ['true', true], [false, false], ['0', false], ['no', false]] as const) {
-      assert.equal(resolveConfig({ clientPublish: v }).clientPublish, want, `clientPublish ${String(v)}`);
+    for (const [v, want] of [[true, ['*']], ['1', ['*']], ['true', ['*']], [false, []], ['0', []], ['no', []], ['chat:*, lobby', ['chat:*', 'lobby']], [['a', 'b*'], ['a', 'b*']]] as const) {
+      assert.deepEqual(resolveConfig({ clientPublish: v }).clientPublish, want, `clientPublish ${String(v)}`);
     }
   });
 
@@ -177,7 +180,12 @@ describe('resolveConfig', () => {
     { name: 'logLevel is case-sensitive', options: { logLevel: 'INFO' }, option: 'logLevel', allowed: ['one of'] },
     { name: 'empty host', options: { host: '' }, option: 'host', allowed: ['a non-empty string'] },
     { name: 'empty ipcSocket', options: { ipcSocket: '' }, option: 'ipcSocket', allowed: ['a non-empty string'] },
-    { name: 'clientPublish "maybe"', options: { clientPublish: 'maybe' }, option: 'clientPublish', allowed: ['true or false'] },
+    { name: 'clientPublish with a * inside a pattern', options: { clientPublish: 'chat:*,a*b' }, option: 'clientPublish', allowed: ['pattern "a*b"', 'prefix ending in *'] },
+    { name: 'clientPublish with a space in a name', options: { clientPublish: 'my room' }, option: 'clientPublish', allowed: ['pattern "my room"'] },
+    { name: 'clientPublish 42 (a number)', options: { clientPublish: 42 as unknown as string }, option: 'clientPublish', shows: '42', allowed: ['channel patterns'] },
+    { name: 'clientPublishRate -1', options: { clientPublishRate: -1 }, option: 'clientPublishRate', shows: '-1', allowed: ['from 0 to 1000000'] },
+    { name: 'clientPublishBurst 0', options: { clientPublishBurst: 0 }, option: 'clientPublishBurst', shows: '0', allowed: ['from 1 to 1000000'] },
+    { name: 'shardStallTimeout 50 (too short to tell a stall from a busy moment)', options: { shardStallTimeout: 50 }, option: 'shardStallTimeout', shows: '50', allowed: ['0 (never) or 100 to 600000'] },
     { name: 'testHooks 1 (a number)', options: { testHooks: 1 as unknown as boolean }, option: 'testHooks', allowed: ['true or false'] },
     // unknown option key
     { name: 'unknown option', options: { prot: 80 } as Options, option: 'prot', shows: '80', allowed: ['unknown option', 'port', 'maxPayload'] },
@@ -319,7 +327,7 @@ describe('shardcast CLI', { timeout: 60_000 }, () => {
     const cases: Array<{ args: string[]; env?: Record<string, string>; stderr: RegExp }> = [
       { args: ['frobnicate'], stderr: /unknown command "frobnicate"/ },
       { args: ['serve', 'extra'], stderr: /serve takes no arguments/ },
-      { args: ['serve', '--client-publish', '--no-client-publish'], stderr: /--client-publish or --no-client-publish/ },
+      { args: ['serve', '--client-publish', 'chat:*', '--no-client-publish'], stderr: /--client-publish or --no-client-publish/ },
       { args: ['serve', '--port', '0', '--host', '0.0.0.0'], stderr: /invalid host: "0.0.0.0"/ },
       { args: ['serve', '--port', '0'], env: { SHARDCAST_LOG_LEVEL: 'loud' }, stderr: /invalid logLevel: "loud"/ },
       { args: ['serve', '--port', '0', '--max-payload', '1m'], stderr: /invalid ingressRingSize/ },

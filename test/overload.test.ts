@@ -24,7 +24,9 @@ describe('overload: a full broadcast ring pushes back', () => {
 
   before(async () => {
     const ipcSocket = join(tmpdir(), `shardcast-overload-${process.pid}.sock`);
-    server = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true, ringSize: '256k', maxPayload: '16k', ipcSocket });
+    // a stalled shard is never cut loose here: this is what a full ring does to publishers
+    // (and no publish rate limit: the bursts below are meant to reach the rings)
+    server = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true, ringSize: '256k', maxPayload: '16k', ipcSocket, shardStallTimeout: 0, clientPublishRate: 0 });
     clients = await connectMany(server.port, 30);
     await Promise.all(clients.map((c) => c.subscribe('feed')));
     ipc = await IpcClient.connect(ipcSocket);

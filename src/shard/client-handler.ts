@@ -15,10 +15,12 @@ import {
   welcomeFrame,
   type ClientMessage,
 } from '../protocol.js';
+import { ChannelPatterns } from '../channel-patterns.js';
 import { ReplyTarget } from '../records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { Client, ClientSocket, ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
+import { PublishLimiter, Verdict } from './publish-limiter.js';
 
 /** How often the slow-consumer sweep looks at every connection's send buffer. */
 export const SWEEP_INTERVAL_MS = 100;
@@ -27,7 +29,14 @@ export class ClientHandler {
   /** Test hook: the next client frame makes the handler throw (a fault inside a uWS callback). */
   faultOnNextMessage = false;
 
-  constructor(private readonly ctx: ShardContext) {}
+  /** Channels clients may publish to (--client-publish). */
+  private readonly publishable: ChannelPatterns;
+  private readonly limiter: PublishLimiter;
+
+  constructor(private readonly ctx: ShardContext) {
+    this.publishable = new ChannelPatterns(ctx.config.clientPublish);
+    this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
+  }
 
   behavior(): WebSocketBehavior<Client> {
     const { config } = this.ctx;
@@ -62,7 +71,8 @@ export class ClientHandler {
       sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
       return;
     }
-    const client: Client = { n: ctx.ref(), channels: null };
+    const client: Client = { n: ctx.ref(), channels: null, tokens: 0, tokensAt: 0 };
+    this.limiter.open(client, performance.now());
     res.upgrade(
       client,
       req.getHeader('sec-websocket-key'),
@@ -147,15 +157,32 @@ export class ClientHandler {
         return;
       }
       case 'publish': {
-        if (!ctx.config.clientPublish) {
-          this.reject(ws, ErrorCode.PublishForbidden, 'client publishing is turned off on this server', msg.id ?? msg.type);
+        const ref = msg.id ?? msg.type;
+        if (!this.publishable.matches(msg.channel)) {
+          ctx.count('rejectedForbidden');
+          const why = this.publishable.none ? 'client publishing is turned off on this server' : `clients may not publish to ${msg.channel}`;
+          this.reject(ws, ErrorCode.PublishForbidden, why, ref);
           return;
         }
         ctx.count('clientPublishes');
+        switch (this.limiter.take(client, performance.now())) {
+          case Verdict.Accept:
+            break;
+          case Verdict.Refuse:
+            ctx.count('rejectedRateLimited');
+            this.reject(ws, ErrorCode.RateLimited, `above ${ctx.config.clientPublishRate} publishes per second; slow down`, ref);
+            return;
+          case Verdict.Close:
+            ctx.count('rejectedRateLimited');
+            ctx.count('closedPolicyViolation');
+            this.reject(ws, ErrorCode.RateLimited, 'kept publishing after rate_limited; closing', ref);
+            ws.end(CloseCode.PolicyViolation, 'publish rate limit exceeded');
+            return;
+        }
         // the limit applies to the data as it will be sent: re-serialised JSON can be larger
         // than the frame it came in (1E20 → 100000000000000000000)
         if (Buffer.byteLength(msg.data) > ctx.config.maxPayload) {
-          this.reject(ws, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`, msg.id ?? msg.type);
+          this.reject(ws, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`, ref);
           return;
         }
         const accepted = ctx.forwardPublish({
@@ -165,7 +192,7 @@ export class ClientHandler {
           data: msg.data,
           id: msg.id ?? '',
         });
-        if (!accepted) this.reject(ws, ErrorCode.Overloaded, 'server is overloaded; publish again shortly', msg.id ?? msg.type);
+        if (!accepted) this.reject(ws, ErrorCode.Overloaded, 'server is overloaded; publish again shortly', ref);
         return;
       }
       case 'ping':

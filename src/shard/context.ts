@@ -16,6 +16,9 @@ export interface Client {
   readonly n: number;
   /** Channels subscribed (null until the first subscribe). */
   channels: Set<string> | null;
+  /** Publish token bucket (see PublishLimiter): tokens left, and when it was last refilled (ms). */
+  tokens: number;
+  tokensAt: number;
 }
 
 export type ClientSocket = WebSocket<Client>;
@@ -47,19 +50,20 @@ export class ShardContext {
     readonly app: TemplatedApp,
     ingress: RingHandle,
     counters: SharedArrayBuffer,
-    seqs: Array<[string, number]>,
     readonly post: (m: FromShard) => void,
   ) {
     this.counters = new Counters(counters);
     this.ingress = new RingProducer(ingress);
-    this.lastSeq = new Map(seqs);
+    this.lastSeq = new Map(); // filled when the feed slot is attached
   }
 
-  /** A fresh number for a connection or a pending request (u32, wraps after 4 billion). */
+  /**
+   * A fresh number for a connection or a pending request. It never wraps (exact up to 2^53:
+   * centuries at a million a second), so an answer can never reach a newer connection that
+   * took a recycled number; with (shard, generation) it addresses a reply (see records.ts).
+   */
   ref(): number {
-    const r = this.nextRef;
-    this.nextRef = (this.nextRef + 1) >>> 0 || 1;
-    return r;
+    return this.nextRef++;
   }
 
   count(name: Parameters<Counters['shardAdd']>[1], n = 1): void {

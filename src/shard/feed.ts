@@ -2,8 +2,13 @@
  * Feed — a shard's end of the broadcast ring. For each publication it hands the frame bytes,
  * as they sit in shared memory, to uWS's native pub/sub for this shard's local subscribers:
  * uWS copies them once and coalesces everything published in one turn into one write per
- * socket. No per-recipient work happens in JavaScript. Replies meant for this shard are
- * routed to the waiting WebSocket or HTTP request; other shards' replies are skipped.
+ * socket. No per-recipient work happens in JavaScript. Replies meant for this shard worker
+ * (its shard and generation) are routed to the waiting WebSocket or HTTP request; other
+ * workers' replies are skipped.
+ *
+ * The main thread attaches this shard's slot just before the Feed is built (so the shard
+ * starts reading at once) and may cut it loose if the shard stalls; the Feed then calls
+ * `onCutLoose` the next time it runs.
  */
 import { RecordKind, ReplyTarget, readPublication, readReply, type PublicationView, type ReplyView } from '../records.js';
 import { RingConsumer, type RingHandle } from '../ring.js';
@@ -16,19 +21,21 @@ export class Feed {
   readonly pump: RingPump;
   private readonly ring: RingConsumer;
   private readonly pub: PublicationView = { seq: 0, channel: '', frame: new Uint8Array(0) };
-  private readonly reply: ReplyView = { shard: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
+  private readonly reply: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
   private deliveries = 0;
   private publications = 0;
 
   constructor(
     private readonly ctx: ShardContext,
     handle: RingHandle,
+    onCutLoose: () => void,
   ) {
     this.ring = new RingConsumer(handle, ctx.shard);
     this.pump = new RingPump(
       this.ring,
       (at, kind) => this.onRecord(at, kind),
       () => this.onBatch(),
+      onCutLoose,
     );
   }
 
@@ -48,7 +55,7 @@ export class Feed {
       }
       case RecordKind.Reply: {
         const r = readReply(this.ring, at, this.reply);
-        if (r.shard === this.ctx.shard) this.deliverReply(r);
+        if (r.shard === this.ctx.shard && r.generation === this.ctx.generation) this.deliverReply(r);
         return;
       }
       default:

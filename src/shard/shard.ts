@@ -18,11 +18,14 @@ import { sendAnswer, sendError } from './http-reply.js';
 
 /** Exit code of a shard that closed itself after a fatal error. */
 export const FAULT_EXIT_CODE = 70;
+/** Exit code of a shard that found itself cut loose from the feed after stalling. */
+export const STALLED_EXIT_CODE = 71;
 
 export class Shard {
   private readonly ctx: ShardContext;
   private readonly clients: ClientHandler;
-  private readonly feed: Feed;
+  /** Built once the main thread has attached this shard's feed slot. */
+  private feed: Feed | null = null;
   private listenSocket: us_listen_socket | null = null;
   private sweep: NodeJS.Timeout | null = null;
   private exiting = false;
@@ -33,16 +36,38 @@ export class Shard {
     private readonly exit: (code: number) => void,
   ) {
     const app = uws.App();
-    this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, init.seqs, post);
+    this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, post);
     this.clients = new ClientHandler(this.ctx);
-    this.feed = new Feed(this.ctx, init.feed);
     app.ws('/ws', this.clients.behavior());
     new HttpApi(this.ctx).mount();
   }
 
+  /**
+   * Asks for the feed slot; listening starts once it is attached (feed-attached), so no
+   * client can subscribe before this shard knows the channels' seqs. Attaching only now —
+   * not when the worker was spawned — keeps a starting worker from holding the ring.
+   */
   start(): void {
-    const { config } = this.init;
+    this.ctx.post({ type: 'attach-feed' });
+    this.sweep = setInterval(() => this.clients.sweepSlowConsumers(), SWEEP_INTERVAL_MS);
+    this.sweep.unref();
+  }
+
+  private onFeedAttached(seqs: Array<[string, number]>): void {
+    if (this.exiting) return;
+    for (const [channel, seq] of seqs) this.ctx.lastSeq.set(channel, seq);
+    this.feed = new Feed(this.ctx, this.init.feed, () => this.onCutLoose());
     this.feed.pump.start();
+    this.listen();
+  }
+
+  /** The main thread cut this shard loose after it stalled: its clients must reconnect. */
+  private onCutLoose(): void {
+    this.close(STALLED_EXIT_CODE, CloseCode.ShardStalled, 'shard stalled; reconnect');
+  }
+
+  private listen(): void {
+    const { config } = this.init;
     this.ctx.app.listen(config.host, this.init.port, (socket) => {
       if (!socket) {
         this.ctx.post({ type: 'listen-failed', message: `shard ${this.init.shard} could not listen on ${config.host}:${this.init.port}` });
@@ -52,12 +77,13 @@ export class Shard {
       this.listenSocket = socket;
       this.ctx.post({ type: 'listening', port: uws.us_socket_local_port(socket) });
     });
-    this.sweep = setInterval(() => this.clients.sweepSlowConsumers(), SWEEP_INTERVAL_MS);
-    this.sweep.unref();
   }
 
   onControl(m: ToShard): void {
     switch (m.type) {
+      case 'feed-attached':
+        this.onFeedAttached(m.seqs);
+        return;
       case 'shutdown':
         this.close(0, CloseCode.GoingAway, 'server shutting down');
         return;
@@ -110,13 +136,16 @@ export class Shard {
     if (exitCode === 0) {
       // graceful: deliver what is already in the feed before saying goodbye
       try {
-        this.feed.pump.drain();
+        this.feed?.pump.drain();
       } catch {
         // a broken feed must not stop the shutdown; clients still get their close code
       }
     }
-    this.feed.pump.stop();
+    // from here on this shard reads nothing: give its slot up at once, so the ring does not
+    // fill up for every other shard while these clients get their close frames
+    this.feed?.pump.detach();
     const open = [...this.ctx.clients.values()];
+    if (closeCode === CloseCode.ShardStalled) this.ctx.count('closedStalled', open.length);
     for (const ws of open) ws.end(closeCode, reason); // runs each close handler at once
     // end() queues the close frame; give it time to reach the peers before app.close()
     // cuts every socket (without the wait, clients would see 1006 instead of the code)
