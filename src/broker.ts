@@ -5,6 +5,23 @@
  * for several machines will implement the same interface and feed the same Fanout, so the
  * shards never change.
  */
+/**
+ * The contract every Broker keeps (the shards and every ingress rely on it):
+ *
+ * 1. One order per channel. Seqs of a channel start at 1 and grow by exactly 1 per accepted
+ *    publication, in the order the publications are handed to the Fanout; two publishes on
+ *    the same channel are sequenced in the order publish() was called on this node (an
+ *    asynchronous broker must keep that order per channel, e.g. one pipeline per node).
+ * 2. All or nothing. A publish on several channels gets a seq on each or on none; a refused
+ *    publish takes no seq, so accepted messages stay gap-free.
+ * 3. Deliver before answering. The promise resolves only after the publications are in the
+ *    Fanout (the broadcast ring): an ack or HTTP answer, written into the same ring after
+ *    that, always reaches a shard behind the publication it acknowledges.
+ * 4. Answers find their caller by address, not by timing. Resolution may come late and in
+ *    any order across channels; ingresses address their replies with (shard, generation,
+ *    ref), unique for the life of the process (see records.ts), so a late answer can never
+ *    reach a connection that was not its publisher.
+ */
 export interface Broker {
   /**
    * Sequences `data` (JSON text) on every channel and hands it to local delivery: all

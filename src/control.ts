@@ -35,6 +35,8 @@ export type ToShard =
    */
   | { type: 'feed-attached'; seqs: Array<[string, number]> }
   | { type: 'shutdown' }
+  /** The main thread found this shard's ingress ring corrupt: fail (1011) and be replaced. */
+  | { type: 'fail'; reason: string }
   | { type: 'channels-query'; query: number }
   | { type: 'http-answer'; ref: number; answer: HttpAnswer }
   /** A publish from this shard was refused (ring full): tell the client. */

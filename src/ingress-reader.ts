@@ -29,9 +29,11 @@ export class IngressReader {
     private readonly broker: Broker,
     private readonly fanout: Fanout,
     private readonly counters: Counters,
+    /** The ring can no longer be trusted: stop the shard (it is replaced). */
+    private readonly onCorrupt: (why: string) => void,
   ) {
     this.ring = new RingConsumer(handle, 0);
-    this.pump = new RingPump(this.ring, (at, kind) => this.onRecord(at, kind));
+    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length));
   }
 
   start(): void {
@@ -42,9 +44,15 @@ export class IngressReader {
     this.pump.stop();
   }
 
-  private onRecord(at: number, kind: number): void {
-    if (kind !== RecordKind.Publish) throw new Error(`ingress: unknown record kind ${kind}`);
-    const req = readPublish(this.ring, at);
+  private onRecord(at: number, kind: number, length: number): void {
+    const req = kind === RecordKind.Publish ? readPublish(this.ring, at, length) : null;
+    if (req === null) {
+      // a shard bug, never client input (shards validate everything they forward): the
+      // main thread must not trust this ring any more, nor fall over; the shard is replaced
+      this.pump.stop();
+      this.onCorrupt(`ingress record of kind ${kind} and ${length} bytes does not parse`);
+      return;
+    }
     // the answer is written after the publication, maybe behind many others: promise its
     // ring space now, so that accepting later publications can never crowd it out
     const promised = this.promiseReply(req);

@@ -155,11 +155,16 @@ export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
   return true;
 }
 
-export function readPublish(ring: RingConsumer, at: number): PublishRequest {
+/**
+ * Reads a publish request of `length` payload bytes, or returns null when its lengths do
+ * not add up (a producer bug: the reader must not trust such a record).
+ */
+export function readPublish(ring: RingConsumer, at: number, length: number): PublishRequest | null {
   const w = ring.words;
   const channelsLen = w[(at + 4) >>> 2]!;
   const dataLen = w[(at + 8) >>> 2]!;
   const idLen = w[(at + 12) >>> 2]!;
+  if (PUBLISH_HEAD + channelsLen + dataLen + idLen !== length) return null;
   let p = at + PUBLISH_HEAD;
   const channels = ring.buf.toString("latin1", p, p + channelsLen).split('\n');
   p += channelsLen;

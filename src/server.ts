@@ -11,7 +11,7 @@ import type { Broker } from './broker.js';
 import { MemoryBroker } from './broker-memory.js';
 import { ErrorCode } from './codes.js';
 import { resolveConfig, type Config, type Options } from './config.js';
-import type { ControlRoute, FromShard, HttpAnswer } from './control.js';
+import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
 import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from './counters.js';
 import { JsonFrameEncoder } from './encoder.js';
 import { ShardcastError } from './errors.js';
@@ -244,7 +244,10 @@ class Engine implements ShardcastServer {
 
   private startReader(shard: number, generation: number, ring: RingHandle, worker: Worker): void {
     this.readers.get(shard)?.stop();
-    const reader = new IngressReader(shard, generation, ring, worker, this.broker, this.fanout, this.counters);
+    const reader = new IngressReader(shard, generation, ring, worker, this.broker, this.fanout, this.counters, (why) => {
+      this.log.error(`shard ${shard}: ${why}; restarting the shard`);
+      worker.postMessage({ type: 'fail', reason: why } satisfies ToShard);
+    });
     this.readers.set(shard, reader);
     reader.start();
   }

@@ -87,6 +87,9 @@ export class Shard {
       case 'shutdown':
         this.close(0, CloseCode.GoingAway, 'server shutting down');
         return;
+      case 'fail':
+        this.fatal(new Error(m.reason));
+        return;
       case 'channels-query':
         this.ctx.post({ type: 'channels-report', query: m.query, channels: [...this.ctx.channelCounts] });
         return;
