@@ -110,7 +110,7 @@ class Harness {
   }
 
   reply(shard: number, ref: number, body: string, space: number): void {
-    this.fanout.reply(shard, ReplyTarget.Http, ref, body, space); // throws if the promised room was not there
+    this.fanout.reply({ shard, generation: 0, target: ReplyTarget.Http, ref }, body, space); // throws if the promised room was not there
     this.promised -= space;
     this.written.push({ kind: 'reply', shard, target: ReplyTarget.Http, ref, body });
   }
@@ -119,7 +119,7 @@ class Harness {
   read(i: number, n = Number.POSITIVE_INFINITY): number {
     const ring = this.consumers[i]!;
     const pub: PublicationView = { seq: 0, channel: '', frame: new Uint8Array() };
-    const rep: ReplyView = { shard: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array() };
+    const rep: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array() };
     let count = 0;
     for (; count < n; count++) {
       const at = ring.next();
