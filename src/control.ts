@@ -5,6 +5,7 @@
  */
 import type { Config } from './config.js';
 import type { ErrorCode } from './codes.js';
+import type { IpTables } from './ip-slots.js';
 import type { RingHandle } from './ring.js';
 
 /** workerData of a shard worker. */
@@ -20,6 +21,8 @@ export interface ShardInit {
   readonly counters: SharedArrayBuffer;
   /** Every channel's last seq at the moment this shard's ring slot was attached. */
   readonly seqs: Array<[string, number]>;
+  /** Per-address limits, shared by every shard (the same tables across restarts). */
+  readonly ipTables: IpTables;
 }
 
 /** A small HTTP answer computed on the main thread and sent by the shard holding the request. */

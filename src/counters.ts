@@ -25,6 +25,9 @@ export const ShardCounter = {
   rejectedOverloaded: 10, // shard → main ring full
   httpErrors: 11, // HTTP error answers (4xx/5xx) of every kind
   feedBatches: 12, // batches read from the broadcast ring: publications ÷ this = records per wake-up
+  connectionsRefusedPerIp: 13, // over --max-connections-per-ip
+  handshakesRateLimited: 14, // over --max-handshakes-per-ip
+  ipTableFull: 15, // upgrades let through unchecked: no room in a per-IP table for their address
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -40,7 +43,7 @@ export const MainCounter = {
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
-const BLOCK = 16; // BigInt64 slots per block (room to grow without relayout)
+const BLOCK = 32; // BigInt64 slots per block (room to grow without relayout)
 const HEAD = 8; // bytes before the first block (Int32 OPEN_TOTAL + padding)
 
 export function createCounters(shards: number): SharedArrayBuffer {

@@ -20,6 +20,9 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
   httpErrors: 'HTTP error answers (4xx and 5xx)',
   feedBatches: 'Batches read from the broadcast ring (publications per batch = how much uWS can coalesce per write)',
+  connectionsRefusedPerIp: 'WebSocket upgrades refused by --max-connections-per-ip (HTTP 429)',
+  handshakesRateLimited: 'WebSocket upgrades refused by --max-handshakes-per-ip (HTTP 429)',
+  ipTableFull: 'WebSocket upgrades let through unchecked by a per-IP limit: its table had no room for their address',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {

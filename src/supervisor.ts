@@ -11,6 +11,7 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from './config.js';
 import type { FromShard, ShardInit, ToShard } from './control.js';
 import type { Counters } from './counters.js';
+import { createIpTables, type IpTables } from './ip-slots.js';
 import type { Logger } from './logger.js';
 import { claimPort } from './port.js';
 import { createRing, type RingHandle } from './ring.js';
@@ -48,6 +49,7 @@ export class Supervisor {
   private readonly slots: Slot[];
   private port: number;
   private stopping = false;
+  private readonly ipTables: IpTables;
 
   constructor(
     private readonly config: Config,
@@ -58,6 +60,7 @@ export class Supervisor {
   ) {
     this.slots = Array.from({ length: config.workers }, () => ({ worker: null, generation: 0, restarts: [], listening: false, exited: null }));
     this.port = config.port;
+    this.ipTables = createIpTables(config);
   }
 
   /** The port every shard listens on (known after start). */
@@ -106,7 +109,7 @@ export class Supervisor {
     const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1, attached: 1 });
     const seqs = this.hooks.attach(shard);
     const slot = this.slots[shard]!;
-    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs };
+    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, seqs, ipTables: this.ipTables };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `shard-${shard}`,
