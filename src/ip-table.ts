@@ -20,12 +20,13 @@
  *
  * The one inexactness: a free word can appear in front of a shard's scan while it runs (its
  * owner's last connection closed). Two shards adding the first connection of the same
- * address at that instant can then claim two different words for it; the address lives in
- * both until the one found second by scans drains to 0, and every tryOpen meanwhile counts
- * against the one found first. The limit is then exceeded by at most the connections taken
- * in the second word during the race: one per shard racing, i.e. at most shards − 1, only
- * for an address whose first connections race with an unrelated address leaving the same
- * lines. A lock would remove it; none of the shards is ever made to wait instead.
+ * address at that instant can then claim two different words for it. The address lives in
+ * both until one drains to 0; meanwhile every tryOpen finds and counts against the same one
+ * (scans go in a fixed order), so the limit is exceeded by at most what the other word got
+ * during the race: one connection per racing shard, at most shards − 1, and only for an
+ * address whose first connections race with an unrelated address leaving the same lines
+ * (test/ip-table.test.ts provokes it with 12 addresses in 16 words). A lock per line would
+ * remove it; this way no shard ever waits for another.
  */
 import type { IpKey } from './ip-key.js';
 import { IpSlots } from './ip-slots.js';
