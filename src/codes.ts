@@ -34,6 +34,10 @@ export const ErrorCode = {
   MethodNotAllowed: 'method_not_allowed',
   /** Connection limit reached (--max-connections). */
   TooManyConnections: 'too_many_connections',
+  /** Connection limit for one client address reached (--max-connections-per-ip). */
+  TooManyConnectionsPerIp: 'too_many_connections_per_ip',
+  /** Handshakes from one client address too fast (--max-handshakes-per-ip); Retry-After says when. */
+  HandshakeRateLimited: 'handshake_rate_limited',
   /** The server is shutting down. */
   ShuttingDown: 'shutting_down',
   /** A bug or fault on the server side. */
@@ -107,6 +111,8 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   not_found: 404,
   method_not_allowed: 405,
   too_many_connections: 503,
+  too_many_connections_per_ip: 429,
+  handshake_rate_limited: 429,
   shutting_down: 503,
   internal: 500,
 };

@@ -35,6 +35,9 @@ export interface Options {
   maxBackpressure?: number | string;
   idleTimeout?: number | string;
   maxConnections?: number | string;
+  maxConnectionsPerIp?: number | string;
+  maxHandshakesPerIp?: number | string;
+  handshakeBurst?: number | string;
   maxSubscriptions?: number | string;
   ringSize?: number | string;
   ingressRingSize?: number | string;
@@ -59,6 +62,12 @@ export interface Config {
   readonly maxBackpressure: number;
   readonly idleTimeout: number;
   readonly maxConnections: number;
+  /** 0: no limit. */
+  readonly maxConnectionsPerIp: number;
+  /** Per second; 0: no limit. */
+  readonly maxHandshakesPerIp: number;
+  /** Token bucket size for maxHandshakesPerIp (0 when that is off). */
+  readonly handshakeBurst: number;
   readonly maxSubscriptions: number;
   readonly ringSize: number;
   readonly ingressRingSize: number;
@@ -88,6 +97,9 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   maxBackpressure: { kind: 'size', flag: '--max-backpressure', env: 'SHARDCAST_MAX_BACKPRESSURE', min: 16 * KiB, max: 1024 * MiB, help: 'Per-connection send buffer limit in bytes; a client past it is closed with 4001 (slow consumer). Default 1m.' },
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
   maxConnections: { kind: 'int', flag: '--max-connections', env: 'SHARDCAST_MAX_CONNECTIONS', min: 1, max: 10_000_000, help: 'Connections allowed at once over all shards; more are refused with HTTP 503. Default 100000.' },
+  maxConnectionsPerIp: { kind: 'int', flag: '--max-connections-per-ip', env: 'SHARDCAST_MAX_CONNECTIONS_PER_IP', min: 0, max: 10_000_000, help: 'Connections allowed at once from one client address (an IPv4 address, or an IPv6 /64) over all shards; more are refused with HTTP 429. 0 (the default) = no limit, since NAT and proxies put many users behind one address.' },
+  maxHandshakesPerIp: { kind: 'int', flag: '--max-handshakes-per-ip', env: 'SHARDCAST_MAX_HANDSHAKES_PER_IP', min: 0, max: 10_000, help: 'WebSocket handshakes per second allowed from one client address (IPv4, or IPv6 /64) over all shards; faster ones are refused with HTTP 429 and Retry-After. 0 (the default) = no limit.' },
+  handshakeBurst: { kind: 'int', flag: '--handshake-burst', env: 'SHARDCAST_HANDSHAKE_BURST', min: 1, max: 100_000, help: 'Handshakes one address may make back to back before --max-handshakes-per-ip paces it (its token bucket size). Default 2 × --max-handshakes-per-ip; needs that option.' },
   maxSubscriptions: { kind: 'int', flag: '--max-subscriptions', env: 'SHARDCAST_MAX_SUBSCRIPTIONS', min: 1, max: 100_000, help: 'Channels one connection may subscribe to. Default 256.' },
   ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
   ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
@@ -108,6 +120,8 @@ const defaults = {
   maxBackpressure: 1 * MiB,
   idleTimeout: 32, // seconds; uWS pings at about half of it
   maxConnections: 100_000,
+  maxConnectionsPerIp: 0, // off: NAT puts many users behind one address
+  maxHandshakesPerIp: 0, // off
   maxSubscriptions: 256,
   ringSize: 16 * MiB,
   ingressRingSize: 4 * MiB,
@@ -131,6 +145,10 @@ export function resolveConfig(options: Options): Config {
   const logLevel = (str(options, 'logLevel') ?? defaults.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
 
+  const maxHandshakesPerIp = num(options, 'maxHandshakesPerIp', defaults.maxHandshakesPerIp);
+  if (maxHandshakesPerIp === 0 && options.handshakeBurst !== undefined) {
+    throw new ConfigError('handshakeBurst', options.handshakeBurst, 'only with maxHandshakesPerIp above 0 (the burst of a handshake rate limit)');
+  }
   const config: Mutable<Config> = {
     host,
     port: num(options, 'port', defaults.port),
@@ -140,6 +158,10 @@ export function resolveConfig(options: Options): Config {
     maxBackpressure: num(options, 'maxBackpressure', defaults.maxBackpressure),
     idleTimeout: num(options, 'idleTimeout', defaults.idleTimeout),
     maxConnections: num(options, 'maxConnections', defaults.maxConnections),
+    maxConnectionsPerIp: num(options, 'maxConnectionsPerIp', defaults.maxConnectionsPerIp),
+    maxHandshakesPerIp,
+    // two seconds' worth at full rate: a page's reconnect plus a retry pass, a flood does not
+    handshakeBurst: maxHandshakesPerIp === 0 ? 0 : num(options, 'handshakeBurst', 2 * maxHandshakesPerIp),
     maxSubscriptions: num(options, 'maxSubscriptions', defaults.maxSubscriptions),
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),

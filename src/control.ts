@@ -5,6 +5,7 @@
  */
 import type { Config } from './config.js';
 import type { ErrorCode } from './codes.js';
+import type { IpTables } from './ip-slots.js';
 import type { RingHandle } from './ring.js';
 
 /** workerData of a shard worker. */
@@ -18,6 +19,8 @@ export interface ShardInit {
   readonly feed: RingHandle; // main → shards broadcast ring; this shard reads slot `shard`
   readonly ingress: RingHandle; // this shard → main
   readonly counters: SharedArrayBuffer;
+  /** Per-address limits, shared by every shard (the same tables across restarts). */
+  readonly ipTables: IpTables;
 }
 
 /** A small HTTP answer computed on the main thread and sent by the shard holding the request. */

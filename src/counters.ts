@@ -29,6 +29,9 @@ export const ShardCounter = {
   closedPolicyViolation: 14, // connections closed with 1008 (kept publishing past the rate limit)
   rejectedForbidden: 15, // client publishes to channels outside --client-publish
   closedStalled: 16, // connections closed with 4002 when this shard found itself cut loose
+  connectionsRefusedPerIp: 17, // over --max-connections-per-ip
+  handshakesRateLimited: 18, // over --max-handshakes-per-ip
+  ipTableFull: 19, // upgrades let through unchecked: no room in a per-IP table for their address
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 

@@ -24,6 +24,9 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   closedPolicyViolation: 'Connections closed with 1008 for publishing on after rate_limited',
   rejectedForbidden: 'Client publishes refused with publish_forbidden (channel outside --client-publish)',
   closedStalled: 'Connections closed with 4002 because their shard stalled and was cut loose',
+  connectionsRefusedPerIp: 'WebSocket upgrades refused by --max-connections-per-ip (HTTP 429)',
+  handshakesRateLimited: 'WebSocket upgrades refused by --max-handshakes-per-ip (HTTP 429)',
+  ipTableFull: 'WebSocket upgrades let through unchecked by a per-IP limit: its table had no room for their address',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {

@@ -15,6 +15,7 @@ import { Worker } from 'node:worker_threads';
 import type { Config } from './config.js';
 import type { FromShard, ShardInit, ToShard } from './control.js';
 import type { Counters } from './counters.js';
+import { createIpTables, type IpTables } from './ip-slots.js';
 import type { Logger } from './logger.js';
 import { claimPort } from './port.js';
 import { createRing, type RingHandle } from './ring.js';
@@ -52,6 +53,7 @@ export class Supervisor {
   private readonly slots: Slot[];
   private port: number;
   private stopping = false;
+  private readonly ipTables: IpTables;
 
   constructor(
     private readonly config: Config,
@@ -62,6 +64,7 @@ export class Supervisor {
   ) {
     this.slots = Array.from({ length: config.workers }, () => ({ worker: null, generation: 0, restarts: [], listening: false, exited: null }));
     this.port = config.port;
+    this.ipTables = createIpTables(config);
   }
 
   /** The port every shard listens on (known after start). */
@@ -115,7 +118,7 @@ export class Supervisor {
     // counts for nothing, and the shard would write over records not read yet (issue 7)
     const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1, attached: 1 });
     const slot = this.slots[shard]!;
-    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab };
+    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, ipTables: this.ipTables };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `shard-${shard}`,

@@ -52,6 +52,7 @@ test('statuses match the meaning of the codes', () => {
   assert.equal(httpStatus[ErrorCode.PayloadTooLarge], 413);
   assert.equal(httpStatus[ErrorCode.Internal], 500);
   for (const c of [ErrorCode.Overloaded, ErrorCode.TooManyConnections, ErrorCode.ShuttingDown]) assert.equal(httpStatus[c], 503, c);
+  for (const c of [ErrorCode.TooManyConnectionsPerIp, ErrorCode.HandshakeRateLimited]) assert.equal(httpStatus[c], 429, c);
   for (const c of [ErrorCode.BadJson, ErrorCode.BadMessage, ErrorCode.UnknownType, ErrorCode.BadChannel]) assert.equal(httpStatus[c], 400, c);
 });
 

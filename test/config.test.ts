@@ -36,6 +36,9 @@ describe('resolveConfig', () => {
       maxBackpressure: 1 * MiB,
       idleTimeout: 32,
       maxConnections: 100_000,
+      maxConnectionsPerIp: 0,
+      maxHandshakesPerIp: 0,
+      handshakeBurst: 0,
       maxSubscriptions: 256,
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
@@ -102,6 +105,15 @@ describe('resolveConfig', () => {
     assert.equal(resolveConfig({ apiKey: '12345678', host: '192.168.1.7' }).host, '192.168.1.7');
   });
 
+  test('per-address limits are off by default; the handshake burst defaults to two seconds of the rate', () => {
+    assert.equal(resolveConfig({ maxConnectionsPerIp: '20' }).maxConnectionsPerIp, 20);
+    assert.equal(resolveConfig({ maxHandshakesPerIp: '5' }).handshakeBurst, 10);
+    const c = resolveConfig({ maxHandshakesPerIp: 5, handshakeBurst: '1' });
+    assert.equal(c.maxHandshakesPerIp, 5);
+    assert.equal(c.handshakeBurst, 1);
+    assert.equal(resolveConfig({ maxHandshakesPerIp: 10_000 }).handshakeBurst, 20_000);
+  });
+
   test('the result is frozen', () => {
     const c = resolveConfig({ port: 0 });
     assert.ok(Object.isFrozen(c));
@@ -132,6 +144,10 @@ describe('resolveConfig', () => {
     { name: 'maxBackpressure below 16k', options: { maxBackpressure: '8k' }, option: 'maxBackpressure', allowed: ['16384 to'] },
     { name: 'idleTimeout below 8', options: { idleTimeout: 7 }, option: 'idleTimeout', allowed: ['8 to 960'] },
     { name: 'maxConnections 0', options: { maxConnections: 0 }, option: 'maxConnections', allowed: ['1 to 10000000'] },
+    { name: 'maxConnectionsPerIp -1', options: { maxConnectionsPerIp: -1 }, option: 'maxConnectionsPerIp', allowed: ['0 to 10000000'] },
+    { name: 'maxHandshakesPerIp above 10000', options: { maxHandshakesPerIp: '10001' }, option: 'maxHandshakesPerIp', allowed: ['0 to 10000'] },
+    { name: 'handshakeBurst 0', options: { maxHandshakesPerIp: 5, handshakeBurst: 0 }, option: 'handshakeBurst', allowed: ['1 to 100000'] },
+    { name: 'handshakeBurst without a handshake rate', options: { handshakeBurst: '10' }, option: 'handshakeBurst', allowed: ['only with maxHandshakesPerIp'] },
     { name: 'maxSubscriptions above max', options: { maxSubscriptions: 100_001 }, option: 'maxSubscriptions', allowed: ['1 to 100000'] },
     { name: 'shutdownTimeout below 100', options: { shutdownTimeout: 99 }, option: 'shutdownTimeout', allowed: ['100 to 600000'] },
     { name: 'ringSize above 1g', options: { ringSize: '2g' }, option: 'ringSize', allowed: ['to 1073741824'] },

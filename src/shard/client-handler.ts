@@ -1,5 +1,5 @@
 /**
- * ClientHandler — one shard's WebSocket behaviour: the handshake (connection limit), the
+ * ClientHandler — one shard's WebSocket behaviour: the handshake (connection limits), the
  * protocol v1 conversation, and closing clients that read too slowly. Bad input is answered
  * with an error frame carrying a stable code; it never throws out of a handler.
  */
@@ -18,9 +18,11 @@ import {
 import { ChannelPatterns } from '../channel-patterns.js';
 import { ReplyTarget } from '../records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
+import type { IpTables } from '../ip-slots.js';
 import type { Client, ClientSocket, ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';
+import { IpLimits } from './ip-limits.js';
 
 /** How often the slow-consumer sweep looks at every connection's send buffer. */
 export const SWEEP_INTERVAL_MS = 100;
@@ -32,10 +34,15 @@ export class ClientHandler {
   /** Channels clients may publish to (--client-publish). */
   private readonly publishable: ChannelPatterns;
   private readonly limiter: PublishLimiter;
+  private readonly ipLimits: IpLimits;
 
-  constructor(private readonly ctx: ShardContext) {
+  constructor(
+    private readonly ctx: ShardContext,
+    ipTables: IpTables = { connections: null, handshakes: null },
+  ) {
     this.publishable = new ChannelPatterns(ctx.config.clientPublish);
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
+    this.ipLimits = new IpLimits(ctx, ipTables);
   }
 
   behavior(): WebSocketBehavior<Client> {
@@ -66,12 +73,17 @@ export class ClientHandler {
       sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
       return;
     }
+    // per-address limits before the global one: an address over its own limit is told so
+    // (429, its doing) and never holds a global slot, not even for a moment
+    const ipSlot = this.ipLimits.admit(res);
+    if (ipSlot === null) return;
     if (!ctx.counters.tryOpen(ctx.config.maxConnections)) {
+      this.ipLimits.release(ipSlot);
       ctx.count('connectionsRefused');
       sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
       return;
     }
-    const client: Client = { n: ctx.ref(), channels: null, tokens: 0, tokensAt: 0 };
+    const client: Client = { n: ctx.ref(), channels: null, ipSlot, tokens: 0, tokensAt: 0 };
     this.limiter.open(client, performance.now());
     res.upgrade(
       client,
@@ -96,6 +108,7 @@ export class ClientHandler {
     const client = ws.getUserData();
     if (!ctx.clients.delete(client.n)) return;
     ctx.counters.closeOne();
+    this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
     if (client.channels !== null) for (const c of client.channels) ctx.subscribed(c, -1);
   }

@@ -16,6 +16,8 @@ export interface Client {
   readonly n: number;
   /** Channels subscribed (null until the first subscribe). */
   channels: Set<string> | null;
+  /** Its word in the connections-per-address table, released on close (NO_SLOT: none). */
+  readonly ipSlot: number;
   /** Publish token bucket (see PublishLimiter): tokens left, and when it was last refilled (ms). */
   tokens: number;
   tokensAt: number;

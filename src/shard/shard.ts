@@ -37,7 +37,7 @@ export class Shard {
   ) {
     const app = uws.App();
     this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, post);
-    this.clients = new ClientHandler(this.ctx);
+    this.clients = new ClientHandler(this.ctx, init.ipTables);
     app.ws('/ws', this.clients.behavior());
     new HttpApi(this.ctx).mount();
   }
