@@ -34,6 +34,8 @@ export const ErrorCode = {
   TooManyConnections: 'too_many_connections',
   /** The server is shutting down. */
   ShuttingDown: 'shutting_down',
+  /** A publish would create a channel past --max-channels; existing channels still publish. */
+  TooManyChannels: 'too_many_channels',
   /** A bug or fault on the server side. */
   Internal: 'internal',
 } as const;
@@ -68,5 +70,6 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   method_not_allowed: 405,
   too_many_connections: 503,
   shutting_down: 503,
+  too_many_channels: 503,
   internal: 500,
 };

@@ -10,6 +10,9 @@ import { ConfigError } from './errors.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+/** Shortest --channel-ttl besides 0 (ms). */
+const MIN_CHANNEL_TTL = 100;
+
 type Kind = 'int' | 'size' | 'string' | 'bool';
 
 interface Spec {
@@ -35,6 +38,8 @@ export interface Options {
   idleTimeout?: number | string;
   maxConnections?: number | string;
   maxSubscriptions?: number | string;
+  maxChannels?: number | string;
+  channelTtl?: number | string;
   ringSize?: number | string;
   ingressRingSize?: number | string;
   ipcSocket?: string;
@@ -55,6 +60,9 @@ export interface Config {
   readonly idleTimeout: number;
   readonly maxConnections: number;
   readonly maxSubscriptions: number;
+  readonly maxChannels: number;
+  /** Milliseconds; 0 = never forget. */
+  readonly channelTtl: number;
   readonly ringSize: number;
   readonly ingressRingSize: number;
   readonly ipcSocket: string | null;
@@ -77,6 +85,8 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
   maxConnections: { kind: 'int', flag: '--max-connections', env: 'SHARDCAST_MAX_CONNECTIONS', min: 1, max: 10_000_000, help: 'Connections allowed at once over all shards; more are refused with HTTP 503. Default 100000.' },
   maxSubscriptions: { kind: 'int', flag: '--max-subscriptions', env: 'SHARDCAST_MAX_SUBSCRIPTIONS', min: 1, max: 100_000, help: 'Channels one connection may subscribe to. Default 256.' },
+  maxChannels: { kind: 'int', flag: '--max-channels', env: 'SHARDCAST_MAX_CHANNELS', min: 1, max: 100_000_000, help: 'Channels with sequence state at once (each costs the main thread and every shard a few hundred bytes); a publish that would create one more is refused with too_many_channels (HTTP 503). Default 1000000.' },
+  channelTtl: { kind: 'int', flag: '--channel-ttl', env: 'SHARDCAST_CHANNEL_TTL', min: 0, max: 86_400_000, help: 'Milliseconds a channel with no subscriber and no publication keeps its sequence state; then it is forgotten and its next publication starts a new epoch at seq 1. 0 = never forget; otherwise at least 100. Default 300000 (5 minutes).' },
   ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
   ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
@@ -94,6 +104,8 @@ const defaults = {
   idleTimeout: 32, // seconds; uWS pings at about half of it
   maxConnections: 100_000,
   maxSubscriptions: 256,
+  maxChannels: 1_000_000,
+  channelTtl: 300_000, // ms
   ringSize: 16 * MiB,
   ingressRingSize: 4 * MiB,
   clientPublish: true,
@@ -125,6 +137,8 @@ export function resolveConfig(options: Options): Config {
     idleTimeout: num(options, 'idleTimeout', defaults.idleTimeout),
     maxConnections: num(options, 'maxConnections', defaults.maxConnections),
     maxSubscriptions: num(options, 'maxSubscriptions', defaults.maxSubscriptions),
+    maxChannels: num(options, 'maxChannels', defaults.maxChannels),
+    channelTtl: num(options, 'channelTtl', defaults.channelTtl),
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
@@ -133,6 +147,10 @@ export function resolveConfig(options: Options): Config {
     logLevel,
     testHooks: bool(options, 'testHooks', false),
   };
+  // below 100 ms the sweep (every ttl / 4) would run all the time
+  if (config.channelTtl > 0 && config.channelTtl < MIN_CHANNEL_TTL) {
+    throw new ConfigError('channelTtl', options.channelTtl, `0 (never forget) or ${MIN_CHANNEL_TTL} to ${specs.channelTtl.max} milliseconds`);
+  }
   // combinations: a ring must hold several of the largest records
   for (const ring of ['ringSize', 'ingressRingSize'] as const) {
     if (config[ring] < 4 * (config.maxPayload + 1024)) {

@@ -6,6 +6,7 @@
 import type { Config } from './config.js';
 import type { ErrorCode } from './codes.js';
 import type { RingHandle } from './ring.js';
+import type { ChannelSnapshot } from './sequencer.js';
 
 /** workerData of a shard worker. */
 export interface ShardInit {
@@ -18,8 +19,8 @@ export interface ShardInit {
   readonly feed: RingHandle; // main → shards broadcast ring; this shard reads slot `shard`
   readonly ingress: RingHandle; // this shard → main
   readonly counters: SharedArrayBuffer;
-  /** Every channel's last seq at the moment this shard's ring slot was attached. */
-  readonly seqs: Array<[string, number]>;
+  /** Every channel's last seq and epoch at the moment this shard's ring slot was attached. */
+  readonly seqs: ChannelSnapshot;
 }
 
 /** A small HTTP answer computed on the main thread and sent by the shard holding the request. */
@@ -48,5 +49,11 @@ export type FromShard =
   | { type: 'listen-failed'; message: string }
   | { type: 'channels-report'; query: number; channels: Array<[string, number]> }
   | { type: 'http-control'; ref: number; route: ControlRoute }
+  /**
+   * Channels whose local subscriber count went 0 → 1 (on) or 1 → 0 (off) since the last
+   * report: at most one per event-loop turn. Idempotent per shard: an `on` for a channel
+   * already on changes nothing.
+   */
+  | { type: 'interest'; on: string[]; off: string[] }
   | { type: 'fault'; message: string; stack: string }
   | { type: 'closed' };

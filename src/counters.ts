@@ -25,6 +25,8 @@ export const ShardCounter = {
   rejectedOverloaded: 10, // shard → main ring full
   httpErrors: 11, // HTTP error answers (4xx/5xx) of every kind
   feedBatches: 12, // batches read from the broadcast ring: publications ÷ this = records per wake-up
+  channelStates: 13, // gauge: channels in the shard's seq map (channels with state, as of its feed position)
+  channelResets: 14, // `reset` frames published: a channel was forgotten while it had local subscribers
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -37,6 +39,9 @@ export const MainCounter = {
   ipcPublishes: 4,
   apiPublishes: 5, // in-process publish()
   rejectedTooLarge: 6, // publications too large for the broadcast ring at any time
+  channelsLive: 7, // gauge: channels with sequencer state
+  channelsForgotten: 8, // channel states dropped (idle for --channel-ttl with no subscriber)
+  rejectedTooManyChannels: 9, // publishes refused by --max-channels
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
@@ -81,12 +86,22 @@ export class Counters {
     Atomics.add(this.big, BLOCK * (1 + shard) + ShardCounter[name], BigInt(n));
   }
 
+  /** Sets a gauge slot of `shard` (its one writer: the shard, or main before it starts). */
+  shardSet(shard: number, name: ShardCounterName, v: number): void {
+    Atomics.store(this.big, BLOCK * (1 + shard) + ShardCounter[name], BigInt(v));
+  }
+
   shard(shard: number, name: ShardCounterName): number {
     return Number(Atomics.load(this.big, BLOCK * (1 + shard) + ShardCounter[name]));
   }
 
   mainAdd(name: MainCounterName, n = 1): void {
     Atomics.add(this.big, MainCounter[name], BigInt(n));
+  }
+
+  /** Sets a main gauge slot (main thread only). */
+  mainSet(name: MainCounterName, v: number): void {
+    Atomics.store(this.big, MainCounter[name], BigInt(v));
   }
 
   main(name: MainCounterName): number {

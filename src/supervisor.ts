@@ -25,7 +25,7 @@ const CRASH_LOOP_DELAY_MS = 1000;
 
 export interface ShardHooks {
   /** The shard's slot in the feed must be attached now; returns the seq snapshot. */
-  attach(shard: number): Array<[string, number]>;
+  attach(shard: number): ShardInit['seqs'];
   detach(shard: number): void;
   /** A new ingress ring for the shard (its previous reader must be stopped). */
   ingressReady(shard: number, ring: RingHandle, worker: Worker): void;

@@ -37,6 +37,8 @@ describe('resolveConfig', () => {
       idleTimeout: 32,
       maxConnections: 100_000,
       maxSubscriptions: 256,
+      maxChannels: 1_000_000,
+      channelTtl: 300_000,
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
       ipcSocket: null,
