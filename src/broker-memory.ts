@@ -1,14 +1,61 @@
 import type { Broker } from './broker.js';
 import { ErrorCode } from './codes.js';
+import type { Counters } from './counters.js';
 import { ShardcastError } from './errors.js';
 import type { Fanout } from './fanout.js';
-import { Sequencer } from './sequencer.js';
+import { Sequencer, type ChannelSnapshot, type ChannelState } from './sequencer.js';
 
-/** The single-machine broker: the main thread sequences and writes to the broadcast ring. */
+/**
+ * Channels one sweep slice visits before yielding the main thread: about 0.1-0.3 ms when
+ * nothing is idle, 1-3 ms when all of them are forgotten (FORGET records included).
+ */
+const SWEEP_SLICE = 5000;
+/** A publish refused by --max-channels sweeps first, but not more often than this. */
+const FORCED_SWEEP_EVERY_MS = 1000;
+/** Shortest interval between two sweep passes. */
+const MIN_SWEEP_INTERVAL_MS = 25;
+
+export interface MemoryBrokerOptions {
+  /** Channels with state at most (--max-channels). */
+  readonly maxChannels: number;
+  /** Ms a channel with no subscriber and no publication keeps its state; 0 = forever. */
+  readonly channelTtl: number;
+  readonly counters: Counters;
+}
+
+/**
+ * The single-machine broker: the main thread sequences and writes to the broadcast ring.
+ * It also bounds the sequencer: a timer sweeps, in slices that keep the main thread
+ * responsive, for channels idle for --channel-ttl with no subscriber on any shard, and
+ * forgets each one behind a FORGET record, so every shard drops its entry at the same
+ * point of the stream.
+ */
 export class MemoryBroker implements Broker {
   private readonly sequencer = new Sequencer();
+  /** Channels with local subscribers on some shard (kept whatever their idle time). */
+  private readonly interested = new Set<string>();
+  private readonly timer: NodeJS.Timeout | null = null;
+  private sweeping = false;
+  private lastForcedSweep = -Infinity;
+  private readonly keep = (c: string): boolean => this.interested.has(c);
+  private readonly tellShards = (c: string, s: ChannelState): boolean => {
+    if (!this.fanout.forget(c, s.epoch)) return false;
+    this.options.counters.mainAdd('channelsForgotten');
+    return true;
+  };
+  private readonly slice = (): void => this.runSlice();
 
-  constructor(private readonly fanout: Fanout) {}
+  constructor(
+    private readonly fanout: Fanout,
+    private readonly options: MemoryBrokerOptions,
+  ) {
+    if (options.channelTtl > 0) {
+      // a channel is forgotten between ttl and ttl + one interval after it went idle
+      const every = Math.max(MIN_SWEEP_INTERVAL_MS, Math.floor(options.channelTtl / 4));
+      this.timer = setInterval(() => this.startSweep(), every);
+      this.timer.unref();
+    }
+  }
 
   publish(channels: readonly string[], data: string): Promise<readonly number[]> {
     try {
@@ -20,19 +67,97 @@ export class MemoryBroker implements Broker {
 
   /** Synchronous form, for ingresses on the main thread that want no promise per message. */
   publishNow(channels: readonly string[], data: string): readonly number[] {
-    const seqs = channels.map((c) => this.sequencer.lastSeq(c) + 1);
-    const delivery = this.fanout.deliver(channels, seqs, data);
+    const now = Date.now();
+    this.admit(channels, now);
+    const seqs = new Array<number>(channels.length);
+    const epochs = new Array<number>(channels.length);
+    for (let i = 0; i < channels.length; i++) {
+      const s = this.sequencer.get(channels[i]!);
+      seqs[i] = s === undefined ? 1 : s.seq + 1;
+      epochs[i] = s === undefined ? this.sequencer.newEpoch() : s.epoch;
+    }
+    const delivery = this.fanout.deliver(channels, seqs, epochs, data);
     if (delivery === 'full') throw new ShardcastError(ErrorCode.Overloaded, 'broadcast ring is full; retry shortly');
     if (delivery === 'too-large') {
       throw new ShardcastError(ErrorCode.PayloadTooLarge, `${channels.length} channel(s) × this data exceed half the broadcast ring; publish to fewer channels at once or raise --ring-size`);
     }
-    for (let i = 0; i < channels.length; i++) this.sequencer.commit(channels[i]!, seqs[i]!);
+    const before = this.sequencer.channels;
+    for (let i = 0; i < channels.length; i++) this.sequencer.commit(channels[i]!, seqs[i]!, epochs[i]!, now);
+    if (this.sequencer.channels !== before) this.updateGauge();
     return seqs;
   }
 
-  snapshot(): Array<[string, number]> {
+  snapshot(): ChannelSnapshot {
     return this.sequencer.snapshot();
   }
 
-  async close(): Promise<void> {}
+  setInterest(channel: string, interested: boolean): void {
+    if (interested) this.interested.add(channel);
+    else this.interested.delete(channel);
+  }
+
+  /** Channels with state now. */
+  get liveChannels(): number {
+    return this.sequencer.channels;
+  }
+
+  /**
+   * Test hook (testHooks): forgets a channel now, whatever its subscribers and idle time,
+   * as a sweep racing a subscribe would. False when it has no state or the ring no room.
+   */
+  forgetNow(channel: string): boolean {
+    const s = this.sequencer.get(channel);
+    if (s === undefined || !this.tellShards(channel, s)) return false;
+    this.sequencer.forget(channel);
+    this.updateGauge();
+    return true;
+  }
+
+  async close(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+  }
+
+  /**
+   * Refuses a publish that would create channels past --max-channels, after one
+   * synchronous sweep (at most once a second) has had a chance to make room. Channels that
+   * have state always publish.
+   */
+  private admit(channels: readonly string[], now: number): void {
+    const { maxChannels, channelTtl, counters } = this.options;
+    let fresh = this.countFresh(channels);
+    if (fresh === 0 || this.sequencer.channels + fresh <= maxChannels) return;
+    if (channelTtl > 0 && now - this.lastForcedSweep >= FORCED_SWEEP_EVERY_MS) {
+      this.lastForcedSweep = now;
+      this.sequencer.restartSweep();
+      this.sequencer.sweep(now, channelTtl, this.keep, this.tellShards);
+      this.updateGauge();
+      fresh = this.countFresh(channels); // the sweep may have forgotten some of them
+      if (this.sequencer.channels + fresh <= maxChannels) return;
+    }
+    counters.mainAdd('rejectedTooManyChannels');
+    throw new ShardcastError(ErrorCode.TooManyChannels, `channel limit ${maxChannels} reached (--max-channels); existing channels still accept publishes`);
+  }
+
+  private countFresh(channels: readonly string[]): number {
+    let n = 0;
+    for (const c of channels) if (this.sequencer.get(c) === undefined) n++;
+    return n;
+  }
+
+  private startSweep(): void {
+    if (this.sweeping) return; // a pass is still running in slices
+    this.sweeping = true;
+    this.runSlice();
+  }
+
+  private runSlice(): void {
+    const result = this.sequencer.sweep(Date.now(), this.options.channelTtl, this.keep, this.tellShards, SWEEP_SLICE);
+    this.updateGauge();
+    if (result === 'more') setImmediate(this.slice).unref();
+    else this.sweeping = false; // done, or blocked by a full ring: the next tick resumes
+  }
+
+  private updateGauge(): void {
+    this.options.counters.mainSet('channelsLive', this.sequencer.channels);
+  }
 }

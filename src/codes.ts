@@ -40,6 +40,8 @@ export const ErrorCode = {
   HandshakeRateLimited: 'handshake_rate_limited',
   /** The server is shutting down. */
   ShuttingDown: 'shutting_down',
+  /** A publish would create a channel past --max-channels; existing channels still publish. */
+  TooManyChannels: 'too_many_channels',
   /** A bug or fault on the server side. */
   Internal: 'internal',
 } as const;
@@ -114,5 +116,6 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   too_many_connections_per_ip: 429,
   handshake_rate_limited: 429,
   shutting_down: 503,
+  too_many_channels: 503,
   internal: 500,
 };

@@ -11,6 +11,9 @@ import { ConfigError } from './errors.js';
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
+/** Shortest --channel-ttl besides 0 (ms). */
+const MIN_CHANNEL_TTL = 100;
+
 type Kind = 'int' | 'size' | 'string' | 'bool' | 'patterns';
 
 interface Spec {
@@ -39,6 +42,8 @@ export interface Options {
   maxHandshakesPerIp?: number | string;
   handshakeBurst?: number | string;
   maxSubscriptions?: number | string;
+  maxChannels?: number | string;
+  channelTtl?: number | string;
   ringSize?: number | string;
   ingressRingSize?: number | string;
   ipcSocket?: string;
@@ -69,6 +74,9 @@ export interface Config {
   /** Token bucket size for maxHandshakesPerIp (0 when that is off). */
   readonly handshakeBurst: number;
   readonly maxSubscriptions: number;
+  readonly maxChannels: number;
+  /** Milliseconds; 0 = never forget. */
+  readonly channelTtl: number;
   readonly ringSize: number;
   readonly ingressRingSize: number;
   readonly ipcSocket: string | null;
@@ -101,6 +109,8 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   maxHandshakesPerIp: { kind: 'int', flag: '--max-handshakes-per-ip', env: 'SHARDCAST_MAX_HANDSHAKES_PER_IP', min: 0, max: 10_000, help: 'WebSocket handshakes per second allowed from one client address (IPv4, or IPv6 /64) over all shards; faster ones are refused with HTTP 429 and Retry-After. 0 (the default) = no limit.' },
   handshakeBurst: { kind: 'int', flag: '--handshake-burst', env: 'SHARDCAST_HANDSHAKE_BURST', min: 1, max: 100_000, help: 'Handshakes one address may make back to back before --max-handshakes-per-ip paces it (its token bucket size). Default 2 × --max-handshakes-per-ip; needs that option.' },
   maxSubscriptions: { kind: 'int', flag: '--max-subscriptions', env: 'SHARDCAST_MAX_SUBSCRIPTIONS', min: 1, max: 100_000, help: 'Channels one connection may subscribe to. Default 256.' },
+  maxChannels: { kind: 'int', flag: '--max-channels', env: 'SHARDCAST_MAX_CHANNELS', min: 1, max: 100_000_000, help: 'Channels with sequence state at once (each costs the main thread and every shard a few hundred bytes); a publish that would create one more is refused with too_many_channels (HTTP 503). Default 1000000.' },
+  channelTtl: { kind: 'int', flag: '--channel-ttl', env: 'SHARDCAST_CHANNEL_TTL', min: 0, max: 86_400_000, help: 'Milliseconds a channel with no subscriber and no publication keeps its sequence state; then it is forgotten and its next publication starts a new epoch at seq 1. 0 = never forget; otherwise at least 100. Default 300000 (5 minutes).' },
   ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
   ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
@@ -123,6 +133,8 @@ const defaults = {
   maxConnectionsPerIp: 0, // off: NAT puts many users behind one address
   maxHandshakesPerIp: 0, // off
   maxSubscriptions: 256,
+  maxChannels: 1_000_000,
+  channelTtl: 300_000, // ms
   ringSize: 16 * MiB,
   ingressRingSize: 4 * MiB,
   clientPublishRate: 100, // publishes per second per connection
@@ -163,6 +175,8 @@ export function resolveConfig(options: Options): Config {
     // two seconds' worth at full rate: a page's reconnect plus a retry pass, a flood does not
     handshakeBurst: maxHandshakesPerIp === 0 ? 0 : num(options, 'handshakeBurst', 2 * maxHandshakesPerIp),
     maxSubscriptions: num(options, 'maxSubscriptions', defaults.maxSubscriptions),
+    maxChannels: num(options, 'maxChannels', defaults.maxChannels),
+    channelTtl: num(options, 'channelTtl', defaults.channelTtl),
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
@@ -178,6 +192,10 @@ export function resolveConfig(options: Options): Config {
   config.clientPublishBurst = num(options, 'clientPublishBurst', Math.max(1, 2 * config.clientPublishRate));
   if (config.shardStallTimeout !== 0 && config.shardStallTimeout < 100) {
     throw new ConfigError('shardStallTimeout', options.shardStallTimeout, '0 (never) or 100 to 600000 milliseconds');
+  }
+  // below 100 ms the sweep (every ttl / 4) would run all the time
+  if (config.channelTtl > 0 && config.channelTtl < MIN_CHANNEL_TTL) {
+    throw new ConfigError('channelTtl', options.channelTtl, `0 (never forget) or ${MIN_CHANNEL_TTL} to ${specs.channelTtl.max} milliseconds`);
   }
   // combinations: a ring must hold several of the largest records
   for (const ring of ['ringSize', 'ingressRingSize'] as const) {

@@ -7,6 +7,7 @@ import type { Config } from './config.js';
 import type { ErrorCode } from './codes.js';
 import type { IpTables } from './ip-slots.js';
 import type { RingHandle } from './ring.js';
+import type { ChannelSnapshot } from './sequencer.js';
 
 /** workerData of a shard worker. */
 export interface ShardInit {
@@ -34,9 +35,9 @@ export interface HttpAnswer {
 export type ToShard =
   /**
    * Answer to `attach-feed`: the shard's feed slot is attached at the current position, and
-   * `seqs` is every channel's last seq at that position.
+   * `seqs` is every channel's last seq and epoch at that position.
    */
-  | { type: 'feed-attached'; seqs: Array<[string, number]> }
+  | { type: 'feed-attached'; seqs: ChannelSnapshot }
   | { type: 'shutdown' }
   /** The main thread found this shard's ingress ring corrupt: fail (1011) and be replaced. */
   | { type: 'fail'; reason: string }
@@ -58,5 +59,11 @@ export type FromShard =
   | { type: 'listen-failed'; message: string }
   | { type: 'channels-report'; query: number; channels: Array<[string, number]> }
   | { type: 'http-control'; ref: number; route: ControlRoute }
+  /**
+   * Channels whose local subscriber count went 0 → 1 (on) or 1 → 0 (off) since the last
+   * report: at most one per event-loop turn. Idempotent per shard: an `on` for a channel
+   * already on changes nothing.
+   */
+  | { type: 'interest'; on: string[]; off: string[] }
   | { type: 'fault'; message: string; stack: string }
   | { type: 'closed' };

@@ -32,6 +32,8 @@ export const ShardCounter = {
   connectionsRefusedPerIp: 17, // over --max-connections-per-ip
   handshakesRateLimited: 18, // over --max-handshakes-per-ip
   ipTableFull: 19, // upgrades let through unchecked: no room in a per-IP table for their address
+  channelStates: 20, // gauge: channels in the shard's seq map (channels with state, as of its feed position)
+  channelResets: 21, // `reset` frames published: a channel was forgotten while it had local subscribers
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -45,6 +47,9 @@ export const MainCounter = {
   apiPublishes: 5, // in-process publish()
   rejectedTooLarge: 6, // publications too large for the broadcast ring at any time
   shardStalls: 7, // shards cut loose from the broadcast ring after --shard-stall-timeout
+  channelsLive: 8, // gauge: channels with sequencer state
+  channelsForgotten: 9, // channel states dropped (idle for --channel-ttl with no subscriber)
+  rejectedTooManyChannels: 10, // publishes refused by --max-channels
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
@@ -93,12 +98,22 @@ export class Counters {
     Atomics.add(this.big, BLOCK * (1 + shard) + ShardCounter[name], BigInt(n));
   }
 
+  /** Sets a gauge slot of `shard` (its one writer: the shard, or main before it starts). */
+  shardSet(shard: number, name: ShardCounterName, v: number): void {
+    Atomics.store(this.big, BLOCK * (1 + shard) + ShardCounter[name], BigInt(v));
+  }
+
   shard(shard: number, name: ShardCounterName): number {
     return Number(Atomics.load(this.big, BLOCK * (1 + shard) + ShardCounter[name]));
   }
 
   mainAdd(name: MainCounterName, n = 1): void {
     Atomics.add(this.big, MainCounter[name], BigInt(n));
+  }
+
+  /** Sets a main gauge slot (main thread only). */
+  mainSet(name: MainCounterName, v: number): void {
+    Atomics.store(this.big, MainCounter[name], BigInt(v));
   }
 
   main(name: MainCounterName): number {

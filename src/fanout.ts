@@ -5,7 +5,7 @@
  * are published with a single flush (one Atomics.notify per sleeping shard per batch).
  */
 import type { FrameEncoder, EncodedFrame } from './encoder.js';
-import { publicationSize, writePublication, writeReply, replySize, type ReplyAddress } from './records.js';
+import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type ReplyAddress } from './records.js';
 import { RingProducer, recordSpace, type RingHandle } from './ring.js';
 
 /**
@@ -41,12 +41,12 @@ export class Fanout {
   }
 
   /**
-   * Encodes and writes one publication per channel (same data, each its own seq): all of
-   * them, or none when the ring has no room now ('full') or could never hold them at once
-   * ('too-large': more than half the ring).
+   * Encodes and writes one publication per channel (same data, each its own seq and
+   * epoch): all of them, or none when the ring has no room now ('full') or could never
+   * hold them at once ('too-large': more than half the ring).
    */
-  deliver(channels: readonly string[], seqs: readonly number[], data: string): Delivery {
-    const frames = channels.map((c, i) => this.encoder.encodePublication(c, seqs[i]!, data));
+  deliver(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], data: string): Delivery {
+    const frames = channels.map((c, i) => this.encoder.encodePublication(c, seqs[i]!, epochs[i]!, data));
     let total = 0;
     let largest = 0;
     for (let i = 0; i < frames.length; i++) {
@@ -57,9 +57,22 @@ export class Fanout {
     total += largest; // worst case one record wraps: the skipped tail is smaller than it
     if (total > this.handle.capacity / 2) return 'too-large';
     if (!this.ring.room(total + this.promised + (this.promised > 0 ? REPLY_WRAP_ALLOWANCE : 0))) return 'full';
-    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, frames[i]!);
+    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, epochs[i]!, frames[i]!);
     this.scheduleFlush();
     return 'written';
+  }
+
+  /**
+   * Writes a FORGET record (the channel's incarnation `epoch` was dropped), if that leaves a
+   * quarter of the ring free beside the promised replies: forgetting is housekeeping and
+   * must not crowd out publications. False: not written, keep the state and retry later.
+   */
+  forget(channel: string, epoch: number): boolean {
+    const space = recordSpace(forgetSize(channel));
+    const reserve = this.handle.capacity / 4 + this.promised + (this.promised > 0 ? REPLY_WRAP_ALLOWANCE : 0);
+    if (!this.ring.room(space + reserve) || !writeForget(this.ring, epoch, channel)) return false;
+    this.scheduleFlush();
+    return true;
   }
 
   /**
@@ -120,8 +133,8 @@ export class Fanout {
     this.ring.flush();
   }
 
-  private write(channel: string, seq: number, f: EncodedFrame): void {
-    if (!writePublication(this.ring, seq, channel, f.frame, f.bytes)) {
+  private write(channel: string, seq: number, epoch: number, f: EncodedFrame): void {
+    if (!writePublication(this.ring, seq, epoch, channel, f.frame, f.bytes)) {
       throw new Error('ring refused a record after room() said yes'); // a bug, never policy
     }
   }

@@ -27,6 +27,8 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   connectionsRefusedPerIp: 'WebSocket upgrades refused by --max-connections-per-ip (HTTP 429)',
   handshakesRateLimited: 'WebSocket upgrades refused by --max-handshakes-per-ip (HTTP 429)',
   ipTableFull: 'WebSocket upgrades let through unchecked by a per-IP limit: its table had no room for their address',
+  channelStates: 'Channels in the shard\'s seq map (channels with state, as of the shard\'s position in the feed)',
+  channelResets: 'Reset frames published: a channel\'s state was dropped while the shard had subscribers of it',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {
@@ -38,7 +40,14 @@ const MAIN_HELP: Record<MainCounterName, string> = {
   apiPublishes: 'Publishes made through the in-process API',
   rejectedTooLarge: 'Publishes refused because all their channels together exceed half the broadcast ring',
   shardStalls: 'Shards cut loose from the broadcast ring after not reading it for --shard-stall-timeout',
+  channelsLive: 'Channels with sequencer state (at most --max-channels)',
+  channelsForgotten: 'Channel states dropped after --channel-ttl with no publication and no subscriber',
+  rejectedTooManyChannels: 'Publishes refused because they would create a channel past --max-channels',
 };
+
+/** Counter slots that hold a current value, exposed as gauges (no _total suffix). */
+const SHARD_GAUGES: ReadonlySet<ShardCounterName> = new Set(['connectionsOpen', 'channelStates']);
+const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive']);
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
@@ -47,7 +56,7 @@ export function createMetrics(counters: Counters, feedLag: (shard: number) => nu
   // event-loop lag sampled every 100 ms, not the default 10: an idle server should stay idle
   collectDefaultMetrics({ register: registry, prefix: 'shardcast_', eventLoopMonitoringPrecision: 100 });
   for (const name of Object.keys(ShardCounter) as ShardCounterName[]) {
-    const gauge = name === 'connectionsOpen';
+    const gauge = SHARD_GAUGES.has(name);
     const config = {
       name: `shardcast_shard_${snake(name)}${gauge ? '' : '_total'}`,
       help: SHARD_HELP[name],
@@ -61,7 +70,8 @@ export function createMetrics(counters: Counters, feedLag: (shard: number) => nu
     }
   }
   for (const name of Object.keys(MainCounter) as MainCounterName[]) {
-    new Counter({ name: `shardcast_${snake(name)}_total`, help: MAIN_HELP[name], registers: [registry], collect() { this.reset(); this.inc(counters.main(name)); } });
+    if (MAIN_GAUGES.has(name)) new Gauge({ name: `shardcast_${snake(name)}`, help: MAIN_HELP[name], registers: [registry], collect() { this.set(counters.main(name)); } });
+    else new Counter({ name: `shardcast_${snake(name)}_total`, help: MAIN_HELP[name], registers: [registry], collect() { this.reset(); this.inc(counters.main(name)); } });
   }
   // a shard that stops reading holds the broadcast ring for everyone (publishers then get
   // `overloaded`): this is the figure to alert on

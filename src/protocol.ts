@@ -120,8 +120,27 @@ export function welcomeFrame(id: string, shard: number): string {
   return `{"type":"welcome","id":"${id}","shard":${shard}}`;
 }
 
-export function subscribedFrame(channel: string, seq: number): string {
-  return `{"type":"subscribed","channel":"${channel}","seq":${seq}}`;
+/** An epoch (u32) as it appears on the wire: 8 lower-case hex digits. */
+export function formatEpoch(epoch: number): string {
+  return (epoch >>> 0).toString(16).padStart(8, '0');
+}
+
+/**
+ * The channel's last seq and epoch as the shard knows them; a channel with no state
+ * (nothing published in its current incarnation) has seq 0 and no epoch.
+ */
+export function subscribedFrame(channel: string, seq: number, epoch: number | null): string {
+  return epoch === null
+    ? `{"type":"subscribed","channel":"${channel}","seq":0}`
+    : `{"type":"subscribed","channel":"${channel}","seq":${seq},"epoch":"${formatEpoch(epoch)}"}`;
+}
+
+/**
+ * To subscribers of a channel whose state was dropped while they followed it: what they
+ * knew of its seq is void, and its next message is seq 1 of a new epoch.
+ */
+export function resetFrame(channel: string): string {
+  return `{"type":"reset","channel":"${channel}"}`;
 }
 
 export function unsubscribedFrame(channel: string): string {

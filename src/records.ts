@@ -4,12 +4,17 @@
  * read through typed-array views of the ring's bytes.
  *
  * Broadcast ring (main → every shard):
- *   PUBLICATION  seq:f64 | channelLen:u32 | frameLen:u32 | channel bytes | frame bytes
- *                The frame is the finished wire frame, encoded once on the main thread.
+ *   PUBLICATION  seq:f64 | channelLen:u32 | frameLen:u32 | epoch:u32 | (4 bytes unused) |
+ *                channel bytes | frame bytes
+ *                The frame is the finished wire frame, encoded once on the main thread;
+ *                the epoch names the channel's incarnation (sequencer.ts).
  *   REPLY        shard:i32 | generation:u32 | target:u32 | bodyLen:u32 | ref:f64 | body bytes
  *                Meant for one shard worker only (an ack for a WebSocket publish or the
  *                answer to an HTTP publish); the others skip it. Riding the broadcast ring
  *                keeps the reply behind the publications it acknowledges.
+ *   FORGET       epoch:u32 | channelLen:u32 | channel bytes
+ *                The main thread dropped the channel's state (incarnation `epoch`): every
+ *                shard drops its entry at this same point of the stream.
  *
  * Ingress ring (one per shard worker, shard → main):
  *   PUBLISH      target:u32 | channelsLen:u32 | dataLen:u32 | idLen:u32 | ref:f64 |
@@ -27,6 +32,7 @@ export const enum RecordKind {
   Publication = 1,
   Reply = 2,
   Publish = 3,
+  Forget = 4,
 }
 
 /** Who waits for the answer to a publish. */
@@ -36,9 +42,10 @@ export const enum ReplyTarget {
   Http = 2,
 }
 
-const PUB_HEAD = 16;
+const PUB_HEAD = 24;
 const REPLY_HEAD = 24;
 const PUBLISH_HEAD = 24;
+const FORGET_HEAD = 8;
 
 // ---------------------------------------------------------------- publication
 
@@ -51,12 +58,13 @@ export function publicationSize(channel: string, frameBytes: number): number {
  * Writes a publication whose frame is a string (encoded straight into the ring, no
  * intermediate copy). Returns false when the ring is full.
  */
-export function writePublication(ring: RingProducer, seq: number, channel: string, frame: string | Uint8Array, frameBytes: number): boolean {
+export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, frame: string | Uint8Array, frameBytes: number): boolean {
   const at = ring.reserve(PUB_HEAD + channel.length + frameBytes, RecordKind.Publication);
   if (at < 0) return false;
   ring.f64[at >>> 3] = seq;
   ring.words[(at + 8) >>> 2] = channel.length;
   ring.words[(at + 12) >>> 2] = frameBytes;
+  ring.words[(at + 16) >>> 2] = epoch;
   // channel names are ASCII by protocol, so latin1 is exact and the fastest write
   ring.buf.write(channel, at + PUB_HEAD, 'latin1');
   const frameAt = at + PUB_HEAD + channel.length;
@@ -67,6 +75,7 @@ export function writePublication(ring: RingProducer, seq: number, channel: strin
 
 export interface PublicationView {
   seq: number;
+  epoch: number;
   channel: string;
   /** A view of the frame in the ring: valid until the consumer releases. */
   frame: Uint8Array;
@@ -76,9 +85,38 @@ export function readPublication(ring: RingConsumer, at: number, out: Publication
   out.seq = ring.f64[at >>> 3]!;
   const channelLen = ring.words[(at + 8) >>> 2]!;
   const frameLen = ring.words[(at + 12) >>> 2]!;
+  out.epoch = ring.words[(at + 16) >>> 2]!;
   const c = at + PUB_HEAD;
   out.channel = ring.buf.toString("latin1", c, c + channelLen);
   out.frame = ring.bytes.subarray(c + channelLen, c + channelLen + frameLen);
+  return out;
+}
+
+// ---------------------------------------------------------------- forget
+
+/** Payload bytes of a forget record (for capacity checks). */
+export function forgetSize(channel: string): number {
+  return FORGET_HEAD + channel.length;
+}
+
+export function writeForget(ring: RingProducer, epoch: number, channel: string): boolean {
+  const at = ring.reserve(FORGET_HEAD + channel.length, RecordKind.Forget);
+  if (at < 0) return false;
+  ring.words[at >>> 2] = epoch;
+  ring.words[(at + 4) >>> 2] = channel.length;
+  ring.buf.write(channel, at + FORGET_HEAD, 'latin1');
+  return true;
+}
+
+export interface ForgetView {
+  epoch: number;
+  channel: string;
+}
+
+export function readForget(ring: RingConsumer, at: number, out: ForgetView): ForgetView {
+  out.epoch = ring.words[at >>> 2]!;
+  const len = ring.words[(at + 4) >>> 2]!;
+  out.channel = ring.buf.toString('latin1', at + FORGET_HEAD, at + FORGET_HEAD + len);
   return out;
 }
 

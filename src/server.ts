@@ -17,6 +17,7 @@ import { JsonFrameEncoder } from './encoder.js';
 import { ShardcastError } from './errors.js';
 import { Fanout } from './fanout.js';
 import { IngressReader } from './ingress-reader.js';
+import { Interest } from './interest.js';
 import { IpcServer } from './ipc-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from './metrics.js';
@@ -63,6 +64,11 @@ export interface ShardcastServer {
   injectFault(shard: number, where?: 'timer' | 'ws-message'): void;
   /** Test-only (testHooks): blocks a shard's thread for `ms` (a stalled feed reader). */
   injectStall(shard: number, ms: number): void;
+  /**
+   * Test-only (testHooks): forgets a channel's state now, ignoring its subscribers and idle
+   * time (as a sweep that raced a subscribe would). False when it had no state.
+   */
+  injectForget(channel: string): boolean;
 }
 
 export async function startServer(options: Options = {}, logger?: Logger): Promise<ShardcastServer> {
@@ -82,6 +88,9 @@ class Engine implements ShardcastServer {
   private readonly feed: RingHandle;
   private readonly fanout: Fanout;
   private readonly broker: Broker;
+  private readonly memoryBroker: MemoryBroker;
+  /** Which channels have subscribers on some shard (reported by the shards). */
+  private readonly interest: Interest;
   private readonly supervisor: Supervisor;
   private readonly stallWatch: StallWatch;
   private readonly readers = new Map<number, IngressReader>();
@@ -98,14 +107,19 @@ class Engine implements ShardcastServer {
     this.counters = new Counters(createCounters(config.workers));
     this.feed = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
     this.fanout = new Fanout(this.feed, new JsonFrameEncoder());
-    this.broker = new MemoryBroker(this.fanout);
+    this.broker = this.memoryBroker = new MemoryBroker(this.fanout, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
+    this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
     this.supervisor = new Supervisor(config, this.feed, this.counters, {
       attach: (shard) => {
         this.fanout.attach(shard);
         return this.broker.snapshot();
       },
-      detach: (shard) => this.fanout.detach(shard),
+      detach: (shard) => {
+        // the worker has exited: its subscribers are gone, and so is its interest
+        this.fanout.detach(shard);
+        this.interest.dropShard(shard);
+      },
       ingressReady: (shard, generation, ring, worker) => this.startReader(shard, generation, ring, worker),
       ingressGone: (shard) => {
         this.readers.get(shard)?.stop();
@@ -221,6 +235,11 @@ class Engine implements ShardcastServer {
     this.supervisor.send(shard, { type: 'inject-stall', ms });
   }
 
+  injectForget(channel: string): boolean {
+    if (!this.config.testHooks) throw new Error('injectForget needs the testHooks option');
+    return this.memoryBroker.forgetNow(channel);
+  }
+
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
@@ -238,6 +257,7 @@ class Engine implements ShardcastServer {
     ]);
     clearTimeout(timer);
     for (const r of this.readers.values()) r.stop();
+    await this.broker.close();
     if (!stopped) throw new Error(`shards did not stop within ${this.config.shutdownTimeout + 2000} ms`);
     this.log.info(`shardcast stopped in ${Date.now() - started} ms`);
   }
@@ -270,6 +290,9 @@ class Engine implements ShardcastServer {
             this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 500, contentType: 'application/json', body } });
           },
         );
+        return;
+      case 'interest':
+        this.interest.apply(shard, m.on, m.off);
         return;
       case 'attach-feed':
       case 'listening':

@@ -19,6 +19,7 @@ import { createIpTables, type IpTables } from './ip-slots.js';
 import type { Logger } from './logger.js';
 import { claimPort } from './port.js';
 import { createRing, type RingHandle } from './ring.js';
+import type { ChannelSnapshot } from './sequencer.js';
 
 const WORKER_URL = new URL('../workers/shard.js', import.meta.url);
 
@@ -30,7 +31,7 @@ const CRASH_LOOP_DELAY_MS = 1000;
 
 export interface ShardHooks {
   /** The shard's slot in the feed must be attached now; returns the seq snapshot. */
-  attach(shard: number): Array<[string, number]>;
+  attach(shard: number): ChannelSnapshot;
   detach(shard: number): void;
   /** A new ingress ring for a new worker of the shard (its previous reader must be stopped). */
   ingressReady(shard: number, generation: number, ring: RingHandle, worker: Worker): void;

@@ -40,6 +40,8 @@ describe('resolveConfig', () => {
       maxHandshakesPerIp: 0,
       handshakeBurst: 0,
       maxSubscriptions: 256,
+      maxChannels: 1_000_000,
+      channelTtl: 300_000,
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
       ipcSocket: null,

@@ -20,11 +20,14 @@ const encoder = new JsonFrameEncoder();
  * The ring room a publication to `channels` needs before deliver() accepts it: every record,
  * plus the largest once more, because one of them may have to skip the ring's tail.
  */
+/** Every publication here belongs to one channel incarnation (the epoch only shows in seq 1's frame). */
+const EPOCH = 0x2a;
+
 function roomFor(channels: readonly string[], seqs: readonly number[], data: string): { room: number; records: number; largest: number } {
   let records = 0;
   let largest = 0;
   channels.forEach((c, i) => {
-    const space = recordSpace(publicationSize(c, encoder.encodePublication(c, seqs[i]!, data).bytes));
+    const space = recordSpace(publicationSize(c, encoder.encodePublication(c, seqs[i]!, EPOCH, data).bytes));
     records += space;
     largest = Math.max(largest, space);
   });
@@ -51,7 +54,8 @@ class Harness {
   readonly cursor: number[];
   /** Ring bytes promised to replies not written yet, as the test counts them. */
   promised = 0;
-  seq = 0;
+  /** Seqs start at 2: a seq-1 frame also carries the epoch, so its size would differ from the same publication later. */
+  seq = 1;
   /** Offsets of the records read by consumer 0, in order (to spot records that skipped the tail). */
   readonly offsets: Array<{ kind: Expected['kind']; at: number }> = [];
 
@@ -78,7 +82,7 @@ class Harness {
     const { room, records, largest } = roomFor(channels, seqs, data);
     const free = this.free();
     const lag = this.fanout.lag(0);
-    const outcome = this.fanout.deliver(channels, seqs, data);
+    const outcome = this.fanout.deliver(channels, seqs, channels.map(() => EPOCH), data);
     const why = `room ${room}, free ${free}, promised ${this.promised}`;
     if (room > this.capacity / 2) assert.equal(outcome, 'too-large', why);
     else if (room + this.promised > free) assert.equal(outcome, 'full', why);
@@ -91,7 +95,7 @@ class Harness {
     assert.ok(used >= records && used < records + largest, `wrote ${used} bytes for ${records} bytes of records`);
     channels.forEach((channel, i) => {
       const seq = seqs[i]!;
-      this.written.push({ kind: 'publication', channel, seq, frame: encoder.encodePublication(channel, seq, data).frame as string });
+      this.written.push({ kind: 'publication', channel, seq, frame: encoder.encodePublication(channel, seq, EPOCH, data).frame as string });
     });
     this.seq += channels.length;
     return outcome;
@@ -118,7 +122,7 @@ class Harness {
   /** Consumer `i` reads up to `n` records (all visible by default), checks each, and releases. */
   read(i: number, n = Number.POSITIVE_INFINITY): number {
     const ring = this.consumers[i]!;
-    const pub: PublicationView = { seq: 0, channel: '', frame: new Uint8Array() };
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', frame: new Uint8Array() };
     const rep: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array() };
     let count = 0;
     for (; count < n; count++) {
@@ -303,7 +307,7 @@ test('a reply lands right behind the publications written before it, whoever pub
   }
   assert.deepEqual(
     h.written.map((e) => (e.kind === 'reply' ? `reply ${e.ref}` : `${e.channel}#${e.seq}`)),
-    ['a#1', 'b#2', 'c#3', 'reply 77', 'a#4'],
+    ['a#2', 'b#3', 'c#4', 'reply 77', 'a#5'],
   );
 });
 

@@ -157,7 +157,8 @@ export class ClientHandler {
           ctx.subscribed(msg.channel, 1);
         }
         // the seq as of this shard's position in the feed: the next delivery is seq + 1
-        ws.send(subscribedFrame(msg.channel, ctx.lastSeq.get(msg.channel) ?? 0), false);
+        const last = ctx.lastSeq.get(msg.channel);
+        ws.send(subscribedFrame(msg.channel, last?.seq ?? 0, last?.epoch ?? null), false);
         return;
       }
       case 'unsubscribe': {

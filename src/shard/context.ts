@@ -8,6 +8,7 @@ import { Counters } from '../counters.js';
 import type { FromShard } from '../control.js';
 import { writePublish, type PublishRequest } from '../records.js';
 import { RingProducer, type RingHandle } from '../ring.js';
+import { readSnapshot, type ChannelSnapshot } from '../sequencer.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
@@ -25,6 +26,12 @@ export interface Client {
 
 export type ClientSocket = WebSocket<Client>;
 
+/** A channel's state as this shard knows it, updated in place by each publication. */
+export interface LastSeq {
+  seq: number;
+  epoch: number;
+}
+
 export interface PendingHttp {
   readonly res: HttpResponse;
   aborted: boolean;
@@ -38,10 +45,19 @@ export class ShardContext {
   readonly pending = new Map<number, PendingHttp>();
   /** Local subscriber count per channel, for GET /api/channels. */
   readonly channelCounts = new Map<string, number>();
-  /** Last seq seen per channel, as of this shard's position in the feed. */
-  readonly lastSeq: Map<string, number>;
+  /**
+   * Last seq and epoch per channel with state, as of this shard's position in the feed
+   * (entries come with publications and go with FORGET records).
+   */
+  readonly lastSeq = new Map<string, LastSeq>();
   private readonly ingress: RingProducer;
   private ingressFlushQueued = false;
+  /** Channels main was told this shard has subscribers of. */
+  private readonly reported = new Set<string>();
+  /** Channels whose count crossed 0 this turn (the report is sent once per turn). */
+  private readonly touched = new Set<string>();
+  private interestQueued = false;
+  private readonly reportInterest = (): void => this.sendInterest();
   private nextRef = 1;
   closing = false;
 
@@ -56,7 +72,13 @@ export class ShardContext {
   ) {
     this.counters = new Counters(counters);
     this.ingress = new RingProducer(ingress);
-    this.lastSeq = new Map(); // filled when the feed slot is attached
+    this.lastSeq = new Map(); // filled when the feed slot is attached (setSnapshot)
+  }
+
+  /** Every channel's seq and epoch as of the feed position this shard starts reading at. */
+  setSnapshot(seqs: ChannelSnapshot): void {
+    readSnapshot(seqs, (c, seq, epoch) => this.lastSeq.set(c, { seq, epoch }));
+    this.counters.shardSet(this.shard, 'channelStates', this.lastSeq.size);
   }
 
   /**
@@ -92,5 +114,39 @@ export class ShardContext {
     const n = (this.channelCounts.get(channel) ?? 0) + delta;
     if (n <= 0) this.channelCounts.delete(channel);
     else this.channelCounts.set(channel, n);
+    if (n === 1 || n <= 0) this.touch(channel);
+  }
+
+  /** Tells main again that this shard has subscribers of `channel` (after a FORGET raced them). */
+  reassertInterest(channel: string): void {
+    this.reported.delete(channel);
+    this.touch(channel);
+  }
+
+  private touch(channel: string): void {
+    this.touched.add(channel);
+    if (this.interestQueued) return;
+    this.interestQueued = true;
+    // once per turn of the event loop, not per subscribe: a client subscribing to 200
+    // channels costs one message
+    setImmediate(this.reportInterest);
+  }
+
+  /** Reports the net transitions of the turn (a channel that went 0 → 1 → 0 is not sent). */
+  private sendInterest(): void {
+    this.interestQueued = false;
+    const on: string[] = [];
+    const off: string[] = [];
+    for (const c of this.touched) {
+      const wanted = this.channelCounts.has(c);
+      if (wanted && !this.reported.has(c)) {
+        this.reported.add(c);
+        on.push(c);
+      } else if (!wanted && this.reported.delete(c)) {
+        off.push(c);
+      }
+    }
+    this.touched.clear();
+    if (on.length > 0 || off.length > 0) this.post({ type: 'interest', on, off });
   }
 }

@@ -10,7 +10,8 @@
  * starts reading at once) and may cut it loose if the shard stalls; the Feed then calls
  * `onCutLoose` the next time it runs.
  */
-import { RecordKind, ReplyTarget, readPublication, readReply, type PublicationView, type ReplyView } from '../records.js';
+import { resetFrame } from '../protocol.js';
+import { RecordKind, ReplyTarget, readForget, readPublication, readReply, type ForgetView, type PublicationView, type ReplyView } from '../records.js';
 import { RingConsumer, type RingHandle } from '../ring.js';
 import { RingPump } from '../ring-pump.js';
 import type { ShardContext } from './context.js';
@@ -20,7 +21,8 @@ import { sendJson } from './http-reply.js';
 export class Feed {
   readonly pump: RingPump;
   private readonly ring: RingConsumer;
-  private readonly pub: PublicationView = { seq: 0, channel: '', frame: new Uint8Array(0) };
+  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', frame: new Uint8Array(0) };
+  private readonly forget: ForgetView = { epoch: 0, channel: '' };
   private readonly reply: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
   private deliveries = 0;
   private publications = 0;
@@ -43,7 +45,12 @@ export class Feed {
     switch (kind) {
       case RecordKind.Publication: {
         const p = readPublication(this.ring, at, this.pub);
-        this.ctx.lastSeq.set(p.channel, p.seq);
+        const last = this.ctx.lastSeq.get(p.channel);
+        if (last === undefined) this.ctx.lastSeq.set(p.channel, { seq: p.seq, epoch: p.epoch });
+        else {
+          last.seq = p.seq;
+          last.epoch = p.epoch;
+        }
         this.publications++;
         const app = this.ctx.app;
         const subscribers = app.numSubscribers(p.channel);
@@ -58,8 +65,27 @@ export class Feed {
         if (r.shard === this.ctx.shard && r.generation === this.ctx.generation) this.deliverReply(r);
         return;
       }
+      case RecordKind.Forget:
+        this.onForget(readForget(this.ring, at, this.forget));
+        return;
       default:
         throw new Error(`feed: unknown record kind ${kind}`); // a producer bug: fail loudly
+    }
+  }
+
+  /**
+   * Main dropped the channel's state. Main forgets only channels no shard reported
+   * subscribers of, so local subscribers here mean a subscribe raced the decision: they
+   * are told once (one uWS publish, not a send each) that what they knew of the seq is
+   * void and the next message is seq 1 of a new epoch, and main hears of them again.
+   */
+  private onForget(f: ForgetView): void {
+    const { ctx } = this;
+    if (ctx.lastSeq.get(f.channel)?.epoch === f.epoch) ctx.lastSeq.delete(f.channel);
+    if (ctx.app.numSubscribers(f.channel) > 0) {
+      ctx.app.publish(f.channel, resetFrame(f.channel), false, false);
+      ctx.count('channelResets');
+      ctx.reassertInterest(f.channel);
     }
   }
 
@@ -75,6 +101,7 @@ export class Feed {
   private onBatch(): void {
     const { ctx } = this;
     ctx.count('feedBatches');
+    ctx.counters.shardSet(ctx.shard, 'channelStates', ctx.lastSeq.size);
     if (this.publications > 0) {
       ctx.count('publications', this.publications);
       this.publications = 0;

@@ -9,6 +9,7 @@
  */
 import { CloseCode } from '../codes.js';
 import type { FromShard, ShardInit, ToShard } from '../control.js';
+import type { ChannelSnapshot } from '../sequencer.js';
 import { closeApp, uws, type us_listen_socket } from '../uws.js';
 import { ClientHandler, SWEEP_INTERVAL_MS } from './client-handler.js';
 import { ShardContext } from './context.js';
@@ -53,9 +54,9 @@ export class Shard {
     this.sweep.unref();
   }
 
-  private onFeedAttached(seqs: Array<[string, number]>): void {
+  private onFeedAttached(seqs: ChannelSnapshot): void {
     if (this.exiting) return;
-    for (const [channel, seq] of seqs) this.ctx.lastSeq.set(channel, seq);
+    this.ctx.setSnapshot(seqs);
     this.feed = new Feed(this.ctx, this.init.feed, () => this.onCutLoose());
     this.feed.pump.start();
     this.listen();

@@ -120,3 +120,12 @@ export async function connectMany(port: number, n: number, batch = 50): Promise<
   }
   return out;
 }
+
+/**
+ * A frame without its `epoch` field, for comparing frames whose epoch is random per server
+ * process (`subscribed`, and the `message` with seq 1).
+ */
+export function withoutEpoch(f: Frame): Frame {
+  const { epoch: _epoch, ...rest } = f;
+  return rest as Frame;
+}
