@@ -72,12 +72,26 @@ export function toClientMessage(v: unknown): ClientMessage {
       if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ACK_ID)) {
         throw new ShardcastError(ErrorCode.BadMessage, `"id" must be a string of 1-${MAX_ACK_ID} characters`);
       }
-      return { type, channel, data: JSON.stringify(m['data']), id: id ?? null };
+      return { type, channel, data: serialiseData(m['data']), id: id ?? null };
     }
     case 'ping':
       return { type };
     default:
       throw new ShardcastError(ErrorCode.UnknownType, `unknown message type ${JSON.stringify(type.slice(0, 64))}`);
+  }
+}
+
+/**
+ * Re-serialises publish data. JSON.parse takes any depth, JSON.stringify recurses: data nested
+ * some thousands deep (a 60 KB frame of brackets) overflows the stack. That is the client's
+ * input, not a fault: it is refused with bad_message like any other unusable data.
+ */
+export function serialiseData(data: unknown): string {
+  try {
+    return JSON.stringify(data);
+  } catch (err) {
+    if (err instanceof RangeError) throw new ShardcastError(ErrorCode.BadMessage, '"data" is nested too deeply');
+    throw err;
   }
 }
 
@@ -111,7 +125,7 @@ export function parseHttpPublish(body: string): HttpPublish {
   } else {
     channels = [checkChannel(m['channel'])];
   }
-  return { channels, data: JSON.stringify(m['data']) };
+  return { channels, data: serialiseData(m['data']) };
 }
 
 // ------------------------------------------------------------ server → client frames
