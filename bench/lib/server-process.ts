@@ -43,6 +43,8 @@ const TAIL_CHARS = 8192;
 
 export class ServerProcess {
   private tailText = '';
+  /** The port from the server's `listening` line (the one asked for, unless that was 0). */
+  port = 0;
   private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   private hasExited = false;
 
@@ -76,6 +78,10 @@ export class ServerProcess {
     return this.tailText;
   }
 
+  /**
+   * With `port` 0 the server picks a free port and the `listening` line tells which; the
+   * line must then read "listening on HOST:PORT …" (as Shardcast's does) and `port` holds it.
+   */
   static async start(spec: ServerSpec, host: string, port: number, timeoutMs: number): Promise<ServerProcess> {
     await assertPortFree(host, port);
     const child = spawn(spec.command, spec.args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -85,7 +91,10 @@ export class ServerProcess {
       const onData = (chunk: Buffer): void => {
         line += chunk.toString('utf8');
         for (const l of line.split('\n')) {
-          if (/listening/i.test(l) && l.includes(String(port))) {
+          // (the space after the port: a line cut mid-number must not pass for a port)
+          const picked = port === 0 ? /listening on \S*:(\d+)\s/i.exec(l) : null;
+          if (picked !== null || (port !== 0 && /listening/i.test(l) && l.includes(String(port)))) {
+            server.port = picked === null ? port : Number(picked[1]);
             child.stdout!.off('data', onData);
             resolve();
             return;
@@ -100,7 +109,7 @@ export class ServerProcess {
       );
     });
     try {
-      await withTimeout(ready, timeoutMs, `${spec.name} to print "listening ${port}"`);
+      await withTimeout(ready, timeoutMs, `${spec.name} to print "listening ${port === 0 ? 'on HOST:PORT' : port}"`);
       return server;
     } catch (err) {
       server.killNow();
