@@ -1,10 +1,10 @@
 /**
  * The adversarial run's server, in one place: the flags it is started with, and which answers
- * to abuse count as legitimate. Other options (a client publish rate limit, publish channel
- * patterns, per-IP connection limits, a stalled-shard policy) change what the attackers are
- * answered, not whether the run passes: their refusals and close codes are listed below so
- * that the harness counts them instead of calling them failures. To try the run with such an
- * option, add its flag to SERVER_FLAGS; nothing else needs to change.
+ * to abuse count as legitimate. The policies not set here run at their defaults (client
+ * publish rate limit on, per-IP limits off, stalled-shard timeout 3 s): they change what the
+ * attackers are answered, not whether the run passes — their refusals and close codes are
+ * listed below so that the harness counts them instead of calling them failures. To try the
+ * run with another option, add its flag to SERVER_FLAGS; nothing else needs to change.
  */
 import { CloseCode, ErrorCode } from '../../src/codes.js';
 
@@ -33,7 +33,6 @@ export const SERVER_FLAGS: Readonly<Record<string, string>> = {
   '--idle-timeout': '16',
   // the `listening on HOST:PORT` line is logged at info; faults at error
   '--log-level': 'info',
-  // e.g. once merged: '--client-publish-rate': '200', '--client-publish-burst': '400',
 };
 
 /** Source addresses: healthy clients connect from the first, attackers from the others (per-IP limits see them apart). */
@@ -42,14 +41,9 @@ export const attackerAddress = (thread: number): string => `127.0.0.${2 + (threa
 
 /**
  * Error codes an attacker may be answered with. Every stable code of src/codes.ts except
- * `internal` (a server bug), so codes added to the table later count without a change here,
- * plus `rate_limited` (the client publish rate limit being added) by name, so that it
- * counts before it exists.
+ * `internal` (a server bug), so codes added to the table later count without a change here.
  */
-export const LEGIT_ERROR_CODES: ReadonlySet<string> = new Set<string>([
-  ...Object.values(ErrorCode).filter((c) => c !== ErrorCode.Internal),
-  'rate_limited',
-]);
+export const LEGIT_ERROR_CODES: ReadonlySet<string> = new Set<string>(Object.values(ErrorCode).filter((c) => c !== ErrorCode.Internal));
 
 /**
  * Close codes an attacker's connection may end with. 1011 (the shard serving it failed) is
