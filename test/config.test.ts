@@ -417,3 +417,16 @@ describe('shardcast CLI', { timeout: 60_000 }, () => {
     });
   });
 });
+
+test("the README's configuration table lists every option with its flag and variable, and no other", () => {
+  const readme = readFileSync(fileURLToPath(new URL('../../README.md', import.meta.url)), 'utf8');
+  const rows = readme.split('\n').filter((l) => /^\| `--[a-z-]+`/.test(l));
+  const visible = Object.values(specs).filter((s) => !s.hidden);
+  for (const s of visible) {
+    const row = rows.find((r) => r.startsWith(`| \`${s.flag}\``));
+    assert.ok(row, `README lists ${s.flag}`);
+    assert.ok(row.includes(`\`${s.env}\``), `README's ${s.flag} row names ${s.env}`);
+  }
+  const flags = new Set(visible.map((s) => s.flag));
+  for (const r of rows) assert.ok(flags.has(/^\| `(--[a-z-]+)`/.exec(r)![1]!), `README row ${r.slice(0, 40)}… is an option`);
+});
