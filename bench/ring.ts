@@ -17,7 +17,7 @@ import { dirname } from 'node:path';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { MessageChannel } from 'node:worker_threads';
-import { createRing } from '../src/ring.js';
+import { createRing } from '../src/transport/ring.js';
 import { summarizeNs, type Summary } from './stats.js';
 import { BenchWorker, stopAll, type Tagged } from './threads.js';
 import type { PingPongDone } from './workers/ring-pingpong.js';

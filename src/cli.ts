@@ -7,11 +7,11 @@
 import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { BenchUsageError } from './bench/options.js';
-import { optionsFromEnv, resolveConfig, specs, type Options } from './config.js';
-import { ConfigError, ShardcastError } from './errors.js';
-import { IpcClient } from './ipc-client.js';
-import { createLogger } from './logger.js';
-import { startWithConfig } from './server.js';
+import { optionsFromEnv, resolveConfig, specs, type Options } from './engine/config.js';
+import { ConfigError, ShardcastError } from './protocol/errors.js';
+import { IpcClient } from './ingress/ipc-client.js';
+import { createLogger } from './engine/logger.js';
+import { startWithConfig } from './engine/engine.js';
 
 const USAGE = `shardcast — a multi-core WebSocket broadcast engine
 

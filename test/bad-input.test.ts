@@ -12,11 +12,11 @@ import { createConnection, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ErrorCode, CloseCode } from '../src/codes.js';
-import { ShardcastError } from '../src/errors.js';
-import { IpcClient, type IpcReply } from '../src/ipc-client.js';
-import { encodeFrame } from '../src/ipc-framing.js';
-import { startServer, type ShardcastServer } from '../src/server.js';
+import { ErrorCode, CloseCode } from '../src/protocol/codes.js';
+import { ShardcastError } from '../src/protocol/errors.js';
+import { IpcClient, type IpcReply } from '../src/ingress/ipc-client.js';
+import { encodeFrame } from '../src/ingress/ipc-framing.js';
+import { startServer, type ShardcastServer } from '../src/engine/engine.js';
 import { TestClient, withoutEpoch, type Frame } from './helpers/client.js';
 
 const MAX_PAYLOAD = 1024;

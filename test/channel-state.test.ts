@@ -8,17 +8,17 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { MemoryBroker } from '../src/broker-memory.js';
-import { Counters, createCounters } from '../src/counters.js';
-import { JsonFrameEncoder } from '../src/encoder.js';
-import { Fanout } from '../src/fanout.js';
-import { Interest } from '../src/interest.js';
+import { MemoryBroker } from '../src/broker/broker-memory.js';
+import { Counters, createCounters } from '../src/transport/counters.js';
+import { JsonFrameEncoder } from '../src/protocol/encoder.js';
+import { Fanout } from '../src/pubsub/fanout.js';
+import { Interest } from '../src/pubsub/interest.js';
 import { ErrorCode, ShardcastError, resolveConfig, startServer, type ShardcastServer } from '../src/index.js';
-import { formatEpoch } from '../src/protocol.js';
-import { RecordKind, readForget, readPublication, type ForgetView, type PublicationView } from '../src/records.js';
-import { RingConsumer, createRing } from '../src/ring.js';
-import { Sequencer, readSnapshot, type ChannelState } from '../src/sequencer.js';
-import { ConfigError } from '../src/errors.js';
+import { formatEpoch } from '../src/protocol/messages.js';
+import { RecordKind, readForget, readPublication, type ForgetView, type PublicationView } from '../src/transport/records.js';
+import { RingConsumer, createRing } from '../src/transport/ring.js';
+import { Sequencer, readSnapshot, type ChannelState } from '../src/pubsub/sequencer.js';
+import { ConfigError } from '../src/protocol/errors.js';
 import { TestClient, type Frame } from './helpers/client.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
-import { CloseCode, ErrorCode, RECONNECT_RANGE, TERMINAL_RANGE, httpStatus, shouldReconnect } from '../src/codes.js';
+import { CloseCode, ErrorCode, RECONNECT_RANGE, TERMINAL_RANGE, httpStatus, shouldReconnect } from '../src/protocol/codes.js';
 
 const DOC = fileURLToPath(new URL('../../docs/protocol.md', import.meta.url));
 

@@ -12,9 +12,9 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { resolveConfig, specs, type Options } from '../src/config.js';
-import { ConfigError } from '../src/errors.js';
-import { startServer, type ShardcastServer } from '../src/server.js';
+import { resolveConfig, specs, type Options } from '../src/engine/config.js';
+import { ConfigError } from '../src/protocol/errors.js';
+import { startServer, type ShardcastServer } from '../src/engine/engine.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

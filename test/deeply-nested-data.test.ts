@@ -16,9 +16,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ServerProcess } from '../bench/lib/server-process.js';
-import { ErrorCode } from '../src/codes.js';
-import { IpcClient } from '../src/ipc-client.js';
-import { startServer, type ShardcastServer } from '../src/server.js';
+import { ErrorCode } from '../src/protocol/codes.js';
+import { IpcClient } from '../src/ingress/ipc-client.js';
+import { startServer, type ShardcastServer } from '../src/engine/engine.js';
 import { TestClient } from './helpers/client.js';
 
 const DEPTH = 30_000;

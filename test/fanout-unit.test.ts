@@ -8,10 +8,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { JsonFrameEncoder } from '../src/encoder.js';
-import { Fanout, type Delivery } from '../src/fanout.js';
-import { publicationSize, readPublication, readReply, RecordKind, ReplyTarget, replySize, type PublicationView, type ReplyView } from '../src/records.js';
-import { createRing, recordSpace, RingConsumer } from '../src/ring.js';
+import { JsonFrameEncoder } from '../src/protocol/encoder.js';
+import { Fanout, type Delivery } from '../src/pubsub/fanout.js';
+import { publicationSize, readPublication, readReply, RecordKind, ReplyTarget, replySize, type PublicationView, type ReplyView } from '../src/transport/records.js';
+import { createRing, recordSpace, RingConsumer } from '../src/transport/ring.js';
 import { between, mulberry32 } from './fixtures/prng.js';
 
 const encoder = new JsonFrameEncoder();

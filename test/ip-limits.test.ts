@@ -9,8 +9,8 @@ import { randomBytes } from 'node:crypto';
 import { request, type IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
-import { startServer, type ShardcastServer } from '../src/server.js';
-import type { Options } from '../src/config.js';
+import { startServer, type ShardcastServer } from '../src/engine/engine.js';
+import type { Options } from '../src/engine/config.js';
 import { TestClient, connectMany } from './helpers/client.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 

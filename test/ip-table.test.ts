@@ -5,10 +5,10 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { HandshakeLimiter, UNTRACKED as RATE_UNTRACKED } from '../src/handshake-limiter.js';
-import { ipKey, ipKeyText } from '../src/ip-key.js';
-import { MAX_WORDS, MIN_WORDS, createIpSlots, createIpTables, ipSlotsWords } from '../src/ip-slots.js';
-import { IpTable, REFUSED, UNTRACKED } from '../src/ip-table.js';
+import { HandshakeLimiter, UNTRACKED as RATE_UNTRACKED } from '../src/limits/handshake-limiter.js';
+import { ipKey, ipKeyText } from '../src/limits/ip-key.js';
+import { MAX_WORDS, MIN_WORDS, createIpSlots, createIpTables, ipSlotsWords } from '../src/limits/ip-slots.js';
+import { IpTable, REFUSED, UNTRACKED } from '../src/limits/ip-table.js';
 import type { ConnectionsDone, ConnectionsJob, HandshakesDone, HandshakesJob } from './fixtures/ip-table-worker.js';
 import { mulberry32 } from './fixtures/prng.js';
 import { withWorkers, type Message } from './fixtures/workers.js';

@@ -4,8 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReplyTarget, readPublish, readReply, writePublish, writeReply, type ReplyView } from '../src/records.js';
-import { RingConsumer, RingProducer, createRing } from '../src/ring.js';
+import { ReplyTarget, readPublish, readReply, writePublish, writeReply, type ReplyView } from '../src/transport/records.js';
+import { RingConsumer, RingProducer, createRing } from '../src/transport/ring.js';
 
 function ringPair(): { producer: RingProducer; consumer: RingConsumer } {
   const handle = createRing({ capacity: 64 * 1024, maxConsumers: 1, attached: 1 });

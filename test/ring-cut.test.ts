@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { RingConsumer, RingProducer, createRing, recordSpace } from '../src/ring.js';
+import { RingConsumer, RingProducer, createRing, recordSpace } from '../src/transport/ring.js';
 
 function setup(): { producer: RingProducer; a: RingConsumer; b: RingConsumer } {
   const handle = createRing({ capacity: 4096, maxConsumers: 2 });

@@ -9,7 +9,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createRing, maxPayload, RECORD_HEADER, recordSpace, RingConsumer, RingProducer, type RingHandle } from '../src/ring.js';
+import { createRing, maxPayload, RECORD_HEADER, recordSpace, RingConsumer, RingProducer, type RingHandle } from '../src/transport/ring.js';
 import type { HolderData, HolderRead, HolderWoken } from './fixtures/ring-holder.js';
 import { between, mulberry32 } from './fixtures/prng.js';
 import { checkRecord, fillRecord, recordSizes } from './fixtures/record-stream.js';

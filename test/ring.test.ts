@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
-import { createRing, maxPayload, RingConsumer, RingProducer, type RingHandle } from '../src/ring.js';
+import { createRing, maxPayload, RingConsumer, RingProducer, type RingHandle } from '../src/transport/ring.js';
 import { between, mulberry32 } from './fixtures/prng.js';
 import { checkRecord, fillRecord, StreamVerifier, StreamWriter, type StreamSpec } from './fixtures/record-stream.js';
 import type { ConsumerData, ConsumerDone } from './fixtures/ring-consumer.js';

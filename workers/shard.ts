@@ -3,7 +3,7 @@
  * src/shard/; this file only connects it to workerData, parentPort and process events.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { FromShard, ShardInit, ToShard } from '../src/control.js';
+import type { FromShard, ShardInit, ToShard } from '../src/engine/control.js';
 import { Shard } from '../src/shard/shard.js';
 
 if (parentPort === null) throw new Error('workers/shard.js must run as a worker thread');

@@ -6,7 +6,7 @@
  * listed below so that the harness counts them instead of calling them failures. To try the
  * run with another option, add its flag to SERVER_FLAGS; nothing else needs to change.
  */
-import { CloseCode, ErrorCode } from '../../src/codes.js';
+import { CloseCode, ErrorCode } from '../../src/protocol/codes.js';
 
 export const API_KEY = 'soak-adversary-api-key';
 

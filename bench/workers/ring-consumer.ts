@@ -4,7 +4,7 @@
  * sleeping in waitAsync whenever the ring is empty.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingConsumer, type RingHandle } from '../../src/ring.js';
+import { RingConsumer, type RingHandle } from '../../src/transport/ring.js';
 import { nowNs } from '../clock.js';
 
 export interface RingConsumerData {

@@ -6,7 +6,7 @@
  * clock taken just before flush(); the receiver records (its clock - that) per hop.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingConsumer, RingProducer, type RingHandle } from '../../src/ring.js';
+import { RingConsumer, RingProducer, type RingHandle } from '../../src/transport/ring.js';
 import { nowNs, pauseMicros } from '../clock.js';
 
 export interface PingPongData {

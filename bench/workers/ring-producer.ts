@@ -5,7 +5,7 @@
  * 2-core machine spinning would steal the consumers' CPU).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { RingProducer, type RingHandle } from '../../src/ring.js';
+import { RingProducer, type RingHandle } from '../../src/transport/ring.js';
 import { nowNs, pauseMicros } from '../clock.js';
 
 export interface RingProducerData {

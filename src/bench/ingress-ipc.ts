@@ -4,7 +4,7 @@
  * overloaded server shows up as latency and, at the drain deadline, as unanswered publishes.
  */
 import net from 'node:net';
-import { FrameDecoder, encodeFrame } from '../ipc-framing.js';
+import { FrameDecoder, encodeFrame } from '../ingress/ipc-framing.js';
 import { ACCEPTED, NO_ANSWER, failed, refused, type PublishIngress, type PublishOutcome } from './ingress.js';
 
 export class IpcIngress implements PublishIngress {

@@ -3,8 +3,8 @@
  * protocol v1 conversation, and closing clients that read too slowly. Bad input is answered
  * with an error frame carrying a stable code; it never throws out of a handler.
  */
-import { CloseCode, ErrorCode } from '../codes.js';
-import { ShardcastError } from '../errors.js';
+import { CloseCode, ErrorCode } from '../protocol/codes.js';
+import { ShardcastError } from '../protocol/errors.js';
 import {
   PONG_FRAME,
   errorFrame,
@@ -14,11 +14,11 @@ import {
   unsubscribedFrame,
   welcomeFrame,
   type ClientMessage,
-} from '../protocol.js';
-import { ChannelPatterns } from '../channel-patterns.js';
-import { ReplyTarget } from '../records.js';
+} from '../protocol/messages.js';
+import { ChannelPatterns } from '../auth/channel-patterns.js';
+import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
-import type { IpTables } from '../ip-slots.js';
+import type { IpTables } from '../limits/ip-slots.js';
 import type { Client, ClientSocket, ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';

@@ -3,13 +3,13 @@
  * Everything here belongs to the shard's own thread; nothing is shared with other shards
  * (they have their own), so there is no lock anywhere.
  */
-import type { Config } from '../config.js';
-import { Counters } from '../counters.js';
-import type { FromShard } from '../control.js';
-import { writePublish, type PublishRequest } from '../records.js';
-import { RingProducer, type RingHandle } from '../ring.js';
-import { readSnapshot, type ChannelSnapshot } from '../sequencer.js';
-import type { HttpResponse, TemplatedApp, WebSocket } from '../uws.js';
+import type { Config } from '../engine/config.js';
+import { Counters } from '../transport/counters.js';
+import type { FromShard } from '../engine/control.js';
+import { writePublish, type PublishRequest } from '../transport/records.js';
+import { RingProducer, type RingHandle } from '../transport/ring.js';
+import { readSnapshot, type ChannelSnapshot } from '../pubsub/sequencer.js';
+import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
 export interface Client {

@@ -10,10 +10,10 @@
  * starts reading at once) and may cut it loose if the shard stalls; the Feed then calls
  * `onCutLoose` the next time it runs.
  */
-import { resetFrame } from '../protocol.js';
-import { RecordKind, ReplyTarget, readForget, readPublication, readReply, type ForgetView, type PublicationView, type ReplyView } from '../records.js';
-import { RingConsumer, type RingHandle } from '../ring.js';
-import { RingPump } from '../ring-pump.js';
+import { resetFrame } from '../protocol/messages.js';
+import { RecordKind, ReplyTarget, readForget, readPublication, readReply, type ForgetView, type PublicationView, type ReplyView } from '../transport/records.js';
+import { RingConsumer, type RingHandle } from '../transport/ring.js';
+import { RingPump } from '../transport/ring-pump.js';
 import type { ShardContext } from './context.js';
 import { answerPending } from './http-api.js';
 import { sendJson } from './http-reply.js';

@@ -12,12 +12,12 @@
  *   GET  /healthz       → 200 {"ok":true}
  */
 import { timingSafeEqual } from 'node:crypto';
-import { ErrorCode } from '../codes.js';
-import type { ControlRoute } from '../control.js';
-import { ShardcastError } from '../errors.js';
-import { parseHttpPublish } from '../protocol.js';
-import { ReplyTarget } from '../records.js';
-import type { HttpRequest, HttpResponse } from '../uws.js';
+import { ErrorCode } from '../protocol/codes.js';
+import type { ControlRoute } from '../engine/control.js';
+import { ShardcastError } from '../protocol/errors.js';
+import { parseHttpPublish } from '../protocol/messages.js';
+import { ReplyTarget } from '../transport/records.js';
+import type { HttpRequest, HttpResponse } from '../transport/uws.js';
 import type { PendingHttp, ShardContext } from './context.js';
 import { sendError, sendJson } from './http-reply.js';
 

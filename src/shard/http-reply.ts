@@ -3,9 +3,9 @@
  * write, and never a write to a response whose client went away (onAborted).
  */
 import { STATUS_CODES } from 'node:http';
-import { httpStatus, type ErrorCode } from '../codes.js';
-import type { HttpAnswer } from '../control.js';
-import type { HttpResponse } from '../uws.js';
+import { httpStatus, type ErrorCode } from '../protocol/codes.js';
+import type { HttpAnswer } from '../engine/control.js';
+import type { HttpResponse } from '../transport/uws.js';
 
 export function sendAnswer(res: HttpResponse, a: HttpAnswer): void {
   res.cork(() => {

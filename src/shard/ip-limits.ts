@@ -9,12 +9,12 @@
  * the connection limits then refuse: a client retrying in a loop against a full limit costs
  * a handshake each time, and is slowed down like any other.
  */
-import { ErrorCode } from '../codes.js';
-import { HandshakeLimiter, UNTRACKED as RATE_UNTRACKED, monotonicMicros } from '../handshake-limiter.js';
-import { ipKey } from '../ip-key.js';
-import type { IpTables } from '../ip-slots.js';
-import { IpTable, REFUSED, UNTRACKED } from '../ip-table.js';
-import type { HttpResponse } from '../uws.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { HandshakeLimiter, UNTRACKED as RATE_UNTRACKED, monotonicMicros } from '../limits/handshake-limiter.js';
+import { ipKey } from '../limits/ip-key.js';
+import type { IpTables } from '../limits/ip-slots.js';
+import { IpTable, REFUSED, UNTRACKED } from '../limits/ip-table.js';
+import type { HttpResponse } from '../transport/uws.js';
 import type { ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
 

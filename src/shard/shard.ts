@@ -7,10 +7,10 @@
  * every way out goes through close(): stop listening, close every connection with a code,
  * give the close frames a moment to leave, app.close(), and only then exit.
  */
-import { CloseCode } from '../codes.js';
-import type { FromShard, ShardInit, ToShard } from '../control.js';
-import type { ChannelSnapshot } from '../sequencer.js';
-import { closeApp, uws, type us_listen_socket } from '../uws.js';
+import { CloseCode } from '../protocol/codes.js';
+import type { FromShard, ShardInit, ToShard } from '../engine/control.js';
+import type { ChannelSnapshot } from '../pubsub/sequencer.js';
+import { closeApp, uws, type us_listen_socket } from '../transport/uws.js';
 import { ClientHandler, SWEEP_INTERVAL_MS } from './client-handler.js';
 import { ShardContext } from './context.js';
 import { Feed } from './feed.js';

@@ -6,7 +6,7 @@
  * SO_REUSEPORT) fails on any port already taken, and with port 0 picks a free one.
  */
 import { createServer } from 'node:net';
-import { ConfigError } from './errors.js';
+import { ConfigError } from '../protocol/errors.js';
 
 export function claimPort(host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {

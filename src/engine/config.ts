@@ -5,8 +5,8 @@
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
 import { availableParallelism } from 'node:os';
-import { checkPatterns } from './channel-patterns.js';
-import { ConfigError } from './errors.js';
+import { checkPatterns } from '../auth/channel-patterns.js';
+import { ConfigError } from '../protocol/errors.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;

@@ -7,13 +7,13 @@
  */
 import { existsSync, statSync, unlinkSync, chmodSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
-import type { Broker } from './broker.js';
-import { ErrorCode } from './codes.js';
-import type { Counters } from './counters.js';
-import { ShardcastError } from './errors.js';
+import type { Broker } from '../broker/broker.js';
+import { ErrorCode } from '../protocol/codes.js';
+import type { Counters } from '../transport/counters.js';
+import { ShardcastError } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
-import type { Logger } from './logger.js';
-import { MAX_ACK_ID, MAX_CHANNELS_PER_PUBLISH, checkChannel, toClientMessage } from './protocol.js';
+import type { Logger } from '../engine/logger.js';
+import { MAX_ACK_ID, MAX_CHANNELS_PER_PUBLISH, checkChannel, toClientMessage } from '../protocol/messages.js';
 
 /** How long an overloaded request waits before it is tried again. */
 const RETRY_MS = 5;

@@ -4,9 +4,9 @@
  * the same bytes to uWS for its local subscribers. Writes within one turn of the event loop
  * are published with a single flush (one Atomics.notify per sleeping shard per batch).
  */
-import type { FrameEncoder, EncodedFrame } from './encoder.js';
-import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type ReplyAddress } from './records.js';
-import { RingProducer, recordSpace, type RingHandle } from './ring.js';
+import type { FrameEncoder, EncodedFrame } from '../protocol/encoder.js';
+import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type ReplyAddress } from '../transport/records.js';
+import { RingProducer, recordSpace, type RingHandle } from '../transport/ring.js';
 
 /**
  * Extra room kept while replies are promised: the promised replies are written in one pass

@@ -12,7 +12,7 @@
  * inside a long batch is working, not stalled, and its bytes are never written over while
  * it reads them. Runs on the main thread, the ring's producer, with one timer.
  */
-import type { Fanout } from './fanout.js';
+import type { Fanout } from '../pubsub/fanout.js';
 
 export class StallWatch {
   /** Per shard: read position at the last look (-1: nothing pending), and since when it has not moved (ms). */

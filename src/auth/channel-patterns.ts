@@ -7,7 +7,7 @@
  * The one matcher of the project: --client-publish uses it today; token claims (channels a
  * connection may subscribe or publish to) will compile their patterns with it too.
  */
-import { isChannel } from './protocol.js';
+import { isChannel } from '../protocol/messages.js';
 
 /** At most this many patterns in one list (a permission, not a routing table). */
 export const MAX_PATTERNS = 1000;

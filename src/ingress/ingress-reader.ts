@@ -5,16 +5,16 @@
  * right behind the publication, and a refusal (overloaded) as a control message.
  */
 import type { Worker } from 'node:worker_threads';
-import type { Broker } from './broker.js';
-import { ErrorCode } from './codes.js';
-import type { ToShard } from './control.js';
-import type { Counters } from './counters.js';
-import { ShardcastError } from './errors.js';
-import type { Fanout } from './fanout.js';
-import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from './protocol.js';
-import { RecordKind, ReplyTarget, readPublish, type PublishRequest, type ReplyAddress } from './records.js';
-import { RingConsumer, type RingHandle } from './ring.js';
-import { RingPump } from './ring-pump.js';
+import type { Broker } from '../broker/broker.js';
+import { ErrorCode } from '../protocol/codes.js';
+import type { ToShard } from '../engine/control.js';
+import type { Counters } from '../transport/counters.js';
+import { ShardcastError } from '../protocol/errors.js';
+import type { Fanout } from '../pubsub/fanout.js';
+import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from '../protocol/messages.js';
+import { RecordKind, ReplyTarget, readPublish, type PublishRequest, type ReplyAddress } from '../transport/records.js';
+import { RingConsumer, type RingHandle } from '../transport/ring.js';
+import { RingPump } from '../transport/ring-pump.js';
 
 export class IngressReader {
   private readonly ring: RingConsumer;

@@ -4,10 +4,10 @@
  * acks never travel here; they go through the rings.
  */
 import type { Config } from './config.js';
-import type { ErrorCode } from './codes.js';
-import type { IpTables } from './ip-slots.js';
-import type { RingHandle } from './ring.js';
-import type { ChannelSnapshot } from './sequencer.js';
+import type { ErrorCode } from '../protocol/codes.js';
+import type { IpTables } from '../limits/ip-slots.js';
+import type { RingHandle } from '../transport/ring.js';
+import type { ChannelSnapshot } from '../pubsub/sequencer.js';
 
 /** workerData of a shard worker. */
 export interface ShardInit {

@@ -1,9 +1,9 @@
 import type { Broker } from './broker.js';
-import { ErrorCode } from './codes.js';
-import type { Counters } from './counters.js';
-import { ShardcastError } from './errors.js';
-import type { Fanout } from './fanout.js';
-import { Sequencer, type ChannelSnapshot, type ChannelState } from './sequencer.js';
+import { ErrorCode } from '../protocol/codes.js';
+import type { Counters } from '../transport/counters.js';
+import { ShardcastError } from '../protocol/errors.js';
+import type { Fanout } from '../pubsub/fanout.js';
+import { Sequencer, type ChannelSnapshot, type ChannelState } from '../pubsub/sequencer.js';
 
 /**
  * Channels one sweep slice visits before yielding the main thread: about 0.1-0.3 ms when

@@ -3,8 +3,8 @@
  * requests and matches each reply to its request (replies come back in order).
  */
 import { createConnection, type Socket } from 'node:net';
-import { ErrorCode } from './codes.js';
-import { ShardcastError } from './errors.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { ShardcastError } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 
 export type IpcReply =

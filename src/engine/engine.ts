@@ -7,25 +7,25 @@
  *     → every Shard's Feed → uWS publish to local subscribers
  */
 import type { Worker } from 'node:worker_threads';
-import type { Broker } from './broker.js';
-import { MemoryBroker } from './broker-memory.js';
-import { ErrorCode } from './codes.js';
+import type { Broker } from '../broker/broker.js';
+import { MemoryBroker } from '../broker/broker-memory.js';
+import { ErrorCode } from '../protocol/codes.js';
 import { resolveConfig, type Config, type Options } from './config.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
-import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from './counters.js';
-import { JsonFrameEncoder } from './encoder.js';
-import { ShardcastError } from './errors.js';
-import { Fanout } from './fanout.js';
-import { IngressReader } from './ingress-reader.js';
-import { Interest } from './interest.js';
-import { IpcServer } from './ipc-server.js';
+import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
+import { JsonFrameEncoder } from '../protocol/encoder.js';
+import { ShardcastError } from '../protocol/errors.js';
+import { Fanout } from '../pubsub/fanout.js';
+import { IngressReader } from '../ingress/ingress-reader.js';
+import { Interest } from '../pubsub/interest.js';
+import { IpcServer } from '../ingress/ipc-server.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics } from './metrics.js';
-import { MAX_CHANNELS_PER_PUBLISH, checkChannel } from './protocol.js';
-import { createRing, type RingHandle } from './ring.js';
+import { createMetrics } from '../observe/metrics.js';
+import { MAX_CHANNELS_PER_PUBLISH, checkChannel } from '../protocol/messages.js';
+import { createRing, type RingHandle } from '../transport/ring.js';
 import { StallWatch } from './stall-watch.js';
 import { Supervisor } from './supervisor.js';
-import './uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
+import '../transport/uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
 
 /** How long GET /api/channels waits for the shards' reports. */
 const CHANNELS_QUERY_TIMEOUT_MS = 2000;

@@ -4,7 +4,7 @@
  * shards forward the bytes untouched. MessagePack frames will be a second implementation,
  * chosen per connection format, still encoded once per format in use.
  */
-import { formatEpoch } from './protocol.js';
+import { formatEpoch } from './messages.js';
 
 export interface EncodedFrame {
   /** A string is written into the ring as UTF-8 with no intermediate copy. */

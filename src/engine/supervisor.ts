@@ -14,14 +14,14 @@
 import { Worker } from 'node:worker_threads';
 import type { Config } from './config.js';
 import type { FromShard, ShardInit, ToShard } from './control.js';
-import type { Counters } from './counters.js';
-import { createIpTables, type IpTables } from './ip-slots.js';
+import type { Counters } from '../transport/counters.js';
+import { createIpTables, type IpTables } from '../limits/ip-slots.js';
 import type { Logger } from './logger.js';
 import { claimPort } from './port.js';
-import { createRing, type RingHandle } from './ring.js';
-import type { ChannelSnapshot } from './sequencer.js';
+import { createRing, type RingHandle } from '../transport/ring.js';
+import type { ChannelSnapshot } from '../pubsub/sequencer.js';
 
-const WORKER_URL = new URL('../workers/shard.js', import.meta.url);
+const WORKER_URL = new URL('../../workers/shard.js', import.meta.url);
 
 /** Restarts inside this window count towards a crash loop. */
 const RESTART_WINDOW_MS = 10_000;

@@ -4,7 +4,7 @@
  * registry reads it in collect() when scraped: no messages, no per-event calls.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import { MainCounter, ShardCounter, type Counters, type MainCounterName, type ShardCounterName } from './counters.js';
+import { MainCounter, ShardCounter, type Counters, type MainCounterName, type ShardCounterName } from '../transport/counters.js';
 
 const SHARD_HELP: Record<ShardCounterName, string> = {
   connectionsOpen: 'WebSocket connections open, per shard',
