@@ -17,7 +17,8 @@ import { ErrorCode, ShardcastError, resolveConfig, startServer, type ShardcastSe
 import { formatEpoch } from '../src/protocol/messages.js';
 import { RecordKind, readForget, readPublication, type ForgetView, type PublicationView } from '../src/transport/records.js';
 import { RingConsumer, createRing } from '../src/transport/ring.js';
-import { Sequencer, readSnapshot, type ChannelState } from '../src/pubsub/sequencer.js';
+import { Sequencer, type ChannelState } from '../src/pubsub/sequencer.js';
+import { readSnapshot } from '../src/transport/channel-snapshot.js';
 import { ConfigError } from '../src/protocol/errors.js';
 import { TestClient, type Frame } from './helpers/client.js';
 import { sleep, waitUntil } from './helpers/wait.js';

@@ -3,7 +3,8 @@ import { ErrorCode } from '../protocol/codes.js';
 import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
 import type { Fanout } from '../pubsub/fanout.js';
-import { Sequencer, type ChannelSnapshot, type ChannelState } from '../pubsub/sequencer.js';
+import { Sequencer, type ChannelState } from '../pubsub/sequencer.js';
+import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 
 /**
  * Channels one sweep slice visits before yielding the main thread: about 0.1-0.3 ms when

@@ -5,7 +5,7 @@
  * for several machines will implement the same interface and feed the same Fanout, so the
  * shards never change.
  */
-import type { ChannelSnapshot } from '../pubsub/sequencer.js';
+import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 
 /**
  * The contract every Broker keeps (the shards and every ingress rely on it):

@@ -7,7 +7,7 @@ import type { Config } from './config.js';
 import type { ErrorCode } from '../protocol/codes.js';
 import type { IpTables } from '../limits/ip-slots.js';
 import type { RingHandle } from '../transport/ring.js';
-import type { ChannelSnapshot } from '../pubsub/sequencer.js';
+import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 
 /** workerData of a shard worker. */
 export interface ShardInit {

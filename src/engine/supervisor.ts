@@ -19,7 +19,7 @@ import { createIpTables, type IpTables } from '../limits/ip-slots.js';
 import type { Logger } from './logger.js';
 import { claimPort } from './port.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
-import type { ChannelSnapshot } from '../pubsub/sequencer.js';
+import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 
 const WORKER_URL = new URL('../../workers/shard.js', import.meta.url);
 

@@ -13,6 +13,7 @@
  * epochs of an earlier run of the server, so a server restart is told apart too.
  */
 import { randomInt } from 'node:crypto';
+import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 
 /** One channel incarnation's state, updated in place on each publication. */
 export interface ChannelState {
@@ -21,18 +22,6 @@ export interface ChannelState {
   readonly epoch: number;
   /** Date.now() of the last publication: the sweep's idea of "idle". */
   lastPublishedAt: number;
-}
-
-/**
- * Every channel's (seq, epoch) in a form that is cheap to hand to a (re)starting shard:
- * structured-cloning a million small arrays costs about a second of the main thread; three
- * flat values cost a tenth of that. names[i] is the i-th name of `names` split on "\n"
- * (channel names cannot contain it).
- */
-export interface ChannelSnapshot {
-  readonly names: string;
-  readonly seqs: Float64Array;
-  readonly epochs: Uint32Array;
 }
 
 /** What a sweep slice ended with. */
@@ -149,11 +138,4 @@ export class Sequencer {
   restartSweep(): void {
     this.cursor = null;
   }
-}
-
-/** Hands each channel of a snapshot to `each` (the shard's half of snapshot()). */
-export function readSnapshot(s: ChannelSnapshot, each: (channel: string, seq: number, epoch: number) => void): void {
-  if (s.seqs.length === 0) return;
-  const names = s.names.split('\n');
-  for (let i = 0; i < names.length; i++) each(names[i]!, s.seqs[i]!, s.epochs[i]!);
 }

@@ -8,7 +8,7 @@ import { Counters } from '../transport/counters.js';
 import type { FromShard } from '../engine/control.js';
 import { writePublish, type PublishRequest } from '../transport/records.js';
 import { RingProducer, type RingHandle } from '../transport/ring.js';
-import { readSnapshot, type ChannelSnapshot } from '../pubsub/sequencer.js';
+import { readSnapshot, type ChannelSnapshot } from '../transport/channel-snapshot.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */

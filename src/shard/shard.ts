@@ -9,7 +9,7 @@
  */
 import { CloseCode } from '../protocol/codes.js';
 import type { FromShard, ShardInit, ToShard } from '../engine/control.js';
-import type { ChannelSnapshot } from '../pubsub/sequencer.js';
+import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 import { closeApp, uws, type us_listen_socket } from '../transport/uws.js';
 import { ClientHandler, SWEEP_INTERVAL_MS } from './client-handler.js';
 import { ShardContext } from './context.js';
