@@ -1,5 +1,5 @@
 /**
- * Ring benchmark: how fast src/ring.ts moves frames between threads, compared with
+ * Ring benchmark: how fast src/transport/ring.ts moves frames between threads, compared with
  * postMessage, and how quickly a sleeping consumer wakes up.
  *
  *   node dist/bench/ring.js [--json FILE] [--frames N] [--post-frames N] [--iterations N]

@@ -1,7 +1,7 @@
 /**
  * Bad input on every ingress — WebSocket frames, HTTP requests, IPC frames and the
  * in-process API — against real servers and real clients. Every refusal must carry its
- * stable code (src/codes.ts), the connection must keep working after a non-fatal error, and
+ * stable code (src/protocol/codes.ts), the connection must keep working after a non-fatal error, and
  * no shard may fault.
  */
 import assert from 'node:assert/strict';
@@ -594,7 +594,7 @@ describe('IPC', { timeout: 60_000 }, () => {
   });
 
   test('JSON that is not an object, or has no string type, is unknown_type (as docs/protocol.md says for IPC)', async () => {
-    // NB: on WebSocket the same frames are bad_message, which is what src/codes.ts describes
+    // NB: on WebSocket the same frames are bad_message, which is what src/protocol/codes.ts describes
     const c = await ipc();
     for (const json of ['5', '[]', 'null', '"publish"', '{}', '{"type":5}']) {
       assertIpcError(await c.request(json), ErrorCode.UnknownType, null, json);

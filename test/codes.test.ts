@@ -1,5 +1,5 @@
 /**
- * Stable codes: every error code and close code in src/codes.ts is documented in
+ * Stable codes: every error code and close code in src/protocol/codes.ts is documented in
  * docs/protocol.md, every error code has an HTTP status, and the tables are consistent.
  */
 import assert from 'node:assert/strict';

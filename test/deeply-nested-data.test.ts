@@ -1,7 +1,7 @@
 /**
  * Found by the adversarial run (test/adversarial.test.ts): a publish whose `data` is JSON
  * nested 30,000 deep — 60 KB, under the default 64 KiB --max-payload — parses, but
- * re-serialising it (JSON.stringify in protocol.ts) throws RangeError (call stack), which is
+ * re-serialising it (JSON.stringify in src/protocol/messages.ts) throws RangeError (call stack), which is
  * not a ShardcastError, so it escapes the handler:
  *   - WebSocket or HTTP: the shard that parsed it faults — every client on it gets 1011, the
  *     shard restarts; sent in a loop, the shards crash-loop;

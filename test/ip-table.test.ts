@@ -175,7 +175,7 @@ describe('IpTable under threads', { timeout: 60_000 }, () => {
 
   test('threads on many addresses sharing two lines stay within the documented race bound and end at zero', async (t) => {
     // 12 addresses in 16 words: words are claimed and freed all the time, the case where a
-    // new address's first connections may land in two words at once (see src/ip-table.ts)
+    // new address's first connections may land in two words at once (see src/limits/ip-table.ts)
     const threads = 3;
     const max = 3;
     const addresses = Array.from({ length: 12 }, (_, i) => [10, 9, 8, i]);

@@ -1,5 +1,5 @@
 /**
- * Stress tests for src/ring.ts: argument validation, single-thread wrap-around with verified
+ * Stress tests for src/transport/ring.ts: argument validation, single-thread wrap-around with verified
  * content (including the 2^32 position wrap), full-ring accounting, visibility rules, the
  * sleep/wake path, and real producer/consumer threads. Every record carries its index and a
  * content pattern derived from it (test/fixtures/record-stream.ts), so loss, duplication,

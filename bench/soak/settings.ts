@@ -40,7 +40,7 @@ export const HEALTHY_ADDRESS = '127.0.0.1';
 export const attackerAddress = (thread: number): string => `127.0.0.${2 + (thread % 200)}`;
 
 /**
- * Error codes an attacker may be answered with. Every stable code of src/codes.ts except
+ * Error codes an attacker may be answered with. Every stable code of src/protocol/codes.ts except
  * `internal` (a server bug), so codes added to the table later count without a change here.
  */
 export const LEGIT_ERROR_CODES: ReadonlySet<string> = new Set<string>(Object.values(ErrorCode).filter((c) => c !== ErrorCode.Internal));

@@ -3,8 +3,7 @@ import { ErrorCode } from '../protocol/codes.js';
 import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
 import type { Fanout } from '../pubsub/fanout.js';
-import { Sequencer, type ChannelState } from '../pubsub/sequencer.js';
-import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
+import type { ChannelState, Sequencer } from '../pubsub/sequencer.js';
 
 /**
  * Channels one sweep slice visits before yielding the main thread: about 0.1-0.3 ms when
@@ -32,7 +31,6 @@ export interface MemoryBrokerOptions {
  * point of the stream.
  */
 export class MemoryBroker implements Broker {
-  private readonly sequencer = new Sequencer();
   /** Channels with local subscribers on some shard (kept whatever their idle time). */
   private readonly interested = new Set<string>();
   private readonly timer: NodeJS.Timeout | null = null;
@@ -48,6 +46,8 @@ export class MemoryBroker implements Broker {
 
   constructor(
     private readonly fanout: Fanout,
+    /** This node's last seq and epoch per channel; the memory broker also assigns them. */
+    private readonly sequencer: Sequencer,
     private readonly options: MemoryBrokerOptions,
   ) {
     if (options.channelTtl > 0) {
@@ -86,10 +86,6 @@ export class MemoryBroker implements Broker {
     for (let i = 0; i < channels.length; i++) this.sequencer.commit(channels[i]!, seqs[i]!, epochs[i]!, now);
     if (this.sequencer.channels !== before) this.updateGauge();
     return seqs;
-  }
-
-  snapshot(): ChannelSnapshot {
-    return this.sequencer.snapshot();
   }
 
   setInterest(channel: string, interested: boolean): void {

@@ -5,8 +5,6 @@
  * for several machines will implement the same interface and feed the same Fanout, so the
  * shards never change.
  */
-import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
-
 /**
  * The contract every Broker keeps (the shards and every ingress rely on it):
  *
@@ -19,7 +17,11 @@ import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
  * 3. Deliver before answering. The promise resolves only after the publications are in the
  *    Fanout (the broadcast ring): an ack or HTTP answer, written into the same ring after
  *    that, always reaches a shard behind the publication it acknowledges.
- * 4. Answers find their caller by address, not by timing. Resolution may come late and in
+ * 4. The Sequencer it is given records every publication the broker hands to the Fanout, in
+ *    that order: it is this node's view of each channel's last seq and epoch *as of the feed
+ *    position*, which is what a (re)starting shard needs (Sequencer.snapshot), whoever
+ *    assigned the seqs — this broker, or one on another machine.
+ * 5. Answers find their caller by address, not by timing. Resolution may come late and in
  *    any order across channels; ingresses address their replies with (shard, generation,
  *    ref), unique for the life of the process (see records.ts), so a late answer can never
  *    reach a connection that was not its publisher.
@@ -32,8 +34,6 @@ export interface Broker {
    * channel would pass --max-channels: nothing was sequenced then).
    */
   publish(channels: readonly string[], data: string): Promise<readonly number[]>;
-  /** Last seq and epoch of each channel with state, for shards that (re)start. */
-  snapshot(): ChannelSnapshot;
   /**
    * Whether some shard of this machine has local subscribers of `channel`: called when
    * the first shard gains one (true) and when the last one loses its last (false). The

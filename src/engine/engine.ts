@@ -18,10 +18,11 @@ import { ShardcastError } from '../protocol/errors.js';
 import { Fanout } from '../pubsub/fanout.js';
 import { IngressReader } from '../ingress/ingress-reader.js';
 import { Interest } from '../pubsub/interest.js';
+import { Sequencer } from '../pubsub/sequencer.js';
 import { IpcServer } from '../ingress/ipc-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from '../observe/metrics.js';
-import { MAX_CHANNELS_PER_PUBLISH, checkChannel } from '../protocol/messages.js';
+import { checkChannelList, serialiseData } from '../protocol/messages.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
 import { StallWatch } from './stall-watch.js';
 import { Supervisor } from './supervisor.js';
@@ -87,6 +88,8 @@ class Engine implements ShardcastServer {
   private readonly counters: Counters;
   private readonly feed: RingHandle;
   private readonly fanout: Fanout;
+  /** Last seq and epoch per channel as of the feed position: the snapshot a starting shard gets. */
+  private readonly sequencer = new Sequencer();
   private readonly broker: Broker;
   private readonly memoryBroker: MemoryBroker;
   /** Which channels have subscribers on some shard (reported by the shards). */
@@ -107,13 +110,13 @@ class Engine implements ShardcastServer {
     this.counters = new Counters(createCounters(config.workers));
     this.feed = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
     this.fanout = new Fanout(this.feed, new JsonFrameEncoder());
-    this.broker = this.memoryBroker = new MemoryBroker(this.fanout, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
+    this.broker = this.memoryBroker = new MemoryBroker(this.fanout, this.sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
     this.supervisor = new Supervisor(config, this.feed, this.counters, {
       attach: (shard) => {
         this.fanout.attach(shard);
-        return this.broker.snapshot();
+        return this.sequencer.snapshot();
       },
       detach: (shard) => {
         // the worker has exited: its subscribers are gone, and so is its interest
@@ -162,18 +165,8 @@ class Engine implements ShardcastServer {
 
   async publishMany(channels: readonly string[], data: unknown): Promise<number[]> {
     if (this.closing) throw new ShardcastError(ErrorCode.ShuttingDown, 'server is shutting down');
-    if (!Array.isArray(channels) || channels.length === 0 || channels.length > MAX_CHANNELS_PER_PUBLISH) {
-      throw new ShardcastError(ErrorCode.BadMessage, `give 1-${MAX_CHANNELS_PER_PUBLISH} channels`);
-    }
-    channels.forEach(checkChannel);
-    if (new Set(channels).size !== channels.length) throw new ShardcastError(ErrorCode.BadMessage, 'channels has duplicates');
-    let json: string | undefined;
-    try {
-      json = JSON.stringify(data);
-    } catch (err) {
-      throw new ShardcastError(ErrorCode.BadMessage, `data is not serialisable to JSON: ${(err as Error).message}`);
-    }
-    if (json === undefined) throw new ShardcastError(ErrorCode.BadMessage, 'data must be a JSON value (not undefined or a function)');
+    checkChannelList(channels);
+    const json = serialiseData(data);
     if (Buffer.byteLength(json) > this.config.maxPayload) {
       throw new ShardcastError(ErrorCode.PayloadTooLarge, `data above the ${this.config.maxPayload}-byte limit`);
     }

@@ -86,7 +86,7 @@ export class IngressReader {
       case ReplyTarget.None:
         return;
       case ReplyTarget.WebSocket:
-        this.fanout.reply(this.addressOf(req), ackFrame(req.id, seqs[0]!), promised);
+        this.fanout.reply(this.addressOf(req), ackFrame(req.id, req.channels, seqs), promised);
         return;
       case ReplyTarget.Http:
         this.fanout.reply(this.addressOf(req), httpPublishBody(req.channels, seqs), promised);

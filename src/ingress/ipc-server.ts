@@ -13,7 +13,7 @@ import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 import type { Logger } from '../engine/logger.js';
-import { MAX_ACK_ID, MAX_CHANNELS_PER_PUBLISH, checkChannel, toClientMessage } from '../protocol/messages.js';
+import { MAX_ACK_ID, ackFrame, checkChannelList, toClientMessage } from '../protocol/messages.js';
 
 /** How long an overloaded request waits before it is tried again. */
 const RETRY_MS = 5;
@@ -110,8 +110,7 @@ export class IpcServer {
             queue.shift();
             this.counters.mainAdd('ipcPublishes');
             this.counters.mainAdd('published', seqs.length);
-            const seqPart = entry.channels.length === 1 ? `"seq":${seqs[0]}` : `"seqs":{${entry.channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}`;
-            reply(`{"type":"ack","id":${JSON.stringify(entry.id)},${seqPart}}`);
+            reply(ackFrame(entry.id, entry.channels, seqs));
             next();
           },
           (err: unknown) => {
@@ -181,10 +180,7 @@ function parseRequest(text: string): IpcRequest {
     throw new ShardcastError(ErrorCode.UnknownType, 'IPC requests are {"type":"publish",…}');
   }
   if (Array.isArray(m['channels'])) {
-    const channels = m['channels'].map(checkChannel);
-    if (channels.length === 0 || channels.length > MAX_CHANNELS_PER_PUBLISH || new Set(channels).size !== channels.length) {
-      throw new ShardcastError(ErrorCode.BadMessage, `"channels" must hold 1-${MAX_CHANNELS_PER_PUBLISH} distinct channel names`);
-    }
+    const channels = checkChannelList(m['channels']);
     const one = toClientMessage({ ...m, channel: channels[0], channels: undefined });
     if (one.type !== 'publish') throw new Error('unreachable: type was checked above');
     return { kind: 'publish', id: one.id, channels, data: one.data };

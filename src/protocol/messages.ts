@@ -87,12 +87,16 @@ export function toClientMessage(v: unknown): ClientMessage {
  * input, not a fault: it is refused with bad_message like any other unusable data.
  */
 export function serialiseData(data: unknown): string {
+  let json: string | undefined;
   try {
-    return JSON.stringify(data);
+    json = JSON.stringify(data);
   } catch (err) {
-    if (err instanceof RangeError) throw new ShardcastError(ErrorCode.BadMessage, '"data" is nested too deeply');
-    throw err;
+    const why = err instanceof RangeError ? 'is nested too deeply' : `is not serialisable to JSON: ${(err as Error).message}`;
+    throw new ShardcastError(ErrorCode.BadMessage, `"data" ${why}`);
   }
+  // only the in-process API can hand over what JSON has no text for
+  if (json === undefined) throw new ShardcastError(ErrorCode.BadMessage, '"data" must be a JSON value (not undefined or a function)');
+  return json;
 }
 
 /** Body of POST /api/publish, validated. */
@@ -113,19 +117,22 @@ export function parseHttpPublish(body: string): HttpPublish {
   }
   const m = v as Record<string, unknown>;
   if (!('data' in m)) throw new ShardcastError(ErrorCode.BadMessage, 'body needs a "data" field');
-  let channels: string[];
   if ('channel' in m && 'channels' in m) throw new ShardcastError(ErrorCode.BadMessage, 'give "channel" or "channels", not both');
-  if ('channels' in m) {
-    const cs = m['channels'];
-    if (!Array.isArray(cs) || cs.length === 0 || cs.length > MAX_CHANNELS_PER_PUBLISH) {
-      throw new ShardcastError(ErrorCode.BadMessage, `"channels" must be an array of 1-${MAX_CHANNELS_PER_PUBLISH} channel names`);
-    }
-    channels = cs.map(checkChannel);
-    if (new Set(channels).size !== channels.length) throw new ShardcastError(ErrorCode.BadMessage, '"channels" has duplicates');
-  } else {
-    channels = [checkChannel(m['channel'])];
-  }
+  const channels = 'channels' in m ? checkChannelList(m['channels']) : [checkChannel(m['channel'])];
   return { channels, data: serialiseData(m['data']) };
+}
+
+/**
+ * The channels of a multi-channel publish (HTTP, IPC, the in-process API): 1 to
+ * MAX_CHANNELS_PER_PUBLISH valid, distinct names. The one check every ingress uses.
+ */
+export function checkChannelList(value: unknown): string[] {
+  if (!Array.isArray(value) || value.length === 0 || value.length > MAX_CHANNELS_PER_PUBLISH) {
+    throw new ShardcastError(ErrorCode.BadMessage, `"channels" must be an array of 1-${MAX_CHANNELS_PER_PUBLISH} channel names`);
+  }
+  const channels = value.map(checkChannel);
+  if (new Set(channels).size !== channels.length) throw new ShardcastError(ErrorCode.BadMessage, '"channels" has duplicates');
+  return channels;
 }
 
 // ------------------------------------------------------------ server → client frames
@@ -167,14 +174,21 @@ export function errorFrame(code: ErrorCode, message: string, ref: string | null)
   return JSON.stringify({ type: 'error', code, message, ref });
 }
 
-export function ackFrame(id: string, seq: number): string {
-  return `{"type":"ack","id":${JSON.stringify(id)},"seq":${seq}}`;
+/** `"seq":n` for one channel, `"seqs":{"a":n,"b":m}` for several (in the order given). */
+function seqsField(channels: readonly string[], seqs: readonly number[]): string {
+  if (channels.length === 1) return `"seq":${seqs[0]}`;
+  return `"seqs":{${channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}`;
+}
+
+/** The answer to an acked publish, on WebSocket and IPC alike (an IPC id may be absent: null). */
+export function ackFrame(id: string | null, channels: readonly string[], seqs: readonly number[]): string {
+  return `{"type":"ack","id":${JSON.stringify(id)},${seqsField(channels, seqs)}}`;
 }
 
 /** Longest a seq can print as (integers stay exact up to 2^53). */
 const SEQ_DIGITS = 16;
 
-/** Upper bound of ackFrame(id, seq)'s bytes, known before the seq is. */
+/** Upper bound of a one-channel ackFrame's bytes, known before the seq is. */
 export function ackFrameMaxBytes(id: string): number {
   return 32 + Buffer.byteLength(JSON.stringify(id)) + SEQ_DIGITS;
 }
@@ -186,6 +200,5 @@ export function httpPublishBodyMaxBytes(channels: readonly string[]): number {
 
 /** HTTP publish answer: one seq, or one per channel in the order given. */
 export function httpPublishBody(channels: readonly string[], seqs: readonly number[]): string {
-  if (channels.length === 1) return `{"seq":${seqs[0]}}`;
-  return `{"seqs":{${channels.map((c, i) => `"${c}":${seqs[i]}`).join(',')}}}`;
+  return `{${seqsField(channels, seqs)}}`;
 }

@@ -18,7 +18,7 @@ import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 /** One channel incarnation's state, updated in place on each publication. */
 export interface ChannelState {
   seq: number;
-  /** u32, fixed for the incarnation (formatEpoch() in protocol.ts prints it). */
+  /** u32, fixed for the incarnation (formatEpoch() in protocol/messages.ts prints it). */
   readonly epoch: number;
   /** Date.now() of the last publication: the sweep's idea of "idle". */
   lastPublishedAt: number;

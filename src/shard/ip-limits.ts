@@ -2,7 +2,7 @@
  * IpLimits — one shard's per-address checks at the WebSocket upgrade: the handshake rate
  * (--max-handshakes-per-ip) and the open connections (--max-connections-per-ip) of the
  * peer's address, both counted over every shard in tables the main thread shares (see
- * src/ip-table.ts and src/handshake-limiter.ts). A refusal is answered here, with HTTP 429
+ * src/limits/ip-table.ts and src/limits/handshake-limiter.ts). A refusal is answered here, with HTTP 429
  * and a JSON error body, and counted.
  *
  * The rate is checked first and spends a token on every attempt it lets through, even one
