@@ -17,7 +17,7 @@ export interface ShardInit {
   readonly config: Config;
   /** The port to listen on (claimed by the main thread; never 0). */
   readonly port: number;
-  readonly feed: RingHandle; // main → shards broadcast ring; this shard reads slot `shard`
+  readonly broadcast: RingHandle; // main → shards broadcast ring; this shard reads slot `shard` through its Feed
   readonly ingress: RingHandle; // this shard → main
   readonly counters: SharedArrayBuffer;
   /** Per-address limits, shared by every shard (the same tables across restarts). */

@@ -86,7 +86,8 @@ export async function startWithConfig(config: Config, log: Logger): Promise<Shar
 
 class Engine implements ShardcastServer {
   private readonly counters: Counters;
-  private readonly feed: RingHandle;
+  /** The broadcast ring (main → every shard); a shard reads it through its Feed. */
+  private readonly broadcast: RingHandle;
   private readonly fanout: Fanout;
   /** Last seq and epoch per channel as of the feed position: the snapshot a starting shard gets. */
   private readonly sequencer = new Sequencer();
@@ -108,12 +109,12 @@ class Engine implements ShardcastServer {
     private readonly log: Logger,
   ) {
     this.counters = new Counters(createCounters(config.workers));
-    this.feed = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
-    this.fanout = new Fanout(this.feed, new JsonFrameEncoder());
+    this.broadcast = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
+    this.fanout = new Fanout(this.broadcast, new JsonFrameEncoder());
     this.broker = this.memoryBroker = new MemoryBroker(this.fanout, this.sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
-    this.supervisor = new Supervisor(config, this.feed, this.counters, {
+    this.supervisor = new Supervisor(config, this.broadcast, this.counters, {
       attach: (shard) => {
         this.fanout.attach(shard);
         return this.sequencer.snapshot();

@@ -58,7 +58,7 @@ export class Supervisor {
 
   constructor(
     private readonly config: Config,
-    private readonly feed: RingHandle,
+    private readonly broadcastRing: RingHandle,
     private readonly counters: Counters,
     private readonly hooks: ShardHooks,
     private readonly log: Logger,
@@ -119,7 +119,7 @@ export class Supervisor {
     // counts for nothing, and the shard would write over records not read yet (issue 7)
     const ingress = createRing({ capacity: this.config.ingressRingSize, maxConsumers: 1, attached: 1 });
     const slot = this.slots[shard]!;
-    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, feed: this.feed, ingress, counters: this.counters.sab, ipTables: this.ipTables };
+    const init: ShardInit = { shard, generation: slot.generation++, config: this.config, port: this.port, broadcast: this.broadcastRing, ingress, counters: this.counters.sab, ipTables: this.ipTables };
     const worker = new Worker(WORKER_URL, {
       workerData: init,
       name: `shard-${shard}`,

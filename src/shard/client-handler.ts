@@ -83,7 +83,7 @@ export class ClientHandler {
       sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
       return;
     }
-    const client: Client = { n: ctx.ref(), channels: null, ipSlot, tokens: 0, tokensAt: 0 };
+    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0 };
     this.limiter.open(client, performance.now());
     res.upgrade(
       client,
@@ -97,16 +97,16 @@ export class ClientHandler {
   private onOpen(ws: ClientSocket): void {
     const { ctx } = this;
     const client = ws.getUserData();
-    ctx.clients.set(client.n, ws);
+    ctx.clients.set(client.ref, ws);
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
-    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.n}`, ctx.shard), false);
+    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard), false);
   }
 
   private onClose(ws: ClientSocket): void {
     const { ctx } = this;
     const client = ws.getUserData();
-    if (!ctx.clients.delete(client.n)) return;
+    if (!ctx.clients.delete(client.ref)) return;
     ctx.counters.closeOne();
     this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
@@ -201,7 +201,7 @@ export class ClientHandler {
         }
         const accepted = ctx.forwardPublish({
           target: msg.id === null ? ReplyTarget.None : ReplyTarget.WebSocket,
-          ref: client.n,
+          ref: client.ref,
           channels: [msg.channel],
           data: msg.data,
           id: msg.id ?? '',

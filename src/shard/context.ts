@@ -13,8 +13,8 @@ import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js'
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
 export interface Client {
-  /** Shard-local number; the public id is `${shard}.${generation}-${n}`. */
-  readonly n: number;
+  /** Its reply reference (see nextRef); the public id is `${shard}.${generation}-${ref}`. */
+  readonly ref: number;
   /** Channels subscribed (null until the first subscribe). */
   channels: Set<string> | null;
   /** Its word in the connections-per-address table, released on close (NO_SLOT: none). */
@@ -58,7 +58,7 @@ export class ShardContext {
   private readonly touched = new Set<string>();
   private interestQueued = false;
   private readonly reportInterest = (): void => this.sendInterest();
-  private nextRef = 1;
+  private lastRef = 0;
   closing = false;
 
   constructor(
@@ -82,12 +82,14 @@ export class ShardContext {
   }
 
   /**
-   * A fresh number for a connection or a pending request. It never wraps (exact up to 2^53:
-   * centuries at a million a second), so an answer can never reach a newer connection that
-   * took a recycled number; with (shard, generation) it addresses a reply (see records.ts).
+   * A fresh reply reference: the number a reply from the main thread is addressed to — a
+   * connection's (acks) or a held HTTP request's (answers); the reply's target says which
+   * table to look in. One counter serves both. It never wraps (exact up to 2^53: centuries
+   * at a million a second), so an answer can never reach a newer connection that took a
+   * recycled number; with (shard, generation) it addresses a reply (see records.ts).
    */
-  ref(): number {
-    return this.nextRef++;
+  nextRef(): number {
+    return ++this.lastRef;
   }
 
   count(name: Parameters<Counters['shardAdd']>[1], n = 1): void {

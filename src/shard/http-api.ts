@@ -109,7 +109,7 @@ export class HttpApi {
 
   /** Keeps a response open for a later answer, noting if the client goes away meanwhile. */
   private hold(res: HttpResponse): { ref: number; entry: PendingHttp } {
-    const ref = this.ctx.ref();
+    const ref = this.ctx.nextRef();
     const entry: PendingHttp = { res, aborted: false };
     this.ctx.pending.set(ref, entry);
     res.onAborted(() => {
