@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
+import { parseSize } from '../protocol/sizes.js';
 
 export type Ingress = 'http' | 'ws' | 'ipc';
 export type BenchFormat = 'json';
@@ -356,7 +357,7 @@ export function duration(flag: string, text: string): number {
 
 /** "256", "4k", "1m" (KiB, MiB) → bytes. */
 function size(flag: string, text: string): number {
-  const m = /^\s*(\d+)\s*([kmKM])?[bB]?\s*$/.exec(text);
-  if (!m) throw new BenchUsageError(`invalid ${flag} ${JSON.stringify(text)} (bytes, e.g. 256, 4k, 1m)`);
-  return Number(m[1]) * (m[2] === undefined ? 1 : m[2].toLowerCase() === 'k' ? 1024 : 1024 * 1024);
+  const n = parseSize(text);
+  if (Number.isNaN(n)) throw new BenchUsageError(`invalid ${flag} ${JSON.stringify(text)} (bytes, e.g. 256, 4k, 1m)`);
+  return n;
 }

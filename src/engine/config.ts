@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { checkPatterns } from '../auth/channel-patterns.js';
 import { ConfigError } from '../protocol/errors.js';
+import { parseSize } from '../protocol/sizes.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -269,11 +270,8 @@ function num(o: Options, key: keyof Options, dflt: number): number {
 }
 
 function parseNumber(s: string, size: boolean): number {
-  const m = /^(\d+)([kKmMgG]?)$/.exec(s.trim());
-  if (!m || (!size && m[2] !== '')) return NaN;
-  const unit = m[2]!.toLowerCase();
-  const mult = unit === 'k' ? KiB : unit === 'm' ? MiB : unit === 'g' ? 1024 * MiB : 1;
-  return Number(m[1]) * mult;
+  if (size) return parseSize(s);
+  return /^\s*\d+\s*$/.test(s) ? Number(s) : NaN;
 }
 
 function describeRange(spec: Spec): string {
