@@ -190,10 +190,10 @@ describe('MemoryBroker', () => {
       const pub: PublicationView = { seq: 0, epoch: 0, channel: '', frame: new Uint8Array(0) };
       const fv: ForgetView = { epoch: 0, channel: '' };
       for (let at = consumer.next(); at >= 0; at = consumer.next()) {
-        if (consumer.kind === RecordKind.Publication) {
+        if (consumer.kind === (RecordKind.Publication as number)) {
           const p = readPublication(consumer, at, pub);
           out.push({ kind: 'pub', channel: p.channel, seq: p.seq, epoch: p.epoch });
-        } else if (consumer.kind === RecordKind.Forget) {
+        } else if (consumer.kind === (RecordKind.Forget as number)) {
           const f = readForget(consumer, at, fv);
           out.push({ kind: 'forget', channel: f.channel, epoch: f.epoch });
         }

@@ -22,10 +22,10 @@ interface Tag { readonly name: string; readonly attrs: ReadonlyMap<string, strin
 /** Start tags with their attributes (a small scanner, enough for the markup renderHtml writes). */
 function startTags(html: string): Tag[] {
   const tags: Tag[] = [];
-  const tagRe = /<([a-zA-Z][\w-]*)((?:\s+[^\s"'>\/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*)\s*\/?>/g;
+  const tagRe = /<([a-zA-Z][\w-]*)((?:\s+[^\s"'>/=]+(?:\s*=\s*(?:"[^"]*"|'[^']*'|[^\s"'>]+))?)*)\s*\/?>/g;
   for (const m of html.matchAll(tagRe)) {
     const attrs = new Map<string, string>();
-    for (const a of m[2]!.matchAll(/([^\s"'>\/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g)) {
+    for (const a of m[2]!.matchAll(/([^\s"'>/=]+)(?:\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+)))?/g)) {
       attrs.set(a[1]!.toLowerCase(), a[2] ?? a[3] ?? a[4] ?? '');
     }
     tags.push({ name: m[1]!.toLowerCase(), attrs });

@@ -60,7 +60,7 @@ describe('IpTable', () => {
     const table = new IpTable(createIpSlots(MIN_WORDS, SEEDS));
     const key = ipKey(v4(198, 51, 100, 1));
     const slots = [1, 2, 3].map(() => table.tryOpen(key, 3));
-    assert.ok(slots.every((s) => s >= 0), `granted: ${slots}`);
+    assert.ok(slots.every((s) => s >= 0), `granted: ${slots.join(',')}`);
     assert.equal(new Set(slots).size, 1, 'one address, one word');
     assert.equal(table.count(key), 3);
     assert.equal(table.tryOpen(key, 3), REFUSED);

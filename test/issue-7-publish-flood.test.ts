@@ -46,7 +46,7 @@ describe('issue 7: a client publish flood', () => {
       Array.from({ length: FLOODERS }, () => new Promise<WebSocket>((resolve, reject) => {
         const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { perMessageDeflate: false });
         ws.on('message', (raw) => {
-          const v = JSON.parse(String(raw)) as { type: string; code?: string } | Array<{ type: string }>;
+          const v = JSON.parse((raw as Buffer).toString()) as { type: string; code?: string } | Array<{ type: string }>;
           for (const m of Array.isArray(v) ? v : [v]) {
             if (m.type === 'ack') acked++;
             else if (m.type === 'error' && (m as { code?: string }).code === ErrorCode.Overloaded) overloaded++;

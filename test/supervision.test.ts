@@ -11,7 +11,7 @@ import { connectMany, TestClient } from './helpers/client.js';
 
 describe('shard fault and restart', () => {
   let server: ShardcastServer;
-  let clients: TestClient[] = [];
+  const clients: TestClient[] = [];
 
   before(async () => {
     server = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true });

@@ -30,7 +30,7 @@ function onConnection(ws: WebSocket): void {
     if (isBinary) return;
     let msg: { type?: unknown; channel?: unknown };
     try {
-      msg = JSON.parse(raw.toString()) as typeof msg;
+      msg = JSON.parse((raw as Buffer).toString()) as typeof msg; // binaryType nodebuffer: a Buffer
     } catch {
       ws.send('{"type":"error","error":"bad json"}');
       return;

@@ -38,7 +38,7 @@ const ANSWER_TIMEOUT_MS = 15_000;
 
 const pick = <T>(rng: () => number, xs: readonly T[]): T => xs[rng() % xs.length]!;
 
-function post(path: string, body: string | Buffer, headers: Record<string, string>): string {
+function post(path: string, body: string, headers: Record<string, string>): string {
   const h = Object.entries({ host: '127.0.0.1', 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)), ...headers })
     .map(([k, v]) => `${k}: ${v}\r\n`)
     .join('');

@@ -59,11 +59,8 @@ export class MemoryBroker implements Broker {
   }
 
   publish(channels: readonly string[], data: string): Promise<readonly number[]> {
-    try {
-      return Promise.resolve(this.publishNow(channels, data));
-    } catch (err) {
-      return Promise.reject(err);
-    }
+    // the executor runs publishNow now, and its throw (a ShardcastError) becomes the rejection
+    return new Promise((resolve) => resolve(this.publishNow(channels, data)));
   }
 
   /** Synchronous form, for ingresses on the main thread that want no promise per message. */
@@ -110,8 +107,9 @@ export class MemoryBroker implements Broker {
     return true;
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
+    return Promise.resolve();
   }
 
   /**

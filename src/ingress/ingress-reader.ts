@@ -45,7 +45,7 @@ export class IngressReader {
   }
 
   private onRecord(at: number, kind: number, length: number): void {
-    const req = kind === RecordKind.Publish ? readPublish(this.ring, at, length) : null;
+    const req = kind === (RecordKind.Publish as number) ? readPublish(this.ring, at, length) : null;
     if (req === null) {
       // a shard bug, never client input (shards validate everything they forward): the
       // main thread must not trust this ring any more, nor fall over; the shard is replaced

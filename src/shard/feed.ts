@@ -42,7 +42,7 @@ export class Feed {
   }
 
   private onRecord(at: number, kind: number): void {
-    switch (kind) {
+    switch (kind as RecordKind) {
       case RecordKind.Publication: {
         const p = readPublication(this.ring, at, this.pub);
         const last = this.ctx.lastSeq.get(p.channel);
@@ -68,6 +68,7 @@ export class Feed {
       case RecordKind.Forget:
         this.onForget(readForget(this.ring, at, this.forget));
         return;
+      case RecordKind.Publish: // shards' own kind, only on the ingress rings: a producer bug here too
       default:
         throw new Error(`feed: unknown record kind ${kind}`); // a producer bug: fail loudly
     }

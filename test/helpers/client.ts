@@ -23,7 +23,7 @@ export class TestClient {
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? Buffer.from(data as Buffer).toString('utf8') : String(data);
+      const text = isBinary ? Buffer.from(data as Buffer).toString('utf8') : (data as Buffer).toString('utf8');
       const v = JSON.parse(text) as Frame | Frame[];
       for (const m of Array.isArray(v) ? v : [v]) {
         if (m.type === 'welcome') this.welcome = { id: m['id'] as string, shard: m['shard'] as number };
