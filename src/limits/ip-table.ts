@@ -11,9 +11,10 @@
  *
  * Concurrency contract (on top of IpSlots'): writers are the shards, each in its upgrade
  * handler (tryOpen) and close handler (close), only through compareExchange of the whole
- * word; nothing else writes. tryOpen reads all 16 candidate words first: if one holds the
- * key's fingerprint it increments that word unless the count is at the limit; only if none
- * does it claims the first free word (count 1). Either compareExchange fails if the word
+ * word; nothing else writes. tryOpen reads all 16 candidate words first and adds up the
+ * counts of those holding the key's fingerprint: at the limit it refuses; otherwise it
+ * increments the first of them, and only if there is none does it claim the first free word
+ * (count 1). Either compareExchange fails if the word
  * changed since it was read, and tryOpen starts over. close() decrements the word the
  * connection took, whose index the connection keeps (Client.ipSlot): it never searches, and
  * the word cannot have changed owner, since it holds at least this connection.
@@ -21,9 +22,10 @@
  * The one inexactness: a free word can appear in front of a shard's scan while it runs (its
  * owner's last connection closed). Two shards adding the first connection of the same
  * address at that instant can then claim two different words for it. The address lives in
- * both until one drains to 0; meanwhile every tryOpen finds and counts against the same one
- * (scans go in a fixed order), so the limit is exceeded by at most what the other word got
- * during the race: one connection per racing shard, at most shards − 1, and only for an
+ * both until one drains to 0; meanwhile every tryOpen checks the limit against the sum of
+ * every word holding the key, so the limit is exceeded only by increments that raced on two
+ * different words from snapshots taken below it: one connection per racing shard, at most
+ * shards − 1, and only for an
  * address whose first connections race with an unrelated address leaving the same lines
  * (test/ip-table.test.ts provokes it with 12 addresses in 16 words). A lock per line would
  * remove it; this way no shard ever waits for another.
@@ -48,21 +50,34 @@ export class IpTable extends IpSlots {
     const fp = BigInt(this.fp);
     const limit = BigInt(max);
     const { words } = this;
-    retry: for (;;) {
+    for (;;) {
+      // the whole scan first: the limit applies to the address's total, even when a race
+      // has split it over two words (see the contract above)
       let free = -1;
+      let mine = -1;
+      let seen = 0n;
+      let total = 0n;
       for (let k = 0; k < 16; k++) {
         const i = this.candidate(k);
         const w = Atomics.load(words, i);
         if (w === 0n) {
           if (free < 0) free = i;
         } else if (w >> 32n === fp) {
-          if ((w & COUNT_MASK) >= limit) return REFUSED;
-          if (Atomics.compareExchange(words, i, w, w + 1n) === w) return i;
-          continue retry;
+          total += w & COUNT_MASK;
+          if (mine < 0) {
+            mine = i;
+            seen = w;
+          }
         }
       }
-      if (free < 0) return UNTRACKED;
-      if (Atomics.compareExchange(words, free, 0n, (fp << 32n) | 1n) === 0n) return free;
+      if (total >= limit) return REFUSED;
+      if (mine >= 0) {
+        if (Atomics.compareExchange(words, mine, seen, seen + 1n) === seen) return mine;
+      } else {
+        if (free < 0) return UNTRACKED;
+        if (Atomics.compareExchange(words, free, 0n, (fp << 32n) | 1n) === 0n) return free;
+      }
+      // the word changed since it was read: look again
     }
   }
 
