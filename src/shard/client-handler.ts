@@ -16,6 +16,7 @@ import {
   type ClientMessage,
 } from '../protocol/messages.js';
 import { ChannelPatterns } from '../auth/channel-patterns.js';
+import { anonymousPermissions, type Permissions } from '../auth/permissions.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
@@ -33,6 +34,8 @@ export class ClientHandler {
 
   /** Channels clients may publish to (--client-publish). */
   private readonly publishable: ChannelPatterns;
+  /** What a connection without a token may do (--anonymous-channels, --client-publish). */
+  private readonly anonymous: Permissions;
   private readonly limiter: PublishLimiter;
   private readonly ipLimits: IpLimits;
 
@@ -41,6 +44,7 @@ export class ClientHandler {
     ipTables: IpTables = { connections: null, handshakes: null },
   ) {
     this.publishable = new ChannelPatterns(ctx.config.clientPublish);
+    this.anonymous = anonymousPermissions(ctx.config);
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
     this.ipLimits = new IpLimits(ctx, ipTables);
   }
@@ -146,6 +150,13 @@ export class ClientHandler {
     const client = ws.getUserData();
     switch (msg.type) {
       case 'subscribe': {
+        const readable = this.anonymous.subscribe;
+        if (!readable.matches(msg.channel)) {
+          ctx.count('subscribeForbidden');
+          const why = readable.none ? 'anonymous connections may subscribe to no channel on this server' : `anonymous connections may not subscribe to ${msg.channel}`;
+          this.reject(ws, ErrorCode.Forbidden, why, msg.type);
+          return;
+        }
         if (!ws.isSubscribed(msg.channel)) {
           const channels = (client.channels ??= new Set());
           if (channels.size >= ctx.config.maxSubscriptions) {
