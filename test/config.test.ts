@@ -50,6 +50,7 @@ describe('resolveConfig', () => {
       clientPublishBurst: 200,
       allowAnonymous: true,
       anonymousChannels: ['*'],
+      allowedOrigins: ['*'],
       shardStallTimeout: 3000,
       shutdownTimeout: 5000,
       logLevel: 'info',
@@ -120,6 +121,14 @@ describe('resolveConfig', () => {
     assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true, anonymousChannels: 'news:*, lobby' }).anonymousChannels, ['news:*', 'lobby']);
     assert.deepEqual(resolveConfig({ anonymousChannels: false }).anonymousChannels, []);
     assert.deepEqual(resolveConfig({ anonymousChannels: ['a', 'b*'] }).anonymousChannels, ['a', 'b*']);
+  });
+
+  test('allowed origins: any on loopback, none beyond it by default; exact origins or *', () => {
+    assert.deepEqual(resolveConfig({}).allowedOrigins, ['*']);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true }).allowedOrigins, []);
+    assert.deepEqual(resolveConfig({ allowedOrigins: 'https://app.example.com, http://localhost:3000,https://app.example.com' }).allowedOrigins, ['https://app.example.com', 'http://localhost:3000']);
+    assert.deepEqual(resolveConfig({ allowedOrigins: ['https://a.example:8443'] }).allowedOrigins, ['https://a.example:8443']);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true, allowedOrigins: '*' }).allowedOrigins, ['*']);
   });
 
   test('the refusal to listen beyond loopback says exactly what to add', () => {
@@ -252,6 +261,12 @@ describe('resolveConfig', () => {
     { name: 'non-loopback host without apiKey', options: { host: '0.0.0.0' }, option: 'host', allowed: ['loopback', '--api-key', '--allow-anonymous'] },
     { name: 'non-loopback host with an apiKey but neither JWT nor allowAnonymous', options: { host: '0.0.0.0', apiKey: '12345678' }, option: 'host', allowed: ['--jwt-secret', '--allow-anonymous', 'loopback'] },
     { name: 'anonymousChannels with a * inside a pattern', options: { anonymousChannels: 'news:*,a*b' }, option: 'anonymousChannels', allowed: ['pattern "a*b"'] },
+    { name: 'allowedOrigins with a path', options: { allowedOrigins: 'https://app.example.com/chat' }, option: 'allowedOrigins', allowed: ['not an exact origin', 'https://app.example.com'] },
+    { name: 'allowedOrigins with a trailing slash', options: { allowedOrigins: 'https://a.example/' }, option: 'allowedOrigins', allowed: ['without path or trailing slash'] },
+    { name: 'allowedOrigins in upper case', options: { allowedOrigins: 'https://App.example' }, option: 'allowedOrigins', allowed: ['in lower case'] },
+    { name: 'allowedOrigins without a scheme', options: { allowedOrigins: 'app.example.com' }, option: 'allowedOrigins', allowed: ['scheme://host[:port]'] },
+    { name: 'allowedOrigins ftp:', options: { allowedOrigins: 'ftp://files.example' }, option: 'allowedOrigins', allowed: ['not an exact origin'] },
+    { name: 'allowedOrigins empty list', options: { allowedOrigins: ' , ' }, option: 'allowedOrigins', allowed: ['exact origins, comma-separated'] },
     { name: 'allowAnonymous "maybe"', options: { allowAnonymous: 'maybe' }, option: 'allowAnonymous', allowed: ['true or false'] },
     { name: 'LAN host without apiKey', options: { host: '192.168.1.7' }, option: 'host', allowed: ['loopback'] },
     { name: '"127.1" is not accepted as loopback', options: { host: '127.1' }, option: 'host', allowed: ['loopback'] },

@@ -5,6 +5,7 @@
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
 import { availableParallelism } from 'node:os';
+import { checkOrigins } from '../auth/allowed-origins.js';
 import { checkPatterns } from '../auth/channel-patterns.js';
 import { ConfigError } from '../protocol/errors.js';
 import { parseSize } from '../protocol/sizes.js';
@@ -57,6 +58,8 @@ export interface Options {
   allowAnonymous?: boolean | string;
   /** Channel patterns anonymous connections may subscribe to (array or comma-separated); true = all, false = none. */
   anonymousChannels?: boolean | string | readonly string[];
+  /** Origins browser pages may connect from (array or comma-separated); '*' = any. */
+  allowedOrigins?: string | readonly string[];
   shardStallTimeout?: number | string;
   shutdownTimeout?: number | string;
   logLevel?: string;
@@ -96,6 +99,8 @@ export interface Config {
   readonly allowAnonymous: boolean;
   /** Channel patterns anonymous connections may subscribe to; [] = none. */
   readonly anonymousChannels: readonly string[];
+  /** Exact origins allowed on a WebSocket upgrade that carries Origin; ['*'] = any, [] = none. */
+  readonly allowedOrigins: readonly string[];
   /** Milliseconds a shard may leave its feed unread before it is cut loose (0 = never). */
   readonly shardStallTimeout: number;
   readonly shutdownTimeout: number;
@@ -129,6 +134,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   clientPublishBurst: { kind: 'int', flag: '--client-publish-burst', env: 'SHARDCAST_CLIENT_PUBLISH_BURST', min: 1, max: 1_000_000, help: 'Publishes a connection may make at once before --client-publish-rate applies. Default 2 × the rate (at least 1).' },
   allowAnonymous: { kind: 'bool', flag: '--allow-anonymous', env: 'SHARDCAST_ALLOW_ANONYMOUS', help: 'Admit WebSocket connections without a token, as anonymous (they subscribe only to --anonymous-channels and publish only to --client-publish). Required beyond loopback unless JWT is configured; on loopback without JWT every connection is anonymous anyway.' },
   anonymousChannels: { kind: 'patterns', flag: '--anonymous-channels', env: 'SHARDCAST_ANONYMOUS_CHANNELS', help: 'Channels anonymous connections may subscribe to: comma-separated patterns as for --client-publish; * for all; --no-anonymous-channels for none. Default: * on loopback, none otherwise (a subscribe outside them gets forbidden).' },
+  allowedOrigins: { kind: 'string', flag: '--allowed-origins', env: 'SHARDCAST_ALLOWED_ORIGINS', help: 'Web pages that may open WebSocket connections: comma-separated exact origins (https://app.example.com), or * for any. An upgrade whose Origin header is not listed is refused with HTTP 403 (origin_not_allowed); clients that send no Origin (not browsers) are not concerned. Default: * on loopback, none otherwise.' },
   shardStallTimeout: { kind: 'int', flag: '--shard-stall-timeout', env: 'SHARDCAST_SHARD_STALL_TIMEOUT', min: 0, max: 600_000, help: 'Milliseconds a shard may leave records of the broadcast ring unread before it is cut loose so the others go on; its clients are closed with 4002 and it is replaced. 0 = never (a stalled shard then holds publishing up). Default 3000.' },
   shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds for a graceful shutdown: clients get up to half of it (1 s at most) to receive their close frame; close() fails if shards take 2 s longer than this. Default 5000.' },
   logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
@@ -208,6 +214,8 @@ export function resolveConfig(options: Options): Config {
     allowAnonymous,
     // as open as before on loopback (local development); nothing to read anonymously beyond it
     anonymousChannels: patterns(options, 'anonymousChannels', loopback ? ['*'] : []),
+    // browsers may connect from anywhere during local development; beyond it, only from listed pages
+    allowedOrigins: origins(options, loopback ? ['*'] : []),
     shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
     logLevel,
@@ -282,6 +290,19 @@ function patterns(o: Options, key: PatternKey, dflt: readonly string[]): readonl
   }
   const problem = checkPatterns(list);
   if (problem !== null) throw new ConfigError(key, v, problem);
+  return Object.freeze([...new Set(list)]);
+}
+
+/** Exact origins: an array or a comma-separated string; '*' for any. */
+function origins(o: Options, dflt: readonly string[]): readonly string[] {
+  const v = o.allowedOrigins;
+  if (v === undefined) return dflt;
+  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter((p) => p !== '') : v;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((p) => typeof p === 'string')) {
+    throw new ConfigError('allowedOrigins', v, 'exact origins, comma-separated (e.g. "https://app.example.com,https://admin.example.com"), or *');
+  }
+  const problem = checkOrigins(list);
+  if (problem !== null) throw new ConfigError('allowedOrigins', v, problem);
   return Object.freeze([...new Set(list)]);
 }
 

@@ -17,6 +17,7 @@ import {
 } from '../protocol/messages.js';
 import { ChannelPatterns } from '../auth/channel-patterns.js';
 import { anonymousPermissions, type Permissions } from '../auth/permissions.js';
+import { AllowedOrigins } from '../auth/allowed-origins.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
@@ -36,6 +37,8 @@ export class ClientHandler {
   private readonly publishable: ChannelPatterns;
   /** What a connection without a token may do (--anonymous-channels, --client-publish). */
   private readonly anonymous: Permissions;
+  /** Web pages that may connect (--allowed-origins). */
+  private readonly origins: AllowedOrigins;
   private readonly limiter: PublishLimiter;
   private readonly ipLimits: IpLimits;
 
@@ -45,6 +48,7 @@ export class ClientHandler {
   ) {
     this.publishable = new ChannelPatterns(ctx.config.clientPublish);
     this.anonymous = anonymousPermissions(ctx.config);
+    this.origins = new AllowedOrigins(ctx.config.allowedOrigins);
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
     this.ipLimits = new IpLimits(ctx, ipTables);
   }
@@ -81,6 +85,14 @@ export class ClientHandler {
     // (429, its doing) and never holds a global slot, not even for a moment
     const ipSlot = this.ipLimits.admit(res);
     if (ipSlot === null) return;
+    // a browser page from a site not listed: refused before any token work (403, not retryable)
+    const origin = req.getHeader('origin');
+    if (!this.origins.admits(origin)) {
+      this.ipLimits.release(ipSlot);
+      ctx.count('originRefused');
+      sendError(res, ErrorCode.OriginNotAllowed, `origin ${origin.slice(0, 200)} may not connect (--allowed-origins)`);
+      return;
+    }
     if (!ctx.counters.tryOpen(ctx.config.maxConnections)) {
       this.ipLimits.release(ipSlot);
       ctx.count('connectionsRefused');
