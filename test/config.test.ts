@@ -31,7 +31,7 @@ describe('resolveConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       workers: availableParallelism(),
-      apiKey: null,
+      apiKeys: [],
       maxPayload: 64 * KiB,
       maxBackpressure: 1 * MiB,
       idleTimeout: 32,
@@ -105,7 +105,7 @@ describe('resolveConfig', () => {
   test('host: loopback without an API key; beyond it an API key and --allow-anonymous (or JWT); the API key picks 0.0.0.0 by default', () => {
     for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost']) assert.equal(resolveConfig({ host }).host, host);
     assert.equal(resolveConfig({ apiKey: '12345678', allowAnonymous: true }).host, '0.0.0.0');
-    assert.equal(resolveConfig({ apiKey: '12345678', allowAnonymous: 'yes' }).apiKey, '12345678');
+    assert.deepEqual(resolveConfig({ apiKey: '12345678', allowAnonymous: 'yes' }).apiKeys, ['12345678']);
     assert.equal(resolveConfig({ apiKey: '12345678', host: '127.0.0.1' }).host, '127.0.0.1');
     assert.equal(resolveConfig({ apiKey: '12345678', host: '192.168.1.7', allowAnonymous: true }).host, '192.168.1.7');
   });

@@ -4,6 +4,7 @@
  * read this table. Options are validated once, at start, into a frozen Config; a bad value
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
+import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { checkOrigins } from '../auth/allowed-origins.js';
 import { checkPatterns } from '../auth/channel-patterns.js';
@@ -12,6 +13,10 @@ import { parseSize } from '../protocol/sizes.js';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
+
+/** Shortest API key, and the most keys at once (rotation needs two or three). */
+const MIN_API_KEY = 8;
+const MAX_API_KEYS = 100;
 
 /** Shortest --channel-ttl besides 0 (ms). */
 const MIN_CHANNEL_TTL = 100;
@@ -36,7 +41,10 @@ export interface Options {
   host?: string;
   port?: number | string;
   workers?: number | string;
+  /** One key, or several comma-separated (rotation). */
   apiKey?: string;
+  /** A file with one key per line (blank lines and # comments ignored). */
+  apiKeyFile?: string;
   maxPayload?: number | string;
   maxBackpressure?: number | string;
   idleTimeout?: number | string;
@@ -71,7 +79,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly workers: number;
-  readonly apiKey: string | null;
+  /** Bearer keys the HTTP API accepts (--api-key and --api-key-file together); [] = no key, open to loopback callers. */
+  readonly apiKeys: readonly string[];
   readonly maxPayload: number;
   readonly maxBackpressure: number;
   readonly idleTimeout: number;
@@ -115,7 +124,8 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Beyond loopback the server refuses to start unless it has an API key and either JWT or --allow-anonymous (closed by default).' },
   port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
   workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
-  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters). Without one, the server listens on loopback only and the API is open to local callers.' },
+  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters, no spaces or commas); several comma-separated keys are all accepted (rotation). Without a key, the server listens on loopback only and the API is open to local callers.' },
+  apiKeyFile: { kind: 'string', flag: '--api-key-file', env: 'SHARDCAST_API_KEY_FILE', help: 'File holding the HTTP API key(s), one per line (blank lines and lines starting with # ignored), read at start, so that no key is on the command line. Adds to --api-key.' },
   maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },
   maxBackpressure: { kind: 'size', flag: '--max-backpressure', env: 'SHARDCAST_MAX_BACKPRESSURE', min: 16 * KiB, max: 1024 * MiB, help: 'Per-connection send buffer limit in bytes; a client past it is closed with 4001 (slow consumer). Default 1m.' },
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
@@ -166,10 +176,9 @@ export function resolveConfig(options: Options): Config {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(specs, key)) throw new ConfigError(key, (options as Record<string, unknown>)[key], `unknown option; known: ${Object.keys(specs).join(', ')}`);
   }
-  const apiKey = str(options, 'apiKey');
-  if (apiKey !== null && apiKey.length < 8) throw new ConfigError('apiKey', '***', 'at least 8 characters');
-  const host = str(options, 'host') ?? (apiKey === null ? '127.0.0.1' : '0.0.0.0');
-  if (apiKey === null && !isLoopback(host)) {
+  const apiKeys = readApiKeys(options);
+  const host = str(options, 'host') ?? (apiKeys.length === 0 ? '127.0.0.1' : '0.0.0.0');
+  if (apiKeys.length === 0 && !isLoopback(host)) {
     throw new ConfigError('host', host, closedByDefault(['--api-key KEY (or --api-key-file FILE) for the HTTP API', ...(jwtConfigured(options) || bool(options, 'allowAnonymous', false) ? [] : [WS_AUTH])]));
   }
   const loopback = isLoopback(host);
@@ -192,7 +201,7 @@ export function resolveConfig(options: Options): Config {
     host,
     port: num(options, 'port', defaults.port),
     workers: num(options, 'workers', defaults.workers),
-    apiKey,
+    apiKeys,
     maxPayload: num(options, 'maxPayload', defaults.maxPayload),
     maxBackpressure: num(options, 'maxBackpressure', defaults.maxBackpressure),
     idleTimeout: num(options, 'idleTimeout', defaults.idleTimeout),
@@ -246,6 +255,42 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): Options {
     if (v !== undefined && v !== '') out[key] = v;
   }
   return out as Options;
+}
+
+/**
+ * The API keys of --api-key (one, or comma-separated) and --api-key-file (one per line). A
+ * key is shown in no message: a refusal names the option and, for the file, the line.
+ */
+function readApiKeys(options: Options): readonly string[] {
+  const keys: string[] = [];
+  const check = (key: string, option: 'apiKey' | 'apiKeyFile', where: string): void => {
+    if (key.length < MIN_API_KEY) throw new ConfigError(option, where, `keys of at least ${MIN_API_KEY} characters`);
+    // a key travels in an HTTP header: visible ASCII only (a space would be cut at a proxy)
+    if (!/^[\x21-\x7e]+$/.test(key)) throw new ConfigError(option, where, 'keys of visible ASCII characters, without spaces');
+    keys.push(key);
+  };
+  const given = str(options, 'apiKey');
+  if (given !== null) {
+    const list = given.split(',').map((k) => k.trim());
+    list.forEach((k, i) => check(k, 'apiKey', list.length === 1 ? '***' : `*** (key ${i + 1} of ${list.length})`));
+  }
+  const file = str(options, 'apiKeyFile');
+  if (file !== null) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError('apiKeyFile', file, `a readable file of API keys, one per line (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+    const before = keys.length;
+    text.split(/\r?\n/).forEach((line, i) => {
+      const key = line.trim();
+      if (key !== '' && !key.startsWith('#')) check(key, 'apiKeyFile', `${file} line ${i + 1}`);
+    });
+    if (keys.length === before) throw new ConfigError('apiKeyFile', file, 'a file with at least one API key (one per line; blank lines and # comments are ignored)');
+  }
+  if (keys.length > MAX_API_KEYS) throw new ConfigError(given !== null ? 'apiKey' : 'apiKeyFile', `${keys.length} keys`, `at most ${MAX_API_KEYS} API keys`);
+  return Object.freeze([...new Set(keys)]);
 }
 
 /**

@@ -156,7 +156,7 @@ class Engine implements ShardcastServer {
     this.log.info(
       `shardcast listening on ${this.config.host}:${this.port} with ${this.config.workers} shard(s)` +
         (this.ipc ? `, IPC socket ${this.config.ipcSocket}` : '') +
-        (this.config.apiKey === null ? ' (no API key: loopback only)' : ''),
+        (this.config.apiKeys.length === 0 ? ' (no API key: loopback only)' : this.config.apiKeys.length > 1 ? ` (${this.config.apiKeys.length} API keys)` : ''),
     );
     if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
   }
