@@ -4,6 +4,7 @@
  * read this table. Options are validated once, at start, into a frozen Config; a bad value
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
+import { X509Certificate, createPrivateKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { checkOrigins } from '../auth/allowed-origins.js';
@@ -68,6 +69,12 @@ export interface Options {
   anonymousChannels?: boolean | string | readonly string[];
   /** Origins browser pages may connect from (array or comma-separated); '*' = any. */
   allowedOrigins?: string | readonly string[];
+  /** PEM certificate file (may hold the chain after it): serve wss:// and https://. */
+  tlsCert?: string;
+  /** PEM private key file of tlsCert (unencrypted). */
+  tlsKey?: string;
+  /** PEM file of the intermediate certificate(s) to send after tlsCert (its chain). */
+  tlsCa?: string;
   shardStallTimeout?: number | string;
   shutdownTimeout?: number | string;
   logLevel?: string;
@@ -110,6 +117,10 @@ export interface Config {
   readonly anonymousChannels: readonly string[];
   /** Exact origins allowed on a WebSocket upgrade that carries Origin; ['*'] = any, [] = none. */
   readonly allowedOrigins: readonly string[];
+  /** TLS files (checked at start: readable PEM, key matching the certificate); null = plain ws:// and http://. */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly tlsCa: string | null;
   /** Milliseconds a shard may leave its feed unread before it is cut loose (0 = never). */
   readonly shardStallTimeout: number;
   readonly shutdownTimeout: number;
@@ -145,6 +156,9 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   allowAnonymous: { kind: 'bool', flag: '--allow-anonymous', env: 'SHARDCAST_ALLOW_ANONYMOUS', help: 'Admit WebSocket connections without a token, as anonymous (they subscribe only to --anonymous-channels and publish only to --client-publish). Required beyond loopback unless JWT is configured; on loopback without JWT every connection is anonymous anyway.' },
   anonymousChannels: { kind: 'patterns', flag: '--anonymous-channels', env: 'SHARDCAST_ANONYMOUS_CHANNELS', help: 'Channels anonymous connections may subscribe to: comma-separated patterns as for --client-publish; * for all; --no-anonymous-channels for none. Default: * on loopback, none otherwise (a subscribe outside them gets forbidden).' },
   allowedOrigins: { kind: 'string', flag: '--allowed-origins', env: 'SHARDCAST_ALLOWED_ORIGINS', help: 'Web pages that may open WebSocket connections: comma-separated exact origins (https://app.example.com), or * for any. An upgrade whose Origin header is not listed is refused with HTTP 403 (origin_not_allowed); clients that send no Origin (not browsers) are not concerned. Default: * on loopback, none otherwise.' },
+  tlsCert: { kind: 'string', flag: '--tls-cert', env: 'SHARDCAST_TLS_CERT', help: 'PEM certificate file: every shard serves wss:// and https:// (needs --tls-key). It may hold the intermediate certificates after the server\'s own. Checked at start.' },
+  tlsKey: { kind: 'string', flag: '--tls-key', env: 'SHARDCAST_TLS_KEY', help: 'PEM private key file of --tls-cert (unencrypted; keep it mode 0600). Checked at start: it must match the certificate.' },
+  tlsCa: { kind: 'string', flag: '--tls-ca', env: 'SHARDCAST_TLS_CA', help: 'PEM file of the intermediate certificate(s) that chain --tls-cert to a root clients trust, sent after it in the handshake. Not a client-certificate CA.' },
   shardStallTimeout: { kind: 'int', flag: '--shard-stall-timeout', env: 'SHARDCAST_SHARD_STALL_TIMEOUT', min: 0, max: 600_000, help: 'Milliseconds a shard may leave records of the broadcast ring unread before it is cut loose so the others go on; its clients are closed with 4002 and it is replaced. 0 = never (a stalled shard then holds publishing up). Default 3000.' },
   shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds for a graceful shutdown: clients get up to half of it (1 s at most) to receive their close frame; close() fails if shards take 2 s longer than this. Default 5000.' },
   logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
@@ -225,6 +239,7 @@ export function resolveConfig(options: Options): Config {
     anonymousChannels: patterns(options, 'anonymousChannels', loopback ? ['*'] : []),
     // browsers may connect from anywhere during local development; beyond it, only from listed pages
     allowedOrigins: origins(options, loopback ? ['*'] : []),
+    ...readTls(options),
     shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
     logLevel,
@@ -291,6 +306,60 @@ function readApiKeys(options: Options): readonly string[] {
   }
   if (keys.length > MAX_API_KEYS) throw new ConfigError(given !== null ? 'apiKey' : 'apiKeyFile', `${keys.length} keys`, `at most ${MAX_API_KEYS} API keys`);
   return Object.freeze([...new Set(keys)]);
+}
+
+/**
+ * The TLS files, checked now so that a bad one stops start-up with its name and the reason
+ * (uWS would only say "App construction failed" in every shard): both or neither of cert and
+ * key, each a readable PEM file, the key the certificate's, the chain starting with its issuer.
+ */
+function readTls(options: Options): Pick<Config, 'tlsCert' | 'tlsKey' | 'tlsCa'> {
+  const cert = str(options, 'tlsCert');
+  const key = str(options, 'tlsKey');
+  const ca = str(options, 'tlsCa');
+  if (cert === null && key === null) {
+    if (ca !== null) throw new ConfigError('tlsCa', ca, 'only with --tls-cert and --tls-key (it is their certificate chain)');
+    return { tlsCert: null, tlsKey: null, tlsCa: null };
+  }
+  if (cert === null) throw new ConfigError('tlsKey', key, 'only with --tls-cert (the certificate of this key)');
+  if (key === null) throw new ConfigError('tlsCert', cert, 'together with --tls-key (the private key of this certificate)');
+  const read = (option: 'tlsCert' | 'tlsKey' | 'tlsCa', path: string): string => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(option, path, `a readable PEM file (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+    }
+  };
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(read('tlsCert', cert));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError('tlsCert', cert, `a PEM certificate (-----BEGIN CERTIFICATE-----); ${(err as Error).message}`);
+  }
+  let privateKey: KeyObject;
+  try {
+    privateKey = createPrivateKey(read('tlsKey', key));
+  } catch (err) {
+    if (err instanceof ConfigError) throw err;
+    throw new ConfigError('tlsKey', key, `an unencrypted PEM private key; ${(err as Error).message}`);
+  }
+  if (!certificate.checkPrivateKey(privateKey)) {
+    throw new ConfigError('tlsKey', key, `the private key of --tls-cert ${cert}, but it does not match that certificate`);
+  }
+  if (ca !== null) {
+    let issuer: X509Certificate;
+    try {
+      issuer = new X509Certificate(read('tlsCa', ca));
+    } catch (err) {
+      if (err instanceof ConfigError) throw err;
+      throw new ConfigError('tlsCa', ca, `PEM certificates (-----BEGIN CERTIFICATE-----); ${(err as Error).message}`);
+    }
+    if (!certificate.checkIssued(issuer)) {
+      throw new ConfigError('tlsCa', ca, `the chain of --tls-cert ${cert}: its first certificate must be the issuer of that certificate (${certificate.issuer.replace(/\n/g, ', ')})`);
+    }
+  }
+  return { tlsCert: cert, tlsKey: key, tlsCa: ca };
 }
 
 /**

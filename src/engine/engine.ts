@@ -154,7 +154,7 @@ class Engine implements ShardcastServer {
       throw err;
     }
     this.log.info(
-      `shardcast listening on ${this.config.host}:${this.port} with ${this.config.workers} shard(s)` +
+      `shardcast listening on ${this.config.host}:${this.port}${this.config.tlsCert === null ? '' : ' (TLS: wss:// and https://)'} with ${this.config.workers} shard(s)` +
         (this.ipc ? `, IPC socket ${this.config.ipcSocket}` : '') +
         (this.config.apiKeys.length === 0 ? ' (no API key: loopback only)' : this.config.apiKeys.length > 1 ? ` (${this.config.apiKeys.length} API keys)` : ''),
     );
