@@ -17,7 +17,7 @@ const USAGE = `shardcast — a multi-core WebSocket broadcast engine
 
 Usage:
   shardcast serve [options]                     run the server
-  shardcast publish [--ipc-socket PATH | --url URL [--api-key KEY]] CHANNEL DATA
+  shardcast publish [--ipc-socket PATH | --url URL [--api-key KEY | --api-key-file FILE]] CHANNEL DATA
                                                 publish DATA (a JSON value) on CHANNEL
   shardcast bench --url ws://HOST:PORT/ws [options]
                                                 load-test a deployment (see shardcast bench --help)
@@ -32,7 +32,8 @@ ${Object.values(specs)
 Publish options:
   --ipc-socket PATH   the server's IPC socket (default: $SHARDCAST_IPC_SOCKET)
   --url URL           the server's HTTP base, e.g. http://127.0.0.1:8080 (instead of IPC)
-  --api-key KEY       bearer key for --url (default: $SHARDCAST_API_KEY)
+  --api-key KEY       bearer key for --url (default: $SHARDCAST_API_KEY; of a list, the first)
+  --api-key-file FILE the key's file, its first key (default: $SHARDCAST_API_KEY_FILE)
   --id ID             ack id to ask for (IPC)
 
 Exit codes: 0 ok, 1 runtime error, 2 bad usage or configuration.
@@ -133,6 +134,7 @@ async function publish(args: string[]): Promise<number> {
     'ipc-socket': { type: 'string' },
     url: { type: 'string' },
     'api-key': { type: 'string' },
+    'api-key-file': { type: 'string' },
     id: { type: 'string' },
   });
   if (positionals.length !== 2) throw new UsageError('publish takes CHANNEL and DATA (a JSON value, e.g. \'{"score":3}\' or \'"text"\')');
@@ -157,7 +159,10 @@ async function publish(args: string[]): Promise<number> {
     return 0;
   }
   if (!url) throw new UsageError('publish needs --ipc-socket PATH or --url URL');
-  const key = (values['api-key'] as string | undefined) ?? process.env['SHARDCAST_API_KEY'];
+  const keyFile = (values['api-key-file'] as string | undefined) ?? process.env['SHARDCAST_API_KEY_FILE'];
+  // a list (rotation) or a file: the first key is the one to send
+  const keys = (values['api-key'] as string | undefined) ?? process.env['SHARDCAST_API_KEY'] ?? (keyFile ? readFileSync(keyFile, 'utf8') : undefined);
+  const key = keys?.split(/[,\n]/).map((k) => k.trim()).find((k) => k !== '' && !k.startsWith('#'));
   const res = await fetch(new URL('/api/publish', url), {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...(key ? { authorization: `Bearer ${key}` } : {}) },

@@ -95,8 +95,8 @@ describe('client publish limits', () => {
   });
 
   it('is closed by default on a server that faces the network', () => {
-    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: 'k'.repeat(16) }).clientPublish, []);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: 'k'.repeat(16), allowAnonymous: true }).clientPublish, []);
     assert.deepEqual(resolveConfig({ host: '127.0.0.1' }).clientPublish, ['*']);
-    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: 'k'.repeat(16), clientPublish: 'chat:*' }).clientPublish, ['chat:*']);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: 'k'.repeat(16), allowAnonymous: true, clientPublish: 'chat:*' }).clientPublish, ['chat:*']);
   });
 });

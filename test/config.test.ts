@@ -31,7 +31,7 @@ describe('resolveConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       workers: availableParallelism(),
-      apiKey: null,
+      apiKeys: [],
       maxPayload: 64 * KiB,
       maxBackpressure: 1 * MiB,
       idleTimeout: 32,
@@ -48,6 +48,12 @@ describe('resolveConfig', () => {
       clientPublish: ['*'],
       clientPublishRate: 100,
       clientPublishBurst: 200,
+      allowAnonymous: true,
+      anonymousChannels: ['*'],
+      allowedOrigins: ['*'],
+      tlsCert: null,
+      tlsKey: null,
+      tlsCa: null,
       shardStallTimeout: 3000,
       shutdownTimeout: 5000,
       logLevel: 'info',
@@ -99,12 +105,58 @@ describe('resolveConfig', () => {
     }
   });
 
-  test('host: loopback without an API key, any host with one; the API key picks 0.0.0.0 by default', () => {
+  test('host: loopback without an API key; beyond it an API key and --allow-anonymous (or JWT); the API key picks 0.0.0.0 by default', () => {
     for (const host of ['127.0.0.1', '127.8.9.10', '::1', 'localhost']) assert.equal(resolveConfig({ host }).host, host);
-    assert.equal(resolveConfig({ apiKey: '12345678' }).host, '0.0.0.0');
-    assert.equal(resolveConfig({ apiKey: '12345678' }).apiKey, '12345678');
+    assert.equal(resolveConfig({ apiKey: '12345678', allowAnonymous: true }).host, '0.0.0.0');
+    assert.deepEqual(resolveConfig({ apiKey: '12345678', allowAnonymous: 'yes' }).apiKeys, ['12345678']);
     assert.equal(resolveConfig({ apiKey: '12345678', host: '127.0.0.1' }).host, '127.0.0.1');
-    assert.equal(resolveConfig({ apiKey: '12345678', host: '192.168.1.7' }).host, '192.168.1.7');
+    assert.equal(resolveConfig({ apiKey: '12345678', host: '192.168.1.7', allowAnonymous: true }).host, '192.168.1.7');
+  });
+
+  test('closed by default: anonymous connections read every channel on loopback and none beyond it unless --anonymous-channels says so', () => {
+    const local = resolveConfig({});
+    assert.equal(local.allowAnonymous, true);
+    assert.deepEqual(local.anonymousChannels, ['*']);
+    const open = resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true });
+    assert.equal(open.allowAnonymous, true);
+    assert.deepEqual(open.anonymousChannels, []);
+    assert.deepEqual(open.clientPublish, []);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true, anonymousChannels: 'news:*, lobby' }).anonymousChannels, ['news:*', 'lobby']);
+    assert.deepEqual(resolveConfig({ anonymousChannels: false }).anonymousChannels, []);
+    assert.deepEqual(resolveConfig({ anonymousChannels: ['a', 'b*'] }).anonymousChannels, ['a', 'b*']);
+  });
+
+  test('allowed origins: any on loopback, none beyond it by default; exact origins or *', () => {
+    assert.deepEqual(resolveConfig({}).allowedOrigins, ['*']);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true }).allowedOrigins, []);
+    assert.deepEqual(resolveConfig({ allowedOrigins: 'https://app.example.com, http://localhost:3000,https://app.example.com' }).allowedOrigins, ['https://app.example.com', 'http://localhost:3000']);
+    assert.deepEqual(resolveConfig({ allowedOrigins: ['https://a.example:8443'] }).allowedOrigins, ['https://a.example:8443']);
+    assert.deepEqual(resolveConfig({ host: '0.0.0.0', apiKey: '12345678', allowAnonymous: true, allowedOrigins: '*' }).allowedOrigins, ['*']);
+  });
+
+  test('the refusal to listen beyond loopback says exactly what to add', () => {
+    const message = (o: Options): string => {
+      try {
+        resolveConfig(o);
+      } catch (err) {
+        assert.ok(err instanceof ConfigError);
+        return err.message;
+      }
+      throw new Error(`${JSON.stringify(o)} was accepted`);
+    };
+    // nothing: both the API key and the WebSocket decision are missing
+    const bare = message({ host: '0.0.0.0' });
+    assert.match(bare, /^invalid host: "0\.0\.0\.0" \(a server listening beyond loopback must be closed: add --api-key KEY \(or --api-key-file FILE\) for the HTTP API, and JWT \(--jwt-secret, --jwt-public-key or --jwks-file\) or --allow-anonymous for WebSocket connections; or listen on a loopback address/);
+    // an API key alone: only the WebSocket decision is missing
+    const keyOnly = message({ apiKey: '12345678' });
+    assert.match(keyOnly, /^invalid host: "0\.0\.0\.0" \(a server listening beyond loopback must be closed: add JWT \(--jwt-secret, --jwt-public-key or --jwks-file\) or --allow-anonymous for WebSocket connections;/);
+    assert.ok(!keyOnly.includes('--api-key KEY'), keyOnly);
+    // --allow-anonymous alone: only the API key is missing
+    const anonOnly = message({ host: '10.1.2.3', allowAnonymous: true });
+    assert.match(anonOnly, /add --api-key KEY \(or --api-key-file FILE\) for the HTTP API;/);
+    assert.ok(!anonOnly.includes('--allow-anonymous'), anonOnly);
+    // without JWT, refusing anonymous connections would admit nobody
+    assert.throws(() => resolveConfig({ allowAnonymous: false }), (err: unknown) => err instanceof ConfigError && err.option === 'allowAnonymous' && /without JWT every connection is anonymous/.test(err.message));
   });
 
   test('per-address limits are off by default; the handshake burst defaults to two seconds of the rate', () => {
@@ -209,7 +261,16 @@ describe('resolveConfig', () => {
     { name: 'unknown option', options: { prot: 80 } as Options, option: 'prot', shows: '80', allowed: ['unknown option', 'port', 'maxPayload'] },
     // API key and host
     { name: 'short apiKey (the key itself is not shown)', options: { apiKey: 'short' }, option: 'apiKey', shows: '"***"', allowed: ['at least 8 characters'] },
-    { name: 'non-loopback host without apiKey', options: { host: '0.0.0.0' }, option: 'host', allowed: ['loopback', '--api-key'] },
+    { name: 'non-loopback host without apiKey', options: { host: '0.0.0.0' }, option: 'host', allowed: ['loopback', '--api-key', '--allow-anonymous'] },
+    { name: 'non-loopback host with an apiKey but neither JWT nor allowAnonymous', options: { host: '0.0.0.0', apiKey: '12345678' }, option: 'host', allowed: ['--jwt-secret', '--allow-anonymous', 'loopback'] },
+    { name: 'anonymousChannels with a * inside a pattern', options: { anonymousChannels: 'news:*,a*b' }, option: 'anonymousChannels', allowed: ['pattern "a*b"'] },
+    { name: 'allowedOrigins with a path', options: { allowedOrigins: 'https://app.example.com/chat' }, option: 'allowedOrigins', allowed: ['not an exact origin', 'https://app.example.com'] },
+    { name: 'allowedOrigins with a trailing slash', options: { allowedOrigins: 'https://a.example/' }, option: 'allowedOrigins', allowed: ['without path or trailing slash'] },
+    { name: 'allowedOrigins in upper case', options: { allowedOrigins: 'https://App.example' }, option: 'allowedOrigins', allowed: ['in lower case'] },
+    { name: 'allowedOrigins without a scheme', options: { allowedOrigins: 'app.example.com' }, option: 'allowedOrigins', allowed: ['scheme://host[:port]'] },
+    { name: 'allowedOrigins ftp:', options: { allowedOrigins: 'ftp://files.example' }, option: 'allowedOrigins', allowed: ['not an exact origin'] },
+    { name: 'allowedOrigins empty list', options: { allowedOrigins: ' , ' }, option: 'allowedOrigins', allowed: ['exact origins, comma-separated'] },
+    { name: 'allowAnonymous "maybe"', options: { allowAnonymous: 'maybe' }, option: 'allowAnonymous', allowed: ['true or false'] },
     { name: 'LAN host without apiKey', options: { host: '192.168.1.7' }, option: 'host', allowed: ['loopback'] },
     { name: '"127.1" is not accepted as loopback', options: { host: '127.1' }, option: 'host', allowed: ['loopback'] },
   ];
@@ -347,6 +408,9 @@ describe('shardcast CLI', { timeout: 60_000 }, () => {
       { args: ['serve', 'extra'], stderr: /serve takes no arguments/ },
       { args: ['serve', '--client-publish', 'chat:*', '--no-client-publish'], stderr: /--client-publish or --no-client-publish/ },
       { args: ['serve', '--port', '0', '--host', '0.0.0.0'], stderr: /invalid host: "0.0.0.0"/ },
+      { args: ['serve', '--port', '0', '--api-key', '12345678'], stderr: /invalid host: "0\.0\.0\.0" \(a server listening beyond loopback must be closed: add JWT .* or --allow-anonymous for WebSocket connections; or listen on a loopback address/ },
+      { args: ['serve', '--port', '0', '--host', '0.0.0.0', '--allow-anonymous'], stderr: /add --api-key KEY \(or --api-key-file FILE\)/ },
+      { args: ['serve', '--port', '0', '--no-allow-anonymous'], stderr: /invalid allowAnonymous: false/ },
       { args: ['serve', '--port', '0'], env: { SHARDCAST_LOG_LEVEL: 'loud' }, stderr: /invalid logLevel: "loud"/ },
       { args: ['serve', '--port', '0', '--max-payload', '1m'], stderr: /invalid ingressRingSize/ },
       { args: ['publish', 'only-a-channel'], stderr: /CHANNEL and DATA/ },

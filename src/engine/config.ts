@@ -5,8 +5,10 @@
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
 import { availableParallelism } from 'node:os';
+import { checkOrigins } from '../auth/allowed-origins.js';
 import { checkPatterns } from '../auth/channel-patterns.js';
 import { ConfigError } from '../protocol/errors.js';
+import { readApiKeys, readTls } from './config-files.js';
 import { parseSize } from '../protocol/sizes.js';
 
 const KiB = 1024;
@@ -16,6 +18,7 @@ const MiB = 1024 * KiB;
 const MIN_CHANNEL_TTL = 100;
 
 type Kind = 'int' | 'size' | 'string' | 'bool' | 'patterns';
+type PatternKey = 'clientPublish' | 'anonymousChannels';
 
 interface Spec {
   readonly kind: Kind;
@@ -34,7 +37,10 @@ export interface Options {
   host?: string;
   port?: number | string;
   workers?: number | string;
+  /** One key, or several comma-separated (rotation). */
   apiKey?: string;
+  /** A file with one key per line (blank lines and # comments ignored). */
+  apiKeyFile?: string;
   maxPayload?: number | string;
   maxBackpressure?: number | string;
   idleTimeout?: number | string;
@@ -52,6 +58,18 @@ export interface Options {
   clientPublish?: boolean | string | readonly string[];
   clientPublishRate?: number | string;
   clientPublishBurst?: number | string;
+  /** Admit connections without a token (the only kind when JWT is not configured). */
+  allowAnonymous?: boolean | string;
+  /** Channel patterns anonymous connections may subscribe to (array or comma-separated); true = all, false = none. */
+  anonymousChannels?: boolean | string | readonly string[];
+  /** Origins browser pages may connect from (array or comma-separated); '*' = any. */
+  allowedOrigins?: string | readonly string[];
+  /** PEM certificate file (may hold the chain after it): serve wss:// and https://. */
+  tlsCert?: string;
+  /** PEM private key file of tlsCert (unencrypted). */
+  tlsKey?: string;
+  /** PEM file of the intermediate certificate(s) to send after tlsCert (its chain). */
+  tlsCa?: string;
   shardStallTimeout?: number | string;
   shutdownTimeout?: number | string;
   logLevel?: string;
@@ -63,7 +81,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly workers: number;
-  readonly apiKey: string | null;
+  /** Bearer keys the HTTP API accepts (--api-key and --api-key-file together); [] = no key, open to loopback callers. */
+  readonly apiKeys: readonly string[];
   readonly maxPayload: number;
   readonly maxBackpressure: number;
   readonly idleTimeout: number;
@@ -87,6 +106,16 @@ export interface Config {
   readonly clientPublishRate: number;
   /** Publishes a connection may make at once above the rate. */
   readonly clientPublishBurst: number;
+  /** Connections without a token are admitted (as anonymous). Always true without JWT. */
+  readonly allowAnonymous: boolean;
+  /** Channel patterns anonymous connections may subscribe to; [] = none. */
+  readonly anonymousChannels: readonly string[];
+  /** Exact origins allowed on a WebSocket upgrade that carries Origin; ['*'] = any, [] = none. */
+  readonly allowedOrigins: readonly string[];
+  /** TLS files (checked at start: readable PEM, key matching the certificate); null = plain ws:// and http://. */
+  readonly tlsCert: string | null;
+  readonly tlsKey: string | null;
+  readonly tlsCa: string | null;
   /** Milliseconds a shard may leave its feed unread before it is cut loose (0 = never). */
   readonly shardStallTimeout: number;
   readonly shutdownTimeout: number;
@@ -98,10 +127,11 @@ export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 const LOG_LEVELS: readonly LogLevel[] = ['debug', 'info', 'warn', 'error', 'silent'];
 
 export const specs: { readonly [K in keyof Options]-?: Spec } = {
-  host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Without an API key only loopback addresses are allowed.' },
+  host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Beyond loopback the server refuses to start unless it has an API key and either JWT or --allow-anonymous (closed by default).' },
   port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
   workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
-  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters). Without one, the server listens on loopback only and the API is open to local callers.' },
+  apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters, no spaces or commas); several comma-separated keys are all accepted (rotation). Without a key, the server listens on loopback only and the API is open to local callers.' },
+  apiKeyFile: { kind: 'string', flag: '--api-key-file', env: 'SHARDCAST_API_KEY_FILE', help: 'File holding the HTTP API key(s), one per line (blank lines and lines starting with # ignored), read at start, so that no key is on the command line. Adds to --api-key.' },
   maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },
   maxBackpressure: { kind: 'size', flag: '--max-backpressure', env: 'SHARDCAST_MAX_BACKPRESSURE', min: 16 * KiB, max: 1024 * MiB, help: 'Per-connection send buffer limit in bytes; a client past it is closed with 4001 (slow consumer). Default 1m.' },
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
@@ -118,6 +148,12 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   clientPublish: { kind: 'patterns', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Channels WebSocket clients may publish to: comma-separated patterns, each a channel name or a prefix ending in * (e.g. "chat:*,lobby"); * for all; --no-client-publish for none. Default: * when listening on loopback, none otherwise.' },
   clientPublishRate: { kind: 'int', flag: '--client-publish-rate', env: 'SHARDCAST_CLIENT_PUBLISH_RATE', min: 0, max: 1_000_000, help: 'Publishes per second one WebSocket connection may make (token bucket); over it: rate_limited, and a client that goes on past another burst is closed with 1008. 0 = no limit. Default 100.' },
   clientPublishBurst: { kind: 'int', flag: '--client-publish-burst', env: 'SHARDCAST_CLIENT_PUBLISH_BURST', min: 1, max: 1_000_000, help: 'Publishes a connection may make at once before --client-publish-rate applies. Default 2 × the rate (at least 1).' },
+  allowAnonymous: { kind: 'bool', flag: '--allow-anonymous', env: 'SHARDCAST_ALLOW_ANONYMOUS', help: 'Admit WebSocket connections without a token, as anonymous (they subscribe only to --anonymous-channels and publish only to --client-publish). Required beyond loopback unless JWT is configured; on loopback without JWT every connection is anonymous anyway.' },
+  anonymousChannels: { kind: 'patterns', flag: '--anonymous-channels', env: 'SHARDCAST_ANONYMOUS_CHANNELS', help: 'Channels anonymous connections may subscribe to: comma-separated patterns as for --client-publish; * for all; --no-anonymous-channels for none. Default: * on loopback, none otherwise (a subscribe outside them gets forbidden).' },
+  allowedOrigins: { kind: 'string', flag: '--allowed-origins', env: 'SHARDCAST_ALLOWED_ORIGINS', help: 'Web pages that may open WebSocket connections: comma-separated exact origins (https://app.example.com), or * for any. An upgrade whose Origin header is not listed is refused with HTTP 403 (origin_not_allowed); clients that send no Origin (not browsers) are not concerned. Default: * on loopback, none otherwise.' },
+  tlsCert: { kind: 'string', flag: '--tls-cert', env: 'SHARDCAST_TLS_CERT', help: 'PEM certificate file: every shard serves wss:// and https:// (needs --tls-key). It may hold the intermediate certificates after the server\'s own. Checked at start.' },
+  tlsKey: { kind: 'string', flag: '--tls-key', env: 'SHARDCAST_TLS_KEY', help: 'PEM private key file of --tls-cert (unencrypted; keep it mode 0600). Checked at start: it must match the certificate.' },
+  tlsCa: { kind: 'string', flag: '--tls-ca', env: 'SHARDCAST_TLS_CA', help: 'PEM file of the intermediate certificate(s) that chain --tls-cert to a root clients trust, sent after it in the handshake. Not a client-certificate CA.' },
   shardStallTimeout: { kind: 'int', flag: '--shard-stall-timeout', env: 'SHARDCAST_SHARD_STALL_TIMEOUT', min: 0, max: 600_000, help: 'Milliseconds a shard may leave records of the broadcast ring unread before it is cut loose so the others go on; its clients are closed with 4002 and it is replaced. 0 = never (a stalled shard then holds publishing up). Default 3000.' },
   shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds for a graceful shutdown: clients get up to half of it (1 s at most) to receive their close frame; close() fails if shards take 2 s longer than this. Default 5000.' },
   logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
@@ -149,11 +185,19 @@ export function resolveConfig(options: Options): Config {
   for (const key of Object.keys(options)) {
     if (!Object.hasOwn(specs, key)) throw new ConfigError(key, (options as Record<string, unknown>)[key], `unknown option; known: ${Object.keys(specs).join(', ')}`);
   }
-  const apiKey = str(options, 'apiKey');
-  if (apiKey !== null && apiKey.length < 8) throw new ConfigError('apiKey', '***', 'at least 8 characters');
-  const host = str(options, 'host') ?? (apiKey === null ? '127.0.0.1' : '0.0.0.0');
-  if (apiKey === null && !isLoopback(host)) {
-    throw new ConfigError('host', host, 'without --api-key only a loopback address (127.0.0.0/8, ::1, localhost) is allowed, since the publish API would be open');
+  const apiKeys = readApiKeys(options);
+  const host = str(options, 'host') ?? (apiKeys.length === 0 ? '127.0.0.1' : '0.0.0.0');
+  if (apiKeys.length === 0 && !isLoopback(host)) {
+    throw new ConfigError('host', host, closedByDefault(['--api-key KEY (or --api-key-file FILE) for the HTTP API', ...(jwtConfigured(options) || bool(options, 'allowAnonymous', false) ? [] : [WS_AUTH])]));
+  }
+  const loopback = isLoopback(host);
+  const jwt = jwtConfigured(options);
+  // closed by default: beyond loopback the WebSocket side must be a decision too — tokens
+  // (JWT) or an explicit --allow-anonymous; on loopback, without JWT, it stays open as before
+  const allowAnonymous = bool(options, 'allowAnonymous', !jwt && loopback);
+  if (!jwt && !allowAnonymous) {
+    if (options.allowAnonymous === undefined) throw new ConfigError('host', host, closedByDefault([WS_AUTH]));
+    throw new ConfigError('allowAnonymous', options.allowAnonymous, 'true unless JWT is configured (--jwt-secret, --jwt-public-key or --jwks-file): without JWT every connection is anonymous, so false would admit nobody');
   }
   const logLevel = (str(options, 'logLevel') ?? defaults.logLevel) as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) throw new ConfigError('logLevel', logLevel, `one of ${LOG_LEVELS.join(', ')}`);
@@ -166,7 +210,7 @@ export function resolveConfig(options: Options): Config {
     host,
     port: num(options, 'port', defaults.port),
     workers: num(options, 'workers', defaults.workers),
-    apiKey,
+    apiKeys,
     maxPayload: num(options, 'maxPayload', defaults.maxPayload),
     maxBackpressure: num(options, 'maxBackpressure', defaults.maxBackpressure),
     idleTimeout: num(options, 'idleTimeout', defaults.idleTimeout),
@@ -182,9 +226,15 @@ export function resolveConfig(options: Options): Config {
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
     // open on loopback (local development), closed once the server faces a network
-    clientPublish: patterns(options, 'clientPublish', isLoopback(host) ? ['*'] : []),
+    clientPublish: patterns(options, 'clientPublish', loopback ? ['*'] : []),
     clientPublishRate: num(options, 'clientPublishRate', defaults.clientPublishRate),
     clientPublishBurst: 0, // below: its default follows the rate
+    allowAnonymous,
+    // as open as before on loopback (local development); nothing to read anonymously beyond it
+    anonymousChannels: patterns(options, 'anonymousChannels', loopback ? ['*'] : []),
+    // browsers may connect from anywhere during local development; beyond it, only from listed pages
+    allowedOrigins: origins(options, loopback ? ['*'] : []),
+    ...readTls(options),
     shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
     logLevel,
@@ -217,6 +267,23 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): Options {
   return out as Options;
 }
 
+/**
+ * Whether the options configure JWT verification of WebSocket connections. The JWT options
+ * (--jwt-secret, --jwt-public-key, --jwks-file) belong to the authentication work; until
+ * they exist this is false (an unknown option is refused before it is asked).
+ */
+export function jwtConfigured(options: Options): boolean {
+  const o = options as Record<string, unknown>;
+  return ['jwtSecret', 'jwtPublicKey', 'jwksFile'].some((k) => o[k] !== undefined && o[k] !== null && o[k] !== '');
+}
+
+/** What a server listening beyond loopback still needs: said as what to add. */
+const WS_AUTH = 'JWT (--jwt-secret, --jwt-public-key or --jwks-file) or --allow-anonymous for WebSocket connections';
+
+function closedByDefault(missing: readonly string[]): string {
+  return `a server listening beyond loopback must be closed: add ${missing.join(', and ')}; or listen on a loopback address (127.0.0.0/8, ::1, localhost)`;
+}
+
 export function isLoopback(host: string): boolean {
   return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
@@ -231,7 +298,7 @@ function str(o: Options, key: keyof Options): string | null {
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /** Channel patterns: an array, a comma-separated string, or true (all) / false (none). */
-function patterns(o: Options, key: 'clientPublish', dflt: readonly string[]): readonly string[] {
+function patterns(o: Options, key: PatternKey, dflt: readonly string[]): readonly string[] {
   const v = o[key];
   if (v === undefined) return dflt;
   if (v === true || v === 'true' || v === 'yes' || v === '1') return ['*'];
@@ -242,6 +309,19 @@ function patterns(o: Options, key: 'clientPublish', dflt: readonly string[]): re
   }
   const problem = checkPatterns(list);
   if (problem !== null) throw new ConfigError(key, v, problem);
+  return Object.freeze([...new Set(list)]);
+}
+
+/** Exact origins: an array or a comma-separated string; '*' for any. */
+function origins(o: Options, dflt: readonly string[]): readonly string[] {
+  const v = o.allowedOrigins;
+  if (v === undefined) return dflt;
+  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter((p) => p !== '') : v;
+  if (!Array.isArray(list) || list.length === 0 || !list.every((p) => typeof p === 'string')) {
+    throw new ConfigError('allowedOrigins', v, 'exact origins, comma-separated (e.g. "https://app.example.com,https://admin.example.com"), or *');
+  }
+  const problem = checkOrigins(list);
+  if (problem !== null) throw new ConfigError('allowedOrigins', v, problem);
   return Object.freeze([...new Set(list)]);
 }
 

@@ -10,7 +10,7 @@ import type { Worker } from 'node:worker_threads';
 import type { Broker } from '../broker/broker.js';
 import { MemoryBroker } from '../broker/broker-memory.js';
 import { ErrorCode } from '../protocol/codes.js';
-import { resolveConfig, type Config, type Options } from './config.js';
+import { isLoopback, resolveConfig, type Config, type Options } from './config.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
 import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
 import { JsonFrameEncoder } from '../protocol/encoder.js';
@@ -154,10 +154,11 @@ class Engine implements ShardcastServer {
       throw err;
     }
     this.log.info(
-      `shardcast listening on ${this.config.host}:${this.port} with ${this.config.workers} shard(s)` +
+      `shardcast listening on ${this.config.host}:${this.port}${this.config.tlsCert === null ? '' : ' (TLS: wss:// and https://)'} with ${this.config.workers} shard(s)` +
         (this.ipc ? `, IPC socket ${this.config.ipcSocket}` : '') +
-        (this.config.apiKey === null ? ' (no API key: loopback only)' : ''),
+        (this.config.apiKeys.length === 0 ? ' (no API key: loopback only)' : this.config.apiKeys.length > 1 ? ` (${this.config.apiKeys.length} API keys)` : ''),
     );
+    if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
   }
 
   publish(channel: string, data: unknown): Promise<number> {
@@ -315,4 +316,11 @@ class Engine implements ShardcastServer {
       }
     }
   }
+}
+
+/** The start-up line that says what a connection without a token may do. */
+function anonymousSummary(config: Config): string {
+  const list = (p: readonly string[]): string => (p.length === 0 ? 'no channel' : p.includes('*') ? 'every channel' : p.join(','));
+  return `anonymous WebSocket connections allowed: they may subscribe to ${list(config.anonymousChannels)} and publish to ${list(config.clientPublish)}` +
+    (isLoopback(config.host) ? ' (loopback: open for local development)' : '');
 }

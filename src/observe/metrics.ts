@@ -29,6 +29,8 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   ipTableFull: 'WebSocket upgrades let through unchecked by a per-IP limit: its table had no room for their address',
   channelStates: 'Channels in the shard\'s seq map (channels with state, as of the shard\'s position in the feed)',
   channelResets: 'Reset frames published: a channel\'s state was dropped while the shard had subscribers of it',
+  subscribeForbidden: 'Subscribes refused with forbidden (for anonymous connections: channel outside --anonymous-channels)',
+  originRefused: 'WebSocket upgrades refused with origin_not_allowed (Origin not in --allowed-origins; HTTP 403)',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {

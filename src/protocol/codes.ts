@@ -42,6 +42,10 @@ export const ErrorCode = {
   ShuttingDown: 'shutting_down',
   /** A publish would create a channel past --max-channels; existing channels still publish. */
   TooManyChannels: 'too_many_channels',
+  /** The connection may not do this: a subscribe outside the channels it may read (--anonymous-channels for anonymous connections). */
+  Forbidden: 'forbidden',
+  /** A WebSocket upgrade from a browser page whose Origin is not in --allowed-origins. */
+  OriginNotAllowed: 'origin_not_allowed',
   /** A bug or fault on the server side. */
   Internal: 'internal',
 } as const;
@@ -117,5 +121,7 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   handshake_rate_limited: 429,
   shutting_down: 503,
   too_many_channels: 503,
+  forbidden: 403,
+  origin_not_allowed: 403,
   internal: 500,
 };

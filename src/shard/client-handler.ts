@@ -16,6 +16,8 @@ import {
   type ClientMessage,
 } from '../protocol/messages.js';
 import { ChannelPatterns } from '../auth/channel-patterns.js';
+import { anonymousPermissions, type Permissions } from '../auth/permissions.js';
+import { AllowedOrigins } from '../auth/allowed-origins.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
@@ -33,6 +35,10 @@ export class ClientHandler {
 
   /** Channels clients may publish to (--client-publish). */
   private readonly publishable: ChannelPatterns;
+  /** What a connection without a token may do (--anonymous-channels, --client-publish). */
+  private readonly anonymous: Permissions;
+  /** Web pages that may connect (--allowed-origins). */
+  private readonly origins: AllowedOrigins;
   private readonly limiter: PublishLimiter;
   private readonly ipLimits: IpLimits;
 
@@ -41,6 +47,8 @@ export class ClientHandler {
     ipTables: IpTables = { connections: null, handshakes: null },
   ) {
     this.publishable = new ChannelPatterns(ctx.config.clientPublish);
+    this.anonymous = anonymousPermissions(ctx.config);
+    this.origins = new AllowedOrigins(ctx.config.allowedOrigins);
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
     this.ipLimits = new IpLimits(ctx, ipTables);
   }
@@ -77,6 +85,14 @@ export class ClientHandler {
     // (429, its doing) and never holds a global slot, not even for a moment
     const ipSlot = this.ipLimits.admit(res);
     if (ipSlot === null) return;
+    // a browser page from a site not listed: refused before any token work (403, not retryable)
+    const origin = req.getHeader('origin');
+    if (!this.origins.admits(origin)) {
+      this.ipLimits.release(ipSlot);
+      ctx.count('originRefused');
+      sendError(res, ErrorCode.OriginNotAllowed, `origin ${origin.slice(0, 200)} may not connect (--allowed-origins)`);
+      return;
+    }
     if (!ctx.counters.tryOpen(ctx.config.maxConnections)) {
       this.ipLimits.release(ipSlot);
       ctx.count('connectionsRefused');
@@ -146,6 +162,13 @@ export class ClientHandler {
     const client = ws.getUserData();
     switch (msg.type) {
       case 'subscribe': {
+        const readable = this.anonymous.subscribe;
+        if (!readable.matches(msg.channel)) {
+          ctx.count('subscribeForbidden');
+          const why = readable.none ? 'anonymous connections may subscribe to no channel on this server' : `anonymous connections may not subscribe to ${msg.channel}`;
+          this.reject(ws, ErrorCode.Forbidden, why, msg.type);
+          return;
+        }
         if (!ws.isSubscribed(msg.channel)) {
           const channels = (client.channels ??= new Set());
           if (channels.size >= ctx.config.maxSubscriptions) {

@@ -11,7 +11,7 @@
  *   GET  /metrics       → Prometheus text (no API key needed)
  *   GET  /healthz       → 200 {"ok":true}
  */
-import { timingSafeEqual } from 'node:crypto';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode } from '../protocol/codes.js';
 import type { ControlRoute } from '../engine/control.js';
 import { ShardcastError } from '../protocol/errors.js';
@@ -22,10 +22,11 @@ import type { PendingHttp, ShardContext } from './context.js';
 import { sendError, sendJson } from './http-reply.js';
 
 export class HttpApi {
-  private readonly key: Buffer | null;
+  /** SHA-256 of each accepted key; empty: no key, the API is open (loopback only). */
+  private readonly keys: readonly Buffer[];
 
   constructor(private readonly ctx: ShardContext) {
-    this.key = ctx.config.apiKey === null ? null : Buffer.from(ctx.config.apiKey);
+    this.keys = ctx.config.apiKeys.map(digest);
   }
 
   mount(): void {
@@ -48,12 +49,16 @@ export class HttpApi {
   }
 
   private authorized(req: HttpRequest): boolean {
-    if (this.key === null) return true;
-    // "Bearer <key>"; the scheme is case-insensitive (RFC 9110), the key compared in constant time
+    if (this.keys.length === 0) return true;
+    // "Bearer <key>"; the scheme is case-insensitive (RFC 9110). The key is compared in
+    // constant time with every accepted key, all of them each time: digests make the lengths
+    // equal (no early exit on length), and no loop exit tells which key, or how many, matched
     const m = /^bearer +(.+)$/i.exec(req.getHeader('authorization'));
     if (m === null) return false;
-    const given = Buffer.from(m[1]!);
-    return given.length === this.key.length && timingSafeEqual(given, this.key);
+    const given = digest(m[1]!);
+    let match = 0;
+    for (const key of this.keys) match |= timingSafeEqual(given, key) ? 1 : 0;
+    return match === 1;
   }
 
   private publish(res: HttpResponse, req: HttpRequest): void {
@@ -123,6 +128,10 @@ export class HttpApi {
     this.ctx.pending.delete(pending.ref);
     if (!pending.entry.aborted) send();
   }
+}
+
+function digest(key: string): Buffer {
+  return createHash('sha256').update(key).digest();
 }
 
 /** Answers a held request, if its client is still there. */

@@ -16,6 +16,7 @@ import { ShardContext } from './context.js';
 import { Feed } from './feed.js';
 import { HttpApi, answerPending } from './http-api.js';
 import { sendAnswer, sendError } from './http-reply.js';
+import { createApp } from './tls-app.js';
 
 /** Exit code of a shard that closed itself after a fatal error. */
 export const FAULT_EXIT_CODE = 70;
@@ -36,7 +37,7 @@ export class Shard {
     post: (m: FromShard) => void,
     private readonly exit: (code: number) => void,
   ) {
-    const app = uws.App();
+    const app = createApp(init.config, init.shard);
     this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, post);
     this.clients = new ClientHandler(this.ctx, init.ipTables);
     app.ws('/ws', this.clients.behavior());

@@ -34,6 +34,8 @@ export const ShardCounter = {
   ipTableFull: 19, // upgrades let through unchecked: no room in a per-IP table for their address
   channelStates: 20, // gauge: channels in the shard's seq map (channels with state, as of its feed position)
   channelResets: 21, // `reset` frames published: a channel was forgotten while it had local subscribers
+  subscribeForbidden: 22, // subscribes refused with forbidden (anonymous: outside --anonymous-channels)
+  originRefused: 23, // upgrades refused with origin_not_allowed (--allowed-origins)
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 

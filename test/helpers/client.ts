@@ -38,9 +38,13 @@ export class TestClient {
     ws.on('error', () => {}); // the close event carries what tests look at
   }
 
-  /** Connects and waits for the welcome frame. */
-  static async connect(port: number, path = '/ws', timeoutMs = 10_000): Promise<TestClient> {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}${path}`, { perMessageDeflate: false });
+  /**
+   * Connects and waits for the welcome frame. `opts.origin` sends an Origin header (as a
+   * browser would); `opts.ca` connects with wss://, trusting that certificate.
+   */
+  static async connect(port: number, path = '/ws', timeoutMs = 10_000, opts: { origin?: string; ca?: string | Buffer } = {}): Promise<TestClient> {
+    const url = `${opts.ca === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}${path}`;
+    const ws = new WebSocket(url, { perMessageDeflate: false, ...(opts.origin === undefined ? {} : { origin: opts.origin }), ...(opts.ca === undefined ? {} : { ca: opts.ca }) });
     const c = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
