@@ -51,6 +51,7 @@ describe('resolveConfig', () => {
       shardStallTimeout: 3000,
       shutdownTimeout: 5000,
       logLevel: 'info',
+      jwt: null,
       testHooks: false,
     });
   });

@@ -26,8 +26,10 @@ export const ErrorCode = {
   RateLimited: 'rate_limited',
   /** The engine's rings are full: retry later. Nothing was sequenced or delivered. */
   Overloaded: 'overloaded',
-  /** Missing or wrong API key. */
+  /** Missing or wrong API key; on the WebSocket upgrade (HTTP 401, with a `reason`) and in answer to `refresh`: a missing or invalid token. */
   Unauthorized: 'unauthorized',
+  /** A subscribe, publish or refresh outside what the connection's token allows (JWT configured). */
+  Forbidden: 'forbidden',
   /** No such HTTP route. */
   NotFound: 'not_found',
   /** Route exists, method does not. */
@@ -68,6 +70,8 @@ export const CloseCode = {
   SlowConsumer: 4001,
   /** The shard serving the connection stalled and was cut loose from the feed; reconnecting lands on a healthy shard. */
   ShardStalled: 4002,
+  /** The connection's token expired and no `refresh` came in time: get a fresh token and reconnect. */
+  TokenExpired: 4003,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -110,6 +114,7 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   overloaded: 503,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   too_many_connections: 503,

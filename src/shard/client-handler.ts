@@ -15,24 +15,24 @@ import {
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
-import { ChannelPatterns } from '../auth/channel-patterns.js';
+import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
 import type { Client, ClientSocket, ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
+import { AuthGate, acceptedProtocol } from './auth-gate.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';
 import { IpLimits } from './ip-limits.js';
 
 /** How often the slow-consumer sweep looks at every connection's send buffer. */
 export const SWEEP_INTERVAL_MS = 100;
-
 export class ClientHandler {
   /** Test hook: the next client frame makes the handler throw (a fault inside a uWS callback). */
   faultOnNextMessage = false;
 
-  /** Channels clients may publish to (--client-publish). */
-  private readonly publishable: ChannelPatterns;
+  /** Tokens and permissions (src/auth/ through the shard's eyes). */
+  readonly auth: AuthGate;
   private readonly limiter: PublishLimiter;
   private readonly ipLimits: IpLimits;
 
@@ -40,7 +40,7 @@ export class ClientHandler {
     private readonly ctx: ShardContext,
     ipTables: IpTables = { connections: null, handshakes: null },
   ) {
-    this.publishable = new ChannelPatterns(ctx.config.clientPublish);
+    this.auth = new AuthGate(ctx);
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
     this.ipLimits = new IpLimits(ctx, ipTables);
   }
@@ -77,21 +77,51 @@ export class ClientHandler {
     // (429, its doing) and never holds a global slot, not even for a moment
     const ipSlot = this.ipLimits.admit(res);
     if (ipSlot === null) return;
+    // everything needed from req, read now: uWS's req is invalid once this handler returns
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const protocol = acceptedProtocol(offered);
+    const verdict = this.auth.check(req, offered);
+    if (!(verdict instanceof Promise)) {
+      this.finishUpgrade(res, context, ipSlot, verdict, key, protocol, extensions);
+      return;
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void verdict.then((v) => {
+      if (aborted) {
+        this.ipLimits.release(ipSlot);
+        return;
+      }
+      if (ctx.closing) {
+        this.ipLimits.release(ipSlot);
+        sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
+        return;
+      }
+      this.finishUpgrade(res, context, ipSlot, v, key, protocol, extensions);
+    });
+  }
+
+  /** The token check's outcome (or the anonymous permissions), then the global connection limit. */
+  private finishUpgrade(res: HttpResponse, context: us_socket_context_t, ipSlot: number, verdict: TokenVerdict, key: string, protocol: string, extensions: string): void {
+    const { ctx } = this;
+    if (isRefusal(verdict)) {
+      this.ipLimits.release(ipSlot);
+      this.auth.refuse(res, verdict);
+      return;
+    }
     if (!ctx.counters.tryOpen(ctx.config.maxConnections)) {
       this.ipLimits.release(ipSlot);
       ctx.count('connectionsRefused');
       sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
       return;
     }
-    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0 };
+    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0, perms: verdict };
     this.limiter.open(client, performance.now());
-    res.upgrade(
-      client,
-      req.getHeader('sec-websocket-key'),
-      req.getHeader('sec-websocket-protocol'),
-      req.getHeader('sec-websocket-extensions'),
-      context,
-    );
+    res.cork(() => res.upgrade(client, key, protocol, extensions, context));
   }
 
   private onOpen(ws: ClientSocket): void {
@@ -100,7 +130,7 @@ export class ClientHandler {
     ctx.clients.set(client.ref, ws);
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
-    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard), false);
+    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user), false);
   }
 
   private onClose(ws: ClientSocket): void {
@@ -146,6 +176,12 @@ export class ClientHandler {
     const client = ws.getUserData();
     switch (msg.type) {
       case 'subscribe': {
+        if (!client.perms.subscribe.matches(msg.channel)) {
+          ctx.count('forbiddenSubscribe');
+          const why = client.perms.user === null ? `anonymous connections may not subscribe to ${msg.channel}` : `your token does not allow subscribing to ${msg.channel}`;
+          this.reject(ws, ErrorCode.Forbidden, why, msg.type);
+          return;
+        }
         if (!ws.isSubscribed(msg.channel)) {
           const channels = (client.channels ??= new Set());
           if (channels.size >= ctx.config.maxSubscriptions) {
@@ -172,9 +208,16 @@ export class ClientHandler {
       }
       case 'publish': {
         const ref = msg.id ?? msg.type;
-        if (!this.publishable.matches(msg.channel)) {
+        // with JWT the token's publish claim decides (forbidden); without, --client-publish (publish_forbidden)
+        const publishable = client.perms.publish;
+        if (!publishable.matches(msg.channel) && client.perms.user !== null) {
+          ctx.count('forbiddenPublish');
+          this.reject(ws, ErrorCode.Forbidden, `your token does not allow publishing to ${msg.channel}`, ref);
+          return;
+        }
+        if (!publishable.matches(msg.channel)) {
           ctx.count('rejectedForbidden');
-          const why = this.publishable.none ? 'client publishing is turned off on this server' : `clients may not publish to ${msg.channel}`;
+          const why = publishable.none ? 'client publishing is turned off on this server' : `clients may not publish to ${msg.channel}`;
           this.reject(ws, ErrorCode.PublishForbidden, why, ref);
           return;
         }
@@ -211,6 +254,9 @@ export class ClientHandler {
       }
       case 'ping':
         ws.send(PONG_FRAME, false);
+        return;
+      case 'refresh':
+        this.auth.refresh(ws, msg.token, (code, message) => this.reject(ws, code, message, msg.type));
         return;
       default: {
         const never: never = msg;
