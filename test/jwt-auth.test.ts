@@ -14,6 +14,8 @@ import { after, before, describe, it } from 'node:test';
 import { SignJWT, UnsecuredJWT, exportJWK, exportPKCS8, exportSPKI, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import WebSocket from 'ws';
 import { CloseCode, ConfigError, ErrorCode, resolveConfig, shouldReconnect, startServer, type ShardcastServer } from '../src/index.js';
+import { runBench } from '../src/bench/run.js';
+import { BenchUsageError, resolveBenchOptions } from '../src/bench/options.js';
 import { TestClient } from './helpers/client.js';
 import { sleep } from './helpers/wait.js';
 
@@ -290,5 +292,31 @@ describe('JWT with a secret (HS*) and with a key set (kid)', () => {
       assert.throws(() => resolveConfig(options), (e: unknown) => e instanceof ConfigError && e.option === option, JSON.stringify(options));
     }
     assert.deepEqual(resolveConfig({ jwtSecret: SECRET }).jwt?.algorithms, ['HS256', 'HS384', 'HS512']);
+  });
+});
+
+describe('the bench client against a server that requires tokens', () => {
+  const SECRET = 'bench-secret-of-at-least-32-bytes!!!';
+
+  it('--token-secret mints one token per connection; --token shares one; none is refused 401', async () => {
+    const server = await startServer({ port: 0, workers: 2, logLevel: 'silent', jwtSecret: SECRET });
+    try {
+      const url = `ws://127.0.0.1:${server.port}/ws`;
+      const minted = await runBench({ url, connections: 40, channels: 2, messages: 40, inflight: 4, publish: 'ws', threads: 1, tokenSecret: SECRET });
+      assert.equal(minted.connections.open, 40);
+      assert.equal(minted.deliveries.delivered, minted.deliveries.expected);
+      assert.ok(minted.deliveries.expected > 0);
+      const before = server.stats().totals;
+      const token = await new SignJWT({ channels: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('shared').setExpirationTime(nowS() + 600).sign(new TextEncoder().encode(SECRET));
+      const shared = await runBench({ url, connections: 20, channels: 1, messages: 10, rate: 100, threads: 1, token });
+      assert.equal(shared.connections.open, 20);
+      assert.ok(server.stats().totals.tokenCacheHits - before.tokenCacheHits >= 18, 'one shared token: verified once per shard, then from the cache');
+      const none = await runBench({ url, connections: 5, messages: 5, rate: 100, threads: 1 });
+      assert.deepEqual(none.connections.failures, { 'HTTP 401': 5 });
+      assert.throws(() => resolveBenchOptions({ url, token, tokenSecret: SECRET }), BenchUsageError);
+      assert.throws(() => resolveBenchOptions({ url, token: 'nope' }), BenchUsageError);
+    } finally {
+      await server.close();
+    }
   });
 });
