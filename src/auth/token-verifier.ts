@@ -14,7 +14,7 @@
  * A flood of distinct well-formed tokens with bad signatures still costs one signature check
  * each; --max-handshakes-per-ip is the brake on that.
  */
-import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { JwtSettings } from './jwt-settings.js';
 import { permissionsFromClaims, type Permissions } from './permissions.js';
@@ -44,16 +44,18 @@ const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export class TokenVerifier {
   private readonly cache = new Map<string, Permissions>();
   private readonly inflight = new Map<string, Promise<Verdict>>();
-  private readonly key: Uint8Array | KeyObject | JWTVerifyGetKey;
+  private readonly key: KeyObject | JWTVerifyGetKey;
   private readonly leewayMs: number;
 
   constructor(
     private readonly settings: JwtSettings,
-    /** Called for each token answered from the cache (a counter). */
+    /** Called for each token accepted without a signature check of its own (a counter). */
     private readonly onCacheHit: () => void = () => {},
   ) {
     this.leewayMs = settings.leeway * 1000;
-    if (settings.secret !== null) this.key = new TextEncoder().encode(settings.secret);
+    // a KeyObject, not the secret's bytes: jose imports a KeyObject for WebCrypto once (and
+    // remembers it), bytes on every verification — that import cost more than the HMAC itself
+    if (settings.secret !== null) this.key = createSecretKey(Buffer.from(settings.secret, 'utf8'));
     else if (settings.publicKeyPem !== null) this.key = createPublicKey(settings.publicKeyPem);
     else this.key = createLocalJWKSet(settings.jwks as unknown as JSONWebKeySet);
   }
@@ -85,18 +87,23 @@ export class TokenVerifier {
         return hit;
       }
     }
-    let pending = this.inflight.get(id);
-    if (pending === undefined) {
-      pending = this.check(token, id);
-      this.inflight.set(id, pending);
+    const pending = this.inflight.get(id);
+    if (pending !== undefined) {
+      // joins a check under way: no signature check of its own, counted like a cache hit
+      return pending.then((v) => {
+        if (!isRefusal(v)) this.onCacheHit();
+        return v;
+      });
     }
-    return pending;
+    const check = this.check(token, id);
+    this.inflight.set(id, check);
+    return check;
   }
 
   private async check(token: string, id: string): Promise<Verdict> {
     const { settings } = this;
     try {
-      const { payload } = await jwtVerify(token, this.key as Uint8Array, {
+      const { payload } = await jwtVerify(token, this.key as KeyObject, {
         algorithms: [...settings.algorithms],
         clockTolerance: settings.leeway,
         requiredClaims: ['sub', 'exp'],

@@ -37,7 +37,7 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   authRefusedAudience: 'WebSocket upgrades refused with 401 unauthorized: wrong audience (--jwt-audience)',
   authRefusedIssuer: 'WebSocket upgrades refused with 401 unauthorized: wrong issuer (--jwt-issuer)',
   authRefusedAlgorithm: 'WebSocket upgrades refused with 401 unauthorized: algorithm not allowed for the configured key (alg none, algorithm confusion)',
-  tokenCacheHits: 'Tokens accepted from the shard\'s cache of verified tokens (no signature check)',
+  tokenCacheHits: 'Tokens accepted without a signature check of their own: from the shard\'s cache of verified tokens, or joining the check of the same token under way',
   forbiddenSubscribe: 'Subscribes refused with forbidden: channel outside the token\'s channels claim',
   forbiddenPublish: 'Client publishes refused with forbidden: channel outside the token\'s publish claim',
   closedTokenExpired: 'Connections closed with 4003: their token expired without a refresh',
