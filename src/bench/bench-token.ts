@@ -10,7 +10,8 @@
  * not fit. The server verifies with jose.
  */
 import { createHmac } from 'node:crypto';
-import type { WsTarget } from './options.js';
+import { readFileSync } from 'node:fs';
+import { BenchUsageError, type BenchInput, type WsTarget } from './options.js';
 
 export type BenchAuth = { readonly token: string } | { readonly secret: string; readonly ttlSeconds: number };
 
@@ -30,4 +31,22 @@ export function withToken(target: WsTarget, n: number | string): WsTarget {
   if (auth === undefined || auth === null) return target;
   const token = 'token' in auth ? auth.token : mintHs256(auth.secret, `bench-${n}`, auth.ttlSeconds);
   return { ...target, path: `${target.path}${target.path.includes('?') ? '&' : '?'}token=${token}` };
+}
+
+/** --token, --token-file or --token-secret (one at most). */
+export function benchAuth(input: BenchInput): BenchAuth | null {
+  const given = (['token', 'tokenFile', 'tokenSecret'] as const).filter((k) => input[k] !== undefined && input[k] !== null);
+  if (given.length > 1) throw new BenchUsageError('give one of --token, --token-file, --token-secret');
+  if (input.tokenSecret) return { secret: input.tokenSecret, ttlSeconds: 24 * 3600 };
+  let token = input.token ?? null;
+  if (input.tokenFile) {
+    try {
+      token = readFileSync(input.tokenFile, 'utf8').trim();
+    } catch (err) {
+      throw new BenchUsageError(`invalid --token-file ${JSON.stringify(input.tokenFile)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
+  if (token === null) return null;
+  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) throw new BenchUsageError('invalid --token: not a JWT (three base64url parts)');
+  return { token };
 }

@@ -5,9 +5,8 @@
  */
 import os from 'node:os';
 import { parseArgs } from 'node:util';
-import { readFileSync } from 'node:fs';
 import { parseSize } from '../protocol/sizes.js';
-import type { BenchAuth } from './bench-token.js';
+import { benchAuth, type BenchAuth } from './bench-token.js';
 
 export type Ingress = 'http' | 'ws' | 'ipc';
 export type BenchFormat = 'json';
@@ -334,24 +333,6 @@ function wsTarget(raw: string): { target: WsTarget; url: string } {
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
   const port = u.port === '' ? 80 : Number(u.port);
   return { target: { host, port, path }, url: `ws://${u.host}${path}` };
-}
-
-/** --token, --token-file or --token-secret (one at most). */
-function benchAuth(input: BenchInput): BenchAuth | null {
-  const given = (['token', 'tokenFile', 'tokenSecret'] as const).filter((k) => input[k] !== undefined && input[k] !== null);
-  if (given.length > 1) throw new BenchUsageError('give one of --token, --token-file, --token-secret');
-  if (input.tokenSecret) return { secret: input.tokenSecret, ttlSeconds: 24 * 3600 };
-  let token = input.token ?? null;
-  if (input.tokenFile) {
-    try {
-      token = readFileSync(input.tokenFile, 'utf8').trim();
-    } catch (err) {
-      throw new BenchUsageError(`invalid --token-file ${JSON.stringify(input.tokenFile)}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
-    }
-  }
-  if (token === null) return null;
-  if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token)) throw new BenchUsageError('invalid --token: not a JWT (three base64url parts)');
-  return { token };
 }
 
 function httpBase(given: string | null, target: WsTarget): string {
