@@ -51,6 +51,7 @@ export class TokenVerifier {
     private readonly settings: JwtSettings,
     /** Called for each token accepted without a signature check of its own (a counter). */
     private readonly onCacheHit: () => void = () => {},
+    private readonly cacheSize = CACHE_SIZE,
   ) {
     this.leewayMs = settings.leeway * 1000;
     // a KeyObject, not the secret's bytes: jose imports a KeyObject for WebCrypto once (and
@@ -95,24 +96,25 @@ export class TokenVerifier {
         return v;
       });
     }
-    const check = this.check(token, id);
+    const check = this.check(token, id, now);
     this.inflight.set(id, check);
     return check;
   }
 
-  private async check(token: string, id: string): Promise<Verdict> {
+  private async check(token: string, id: string, now: number): Promise<Verdict> {
     const { settings } = this;
     try {
       const { payload } = await jwtVerify(token, this.key as KeyObject, {
         algorithms: [...settings.algorithms],
         clockTolerance: settings.leeway,
+        currentDate: new Date(now),
         requiredClaims: ['sub', 'exp'],
         ...(settings.audience !== null ? { audience: settings.audience } : {}),
         ...(settings.issuer !== null ? { issuer: settings.issuer } : {}),
       });
       const perms = permissionsFromClaims(payload as Record<string, unknown>);
       if (typeof perms === 'string') return { reason: 'malformed', message: perms };
-      if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
+      if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(id, perms);
       return perms;
     } catch (err) {
