@@ -58,8 +58,8 @@ describe('anonymous connections', () => {
     );
     assert.equal(c.closed, null);
     const totals = server.stats().totals;
-    assert.equal(totals.subscribeForbidden - before.subscribeForbidden, 3);
-    assert.match(await server.metrics(), /^shardcast_shard_subscribe_forbidden_total\{shard="\d"\} [1-9]/m);
+    assert.equal(totals.forbiddenSubscribe - before.forbiddenSubscribe, 3);
+    assert.match(await server.metrics(), /^shardcast_shard_forbidden_subscribe_total\{shard="\d"\} [1-9]/m);
     // a forbidden channel takes no subscription: publishing there reaches nobody, news does
     await server.publish('secret', 1);
     await server.publish('news:eu', 2);
@@ -89,7 +89,7 @@ describe('anonymous connections with --no-anonymous-channels', () => {
       const e = await c.waitFor((m) => m.type === 'error');
       assert.equal(e['code'], 'forbidden');
       assert.equal(e['message'], 'anonymous connections may subscribe to no channel on this server');
-      assert.equal(server.stats().totals.subscribeForbidden, 1);
+      assert.equal(server.stats().totals.forbiddenSubscribe, 1);
     } finally {
       c.close();
       await server.close();

@@ -57,6 +57,7 @@ describe('resolveConfig', () => {
       shardStallTimeout: 3000,
       shutdownTimeout: 5000,
       logLevel: 'info',
+      jwt: null,
       testHooks: false,
     });
   });

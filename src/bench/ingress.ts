@@ -6,6 +6,7 @@
 import { HttpIngress } from './ingress-http.js';
 import { IpcIngress } from './ingress-ipc.js';
 import { WsIngress } from './ingress-ws.js';
+import { withToken } from './bench-token.js';
 import type { BenchOptions } from './options.js';
 
 export type PublishOutcome =
@@ -35,7 +36,7 @@ export function createIngress(o: BenchOptions): PublishIngress {
     case 'http':
       return new HttpIngress(o.httpUrl, o.apiKey, o.inflight ?? Math.min(256, Math.max(8, Math.ceil((o.rate ?? 0) / 50))));
     case 'ws':
-      return new WsIngress(o.target, o.connectTimeoutMs);
+      return new WsIngress(withToken(o.target, 'publisher'), o.connectTimeoutMs);
     case 'ipc':
       return new IpcIngress(o.ipcSocket!, o.connectTimeoutMs);
   }

@@ -20,6 +20,7 @@ import {
   C, COUNTER_SLOTS, isSlowConnection, type FromLoadThread, type LoadResult, type LoadTask, type SecondReport, type ToLoadThread,
 } from './load-protocol.js';
 import { CLOSED_BY_CLIENT, WsConnection, type WsSink } from './ws-client.js';
+import { withToken } from './bench-token.js';
 
 /** How long stop waits for servers to acknowledge our close frames before cutting the rest. */
 const CLOSE_GRACE_MS = 1000;
@@ -159,7 +160,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.attempted++;
     this.counters[C.attempted] = this.attempted;
     this.deadlines.set(j, now + this.task.connectTimeoutMs);
-    const conn = new WsConnection(this.task.target, this);
+    const conn = new WsConnection(withToken(this.task.target, this.task.firstConnection + j), this);
     conn.tag = j;
     this.conns[j] = conn;
   }

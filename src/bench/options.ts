@@ -6,6 +6,7 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../protocol/sizes.js';
+import { benchAuth, type BenchAuth } from './bench-token.js';
 
 export type Ingress = 'http' | 'ws' | 'ipc';
 export type BenchFormat = 'json';
@@ -43,6 +44,12 @@ export interface BenchInput {
   format?: BenchFormat;
   /** Share of the connections that stop reading once subscribed (slow consumers), 0 ≤ f < 1. */
   slowFraction?: number;
+  /** A JWT every connection presents (server with JWT configured). */
+  token?: string | null;
+  /** A file holding that JWT. */
+  tokenFile?: string | null;
+  /** The server's HS256 secret: each connection mints its own token (own sub). */
+  tokenSecret?: string | null;
 }
 
 /** Validated options with every default filled in. */
@@ -80,6 +87,8 @@ export interface WsTarget {
   readonly host: string;
   readonly port: number;
   readonly path: string;
+  /** How connections authenticate (see bench-token.ts); absent: no token. */
+  readonly auth?: BenchAuth | null;
 }
 
 export const DEFAULTS = {
@@ -137,6 +146,12 @@ Publishing:
   --ipc-socket PATH     the server's IPC socket (for --publish ipc)
   --http-url URL        HTTP base for publishing and /api/stats (default: derived from --url)
 
+Authentication (a server with --jwt-secret, --jwt-public-key or --jwks-file):
+  --token JWT           every connection presents this token (?token=)
+  --token-file FILE     the same, read from a file
+  --token-secret S      the server's HS256 secret: each connection mints its own token
+                        (sub bench-<n>, every channel allowed), so every handshake is verified
+
 Measuring and output:
   --server-pid PID      a local server's pid: its CPU and RSS are read from /proc
   --json FILE           write the report as JSON
@@ -179,6 +194,9 @@ const FLAGS = {
   html: { type: 'string' },
   format: { type: 'string' },
   'slow-fraction': { type: 'string' },
+  token: { type: 'string' },
+  'token-file': { type: 'string' },
+  'token-secret': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -229,6 +247,9 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (v['server-pid'] !== undefined) input.serverPid = int('--server-pid', v['server-pid']);
   if (v.format !== undefined) input.format = v.format as BenchFormat;
   if (v['slow-fraction'] !== undefined) input.slowFraction = num('--slow-fraction', v['slow-fraction']);
+  if (v.token !== undefined) input.token = v.token;
+  if (v['token-file'] !== undefined) input.tokenFile = v['token-file'];
+  if (v['token-secret'] !== undefined) input.tokenSecret = v['token-secret'];
   // Validate everything now, so a typo is reported before a long run starts.
   resolveBenchOptions(input);
   return { help: false, input, json: v.json ?? null, html: v.html ?? null };
@@ -236,7 +257,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 
 /** Fills defaults and checks every value and combination; throws BenchUsageError. */
 export function resolveBenchOptions(input: BenchInput): BenchOptions {
-  const { target, url } = wsTarget(input.url);
+  const { target: plain, url } = wsTarget(input.url);
+  const target: WsTarget = { ...plain, auth: benchAuth(input) };
   const connections = range('--connections', input.connections ?? DEFAULTS.connections, 1, 1_000_000, true);
   const channels = range('--channels', input.channels ?? DEFAULTS.channels, 1, 100_000, true);
   const channelPrefix = input.channelPrefix ?? DEFAULTS.channelPrefix;

@@ -7,6 +7,7 @@
 import { availableParallelism } from 'node:os';
 import { checkOrigins } from '../auth/allowed-origins.js';
 import { checkPatterns } from '../auth/channel-patterns.js';
+import { MAX_LEEWAY, loadJwtSettings, type JwtSettings } from '../auth/jwt-settings.js';
 import { ConfigError } from '../protocol/errors.js';
 import { readApiKeys, readTls } from './config-files.js';
 import { parseSize } from '../protocol/sizes.js';
@@ -73,6 +74,12 @@ export interface Options {
   shardStallTimeout?: number | string;
   shutdownTimeout?: number | string;
   logLevel?: string;
+  jwtSecret?: string;
+  jwtPublicKey?: string;
+  jwksFile?: string;
+  jwtAudience?: string;
+  jwtIssuer?: string;
+  jwtLeeway?: number | string;
   testHooks?: boolean | string;
 }
 
@@ -120,6 +127,8 @@ export interface Config {
   readonly shardStallTimeout: number;
   readonly shutdownTimeout: number;
   readonly logLevel: LogLevel;
+  /** Token authentication on the handshake (null: not configured; see src/auth/jwt-settings.ts). */
+  readonly jwt: JwtSettings | null;
   readonly testHooks: boolean;
 }
 
@@ -157,6 +166,12 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   shardStallTimeout: { kind: 'int', flag: '--shard-stall-timeout', env: 'SHARDCAST_SHARD_STALL_TIMEOUT', min: 0, max: 600_000, help: 'Milliseconds a shard may leave records of the broadcast ring unread before it is cut loose so the others go on; its clients are closed with 4002 and it is replaced. 0 = never (a stalled shard then holds publishing up). Default 3000.' },
   shutdownTimeout: { kind: 'int', flag: '--shutdown-timeout', env: 'SHARDCAST_SHUTDOWN_TIMEOUT', min: 100, max: 600_000, help: 'Milliseconds for a graceful shutdown: clients get up to half of it (1 s at most) to receive their close frame; close() fails if shards take 2 s longer than this. Default 5000.' },
   logLevel: { kind: 'string', flag: '--log-level', env: 'SHARDCAST_LOG_LEVEL', help: `One of ${LOG_LEVELS.join(', ')}. Default info.` },
+  jwtSecret: { kind: 'string', flag: '--jwt-secret', env: 'SHARDCAST_JWT_SECRET', help: 'Require a JWT on every WebSocket handshake, signed HS256/384/512 with this secret (at least 32 bytes). One key source only. Default: none.' },
+  jwtPublicKey: { kind: 'string', flag: '--jwt-public-key', env: 'SHARDCAST_JWT_PUBLIC_KEY', help: 'Require a JWT on every WebSocket handshake, verified with the public key in this PEM file (RSA: RS*/PS*; EC: the ES* of its curve; Ed25519: EdDSA). Default: none.' },
+  jwksFile: { kind: 'string', flag: '--jwks-file', env: 'SHARDCAST_JWKS_FILE', help: 'Require a JWT on every WebSocket handshake, verified with the key of its "kid" in this JSON Web Key Set file (public keys only). Default: none.' },
+  jwtAudience: { kind: 'string', flag: '--jwt-audience', env: 'SHARDCAST_JWT_AUDIENCE', help: 'Tokens must carry this "aud". Default: not checked.' },
+  jwtIssuer: { kind: 'string', flag: '--jwt-issuer', env: 'SHARDCAST_JWT_ISSUER', help: 'Tokens must carry this "iss". Default: not checked.' },
+  jwtLeeway: { kind: 'int', flag: '--jwt-leeway', env: 'SHARDCAST_JWT_LEEWAY', min: 0, max: MAX_LEEWAY, help: `Seconds of clock skew allowed on a token's exp and nbf (0-${MAX_LEEWAY}). Default 0.` },
   testHooks: { kind: 'bool', flag: '--test-hooks', env: 'SHARDCAST_TEST_HOOKS', hidden: true, help: 'Test-only: allow injecting faults into shards.' },
 };
 
@@ -238,6 +253,14 @@ export function resolveConfig(options: Options): Config {
     shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
     logLevel,
+    jwt: loadJwtSettings({
+      jwtSecret: str(options, 'jwtSecret'),
+      jwtPublicKey: str(options, 'jwtPublicKey'),
+      jwksFile: str(options, 'jwksFile'),
+      jwtAudience: str(options, 'jwtAudience'),
+      jwtIssuer: str(options, 'jwtIssuer'),
+      jwtLeeway: num(options, 'jwtLeeway', 0),
+    }),
     testHooks: bool(options, 'testHooks', false),
   };
   config.clientPublishBurst = num(options, 'clientPublishBurst', Math.max(1, 2 * config.clientPublishRate));

@@ -29,8 +29,21 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   ipTableFull: 'WebSocket upgrades let through unchecked by a per-IP limit: its table had no room for their address',
   channelStates: 'Channels in the shard\'s seq map (channels with state, as of the shard\'s position in the feed)',
   channelResets: 'Reset frames published: a channel\'s state was dropped while the shard had subscribers of it',
-  subscribeForbidden: 'Subscribes refused with forbidden (for anonymous connections: channel outside --anonymous-channels)',
   originRefused: 'WebSocket upgrades refused with origin_not_allowed (Origin not in --allowed-origins; HTTP 403)',
+  authRefusedMissing: 'WebSocket upgrades refused with 401 unauthorized: no token (JWT configured)',
+  authRefusedMalformed: 'WebSocket upgrades refused with 401 unauthorized: token malformed, too long, or its claims unusable',
+  authRefusedSignature: 'WebSocket upgrades refused with 401 unauthorized: bad signature or no key for its kid',
+  authRefusedExpired: 'WebSocket upgrades refused with 401 unauthorized: token expired',
+  authRefusedNotYetValid: 'WebSocket upgrades refused with 401 unauthorized: token not yet valid (nbf)',
+  authRefusedAudience: 'WebSocket upgrades refused with 401 unauthorized: wrong audience (--jwt-audience)',
+  authRefusedIssuer: 'WebSocket upgrades refused with 401 unauthorized: wrong issuer (--jwt-issuer)',
+  authRefusedAlgorithm: 'WebSocket upgrades refused with 401 unauthorized: algorithm not allowed for the configured key (alg none, algorithm confusion)',
+  tokenCacheHits: 'Tokens accepted without a signature check of their own: from the shard\'s cache of verified tokens, or joining the check of the same token under way',
+  forbiddenSubscribe: 'Subscribes refused with forbidden: channel outside the connection\'s permissions (its token\'s channels claim, or --anonymous-channels)',
+  forbiddenPublish: 'Client publishes refused with forbidden: channel outside the token\'s publish claim',
+  closedTokenExpired: 'Connections closed with 4003: their token expired without a refresh',
+  tokenRefreshes: 'Refresh messages accepted (new token, same sub)',
+  refreshesRefused: 'Refresh messages refused (invalid token, or another sub)',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {

@@ -26,7 +26,7 @@ export const ErrorCode = {
   RateLimited: 'rate_limited',
   /** The engine's rings are full: retry later. Nothing was sequenced or delivered. */
   Overloaded: 'overloaded',
-  /** Missing or wrong API key. */
+  /** Missing or wrong API key; on the WebSocket upgrade (HTTP 401, with a `reason`) and in answer to `refresh`: a missing or invalid token. */
   Unauthorized: 'unauthorized',
   /** No such HTTP route. */
   NotFound: 'not_found',
@@ -42,7 +42,11 @@ export const ErrorCode = {
   ShuttingDown: 'shutting_down',
   /** A publish would create a channel past --max-channels; existing channels still publish. */
   TooManyChannels: 'too_many_channels',
-  /** The connection may not do this: a subscribe outside the channels it may read (--anonymous-channels for anonymous connections). */
+  /**
+   * The connection may not do this: a subscribe or publish outside its permissions (its
+   * token's claims; --anonymous-channels for an anonymous connection), or a refresh for
+   * another user.
+   */
   Forbidden: 'forbidden',
   /** A WebSocket upgrade from a browser page whose Origin is not in --allowed-origins. */
   OriginNotAllowed: 'origin_not_allowed',
@@ -72,6 +76,8 @@ export const CloseCode = {
   SlowConsumer: 4001,
   /** The shard serving the connection stalled and was cut loose from the feed; reconnecting lands on a healthy shard. */
   ShardStalled: 4002,
+  /** The connection's token expired and no `refresh` came in time: get a fresh token and reconnect. */
+  TokenExpired: 4003,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -114,6 +120,7 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   rate_limited: 429,
   overloaded: 503,
   unauthorized: 401,
+  forbidden: 403,
   not_found: 404,
   method_not_allowed: 405,
   too_many_connections: 503,
@@ -121,7 +128,6 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   handshake_rate_limited: 429,
   shutting_down: 503,
   too_many_channels: 503,
-  forbidden: 403,
   origin_not_allowed: 403,
   internal: 500,
 };

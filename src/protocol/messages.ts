@@ -11,7 +11,8 @@ export type ClientMessage =
   | { type: 'subscribe'; channel: string }
   | { type: 'unsubscribe'; channel: string }
   | { type: 'publish'; channel: string; data: string; id: string | null }
-  | { type: 'ping' };
+  | { type: 'ping' }
+  | { type: 'refresh'; token: string };
 
 /** Longest client ack id, in characters. */
 export const MAX_ACK_ID = 200;
@@ -76,6 +77,11 @@ export function toClientMessage(v: unknown): ClientMessage {
     }
     case 'ping':
       return { type };
+    case 'refresh': {
+      const token = m['token'];
+      if (typeof token !== 'string' || token.length === 0) throw new ShardcastError(ErrorCode.BadMessage, 'refresh needs a "token" string');
+      return { type, token };
+    }
     default:
       throw new ShardcastError(ErrorCode.UnknownType, `unknown message type ${JSON.stringify(type.slice(0, 64))}`);
   }
@@ -137,8 +143,14 @@ export function checkChannelList(value: unknown): string[] {
 
 // ------------------------------------------------------------ server → client frames
 
-export function welcomeFrame(id: string, shard: number): string {
-  return `{"type":"welcome","id":"${id}","shard":${shard}}`;
+/** `user`: the token's `sub` when the connection is authenticated (JWT), else absent. */
+export function welcomeFrame(id: string, shard: number, user: string | null = null): string {
+  return user === null ? `{"type":"welcome","id":"${id}","shard":${shard}}` : `{"type":"welcome","id":"${id}","shard":${shard},"user":${JSON.stringify(user)}}`;
+}
+
+/** The answer to an accepted `refresh`: the new token's exp (seconds since the epoch). */
+export function refreshedFrame(exp: number): string {
+  return `{"type":"refreshed","exp":${exp}}`;
 }
 
 /** An epoch (u32) as it appears on the wire: 8 lower-case hex digits. */

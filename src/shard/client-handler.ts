@@ -15,42 +15,38 @@ import {
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
-import { ChannelPatterns } from '../auth/channel-patterns.js';
-import { anonymousPermissions, type Permissions } from '../auth/permissions.js';
-import { AllowedOrigins } from '../auth/allowed-origins.js';
+import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
 import type { Client, ClientSocket, ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
+import { AuthGate, acceptedProtocol } from './auth-gate.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';
 import { IpLimits } from './ip-limits.js';
+import { AllowedOrigins } from '../auth/allowed-origins.js';
 
 /** How often the slow-consumer sweep looks at every connection's send buffer. */
 export const SWEEP_INTERVAL_MS = 100;
-
 export class ClientHandler {
   /** Test hook: the next client frame makes the handler throw (a fault inside a uWS callback). */
   faultOnNextMessage = false;
 
-  /** Channels clients may publish to (--client-publish). */
-  private readonly publishable: ChannelPatterns;
-  /** What a connection without a token may do (--anonymous-channels, --client-publish). */
-  private readonly anonymous: Permissions;
-  /** Web pages that may connect (--allowed-origins). */
-  private readonly origins: AllowedOrigins;
+  /** Tokens and permissions (src/auth/ through the shard's eyes). */
+  readonly auth: AuthGate;
   private readonly limiter: PublishLimiter;
   private readonly ipLimits: IpLimits;
+  /** Web pages that may connect (--allowed-origins). */
+  private readonly origins: AllowedOrigins;
 
   constructor(
     private readonly ctx: ShardContext,
     ipTables: IpTables = { connections: null, handshakes: null },
   ) {
-    this.publishable = new ChannelPatterns(ctx.config.clientPublish);
-    this.anonymous = anonymousPermissions(ctx.config);
-    this.origins = new AllowedOrigins(ctx.config.allowedOrigins);
+    this.auth = new AuthGate(ctx);
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
     this.ipLimits = new IpLimits(ctx, ipTables);
+    this.origins = new AllowedOrigins(ctx.config.allowedOrigins);
   }
 
   behavior(): WebSocketBehavior<Client> {
@@ -93,21 +89,51 @@ export class ClientHandler {
       sendError(res, ErrorCode.OriginNotAllowed, `origin ${origin.slice(0, 200)} may not connect (--allowed-origins)`);
       return;
     }
+    // everything needed from req, read now: uWS's req is invalid once this handler returns
+    const key = req.getHeader('sec-websocket-key');
+    const offered = req.getHeader('sec-websocket-protocol');
+    const extensions = req.getHeader('sec-websocket-extensions');
+    const protocol = acceptedProtocol(offered);
+    const verdict = this.auth.check(req, offered);
+    if (!(verdict instanceof Promise)) {
+      this.finishUpgrade(res, context, ipSlot, verdict, key, protocol, extensions);
+      return;
+    }
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    void verdict.then((v) => {
+      if (aborted) {
+        this.ipLimits.release(ipSlot);
+        return;
+      }
+      if (ctx.closing) {
+        this.ipLimits.release(ipSlot);
+        sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
+        return;
+      }
+      this.finishUpgrade(res, context, ipSlot, v, key, protocol, extensions);
+    });
+  }
+
+  /** The token check's outcome (or the anonymous permissions), then the global connection limit. */
+  private finishUpgrade(res: HttpResponse, context: us_socket_context_t, ipSlot: number, verdict: TokenVerdict, key: string, protocol: string, extensions: string): void {
+    const { ctx } = this;
+    if (isRefusal(verdict)) {
+      this.ipLimits.release(ipSlot);
+      this.auth.refuse(res, verdict);
+      return;
+    }
     if (!ctx.counters.tryOpen(ctx.config.maxConnections)) {
       this.ipLimits.release(ipSlot);
       ctx.count('connectionsRefused');
       sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
       return;
     }
-    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0 };
+    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0, perms: verdict };
     this.limiter.open(client, performance.now());
-    res.upgrade(
-      client,
-      req.getHeader('sec-websocket-key'),
-      req.getHeader('sec-websocket-protocol'),
-      req.getHeader('sec-websocket-extensions'),
-      context,
-    );
+    res.cork(() => res.upgrade(client, key, protocol, extensions, context));
   }
 
   private onOpen(ws: ClientSocket): void {
@@ -116,7 +142,7 @@ export class ClientHandler {
     ctx.clients.set(client.ref, ws);
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
-    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard), false);
+    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user), false);
   }
 
   private onClose(ws: ClientSocket): void {
@@ -162,10 +188,10 @@ export class ClientHandler {
     const client = ws.getUserData();
     switch (msg.type) {
       case 'subscribe': {
-        const readable = this.anonymous.subscribe;
-        if (!readable.matches(msg.channel)) {
-          ctx.count('subscribeForbidden');
-          const why = readable.none ? 'anonymous connections may subscribe to no channel on this server' : `anonymous connections may not subscribe to ${msg.channel}`;
+        if (!client.perms.subscribe.matches(msg.channel)) {
+          ctx.count('forbiddenSubscribe');
+          const { user, subscribe } = client.perms;
+          const why = user !== null ? `your token does not allow subscribing to ${msg.channel}` : subscribe.none ? 'anonymous connections may subscribe to no channel on this server' : `anonymous connections may not subscribe to ${msg.channel}`;
           this.reject(ws, ErrorCode.Forbidden, why, msg.type);
           return;
         }
@@ -195,9 +221,16 @@ export class ClientHandler {
       }
       case 'publish': {
         const ref = msg.id ?? msg.type;
-        if (!this.publishable.matches(msg.channel)) {
+        // with JWT the token's publish claim decides (forbidden); without, --client-publish (publish_forbidden)
+        const publishable = client.perms.publish;
+        if (!publishable.matches(msg.channel) && client.perms.user !== null) {
+          ctx.count('forbiddenPublish');
+          this.reject(ws, ErrorCode.Forbidden, `your token does not allow publishing to ${msg.channel}`, ref);
+          return;
+        }
+        if (!publishable.matches(msg.channel)) {
           ctx.count('rejectedForbidden');
-          const why = this.publishable.none ? 'client publishing is turned off on this server' : `clients may not publish to ${msg.channel}`;
+          const why = publishable.none ? 'client publishing is turned off on this server' : `clients may not publish to ${msg.channel}`;
           this.reject(ws, ErrorCode.PublishForbidden, why, ref);
           return;
         }
@@ -234,6 +267,9 @@ export class ClientHandler {
       }
       case 'ping':
         ws.send(PONG_FRAME, false);
+        return;
+      case 'refresh':
+        this.auth.refresh(ws, msg.token, (code, message) => this.reject(ws, code, message, msg.type));
         return;
       default: {
         const never: never = msg;

@@ -4,6 +4,7 @@
  * (they have their own), so there is no lock anywhere.
  */
 import type { Config } from '../engine/config.js';
+import type { Permissions } from '../auth/permissions.js';
 import { Counters } from '../transport/counters.js';
 import type { FromShard } from '../engine/control.js';
 import { writePublish, type PublishRequest } from '../transport/records.js';
@@ -22,6 +23,8 @@ export interface Client {
   /** Publish token bucket (see PublishLimiter): tokens left, and when it was last refilled (ms). */
   tokens: number;
   tokensAt: number;
+  /** Who it is and what it may do; shared with every connection of the same token (refresh replaces it). */
+  perms: Permissions;
 }
 
 export type ClientSocket = WebSocket<Client>;

@@ -12,6 +12,7 @@ import type { FromShard, ShardInit, ToShard } from '../engine/control.js';
 import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 import { closeApp, uws, type us_listen_socket } from '../transport/uws.js';
 import { ClientHandler, SWEEP_INTERVAL_MS } from './client-handler.js';
+import { EXPIRY_SWEEP_MS } from './auth-gate.js';
 import { ShardContext } from './context.js';
 import { Feed } from './feed.js';
 import { HttpApi, answerPending } from './http-api.js';
@@ -30,6 +31,7 @@ export class Shard {
   private feed: Feed | null = null;
   private listenSocket: us_listen_socket | null = null;
   private sweep: NodeJS.Timeout | null = null;
+  private expirySweep: NodeJS.Timeout | null = null;
   private exiting = false;
 
   constructor(
@@ -53,6 +55,11 @@ export class Shard {
     this.ctx.post({ type: 'attach-feed' });
     this.sweep = setInterval(() => this.clients.sweepSlowConsumers(), SWEEP_INTERVAL_MS);
     this.sweep.unref();
+    // tokens expire by the second: one sweep a second for the whole shard, not a timer per connection
+    if (this.ctx.config.jwt !== null) {
+      this.expirySweep = setInterval(() => this.clients.auth.sweepExpired(Date.now()), EXPIRY_SWEEP_MS);
+      this.expirySweep.unref();
+    }
   }
 
   private onFeedAttached(seqs: ChannelSnapshot): void {
@@ -136,6 +143,7 @@ export class Shard {
     this.exiting = true;
     this.ctx.closing = true;
     if (this.sweep) clearInterval(this.sweep);
+    if (this.expirySweep) clearInterval(this.expirySweep);
     if (this.listenSocket) uws.us_listen_socket_close(this.listenSocket);
     this.listenSocket = null;
     if (exitCode === 0) {

@@ -34,8 +34,22 @@ export const ShardCounter = {
   ipTableFull: 19, // upgrades let through unchecked: no room in a per-IP table for their address
   channelStates: 20, // gauge: channels in the shard's seq map (channels with state, as of its feed position)
   channelResets: 21, // `reset` frames published: a channel was forgotten while it had local subscribers
-  subscribeForbidden: 22, // subscribes refused with forbidden (anonymous: outside --anonymous-channels)
-  originRefused: 23, // upgrades refused with origin_not_allowed (--allowed-origins)
+  originRefused: 22, // upgrades refused with origin_not_allowed (--allowed-origins)
+  // JWT on the handshake: upgrades refused with 401, one slot per stable reason
+  authRefusedMissing: 32,
+  authRefusedMalformed: 33,
+  authRefusedSignature: 34,
+  authRefusedExpired: 35,
+  authRefusedNotYetValid: 36,
+  authRefusedAudience: 37,
+  authRefusedIssuer: 38,
+  authRefusedAlgorithm: 39,
+  tokenCacheHits: 40, // handshakes and refreshes whose token was verified before (no crypto)
+  forbiddenSubscribe: 41, // subscribes outside the token's channels
+  forbiddenPublish: 42, // publishes outside the token's publish patterns
+  closedTokenExpired: 43, // connections closed with 4003
+  tokenRefreshes: 44, // refresh messages accepted
+  refreshesRefused: 45, // refresh messages refused (invalid token, or another sub)
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -55,7 +69,7 @@ export const MainCounter = {
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
-const BLOCK = 32; // BigInt64 slots per block (room to grow without relayout)
+const BLOCK = 64; // BigInt64 slots per block (room to grow without relayout)
 const HEAD = 8; // bytes before the first block (Int32 OPEN_TOTAL + padding)
 
 for (const block of [ShardCounter, MainCounter]) {

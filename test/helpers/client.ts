@@ -55,6 +55,19 @@ export class TestClient {
     return c;
   }
 
+  /** Connects with subprotocols and headers (a token, say) and waits for the welcome frame. */
+  static async connectWith(port: number, opts: { path?: string; protocols?: string[]; headers?: Record<string, string> }, timeoutMs = 10_000): Promise<TestClient> {
+    const ws = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/ws'}`, opts.protocols ?? [], { perMessageDeflate: false, headers: opts.headers ?? {} });
+    const c = new TestClient(ws);
+    await new Promise<void>((resolve, reject) => {
+      ws.once('open', () => resolve());
+      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
+      ws.once('error', reject);
+    });
+    await c.waitFor((m) => m.type === 'welcome', timeoutMs);
+    return c;
+  }
+
   send(v: unknown): void {
     this.ws.send(typeof v === 'string' ? v : JSON.stringify(v));
   }
