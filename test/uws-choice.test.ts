@@ -56,6 +56,8 @@ describe('choosing the uWS build', () => {
     assert.match(text, /Node 22\/24 need glibc ≥ 2\.38 — Debian 13, Ubuntu 24\.04 — or the official uWS\.js from GitHub; Node 20 works everywhere with glibc ≥ 2\.27\.$/);
     assert.doesNotMatch(text, /\n/);
     assert.match(unsupportedMessage(linux(147, '2.41'), 'v26.0.0'), /ABI 147, which no bundled uWS build supports/);
+    assert.match(unsupportedMessage(linux(137, null), 'v24.0.0'), /on Node v24\.0\.0 with no glibc \(musl\?\) \(linux-x64\)/);
+    assert.match(unsupportedMessage({ abi: 147, glibc: null, platform: 'darwin', arch: 'arm64' }, 'v26.0.0'), /\(ABI 147, which no bundled uWS build supports\) \(darwin-arm64\)/);
   });
 });
 

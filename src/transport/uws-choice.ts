@@ -71,10 +71,10 @@ const NODE_OF_ABI: Record<number, number> = { 93: 16, 108: 18, 115: 20, 127: 22,
 
 /** The one sentence a user gets when no build loads: what this host is, then what would work. */
 export function unsupportedMessage(host: UwsHost, nodeVersion: string): string {
-  const libc = host.platform !== 'linux' ? host.platform : host.glibc === null ? 'no glibc (musl?)' : `glibc ${host.glibc}`;
+  const libc = host.platform !== 'linux' ? '' : host.glibc === null ? ' with no glibc (musl?)' : ` with glibc ${host.glibc}`;
   const node = NODE_OF_ABI[host.abi] !== undefined ? `Node ${nodeVersion}` : `Node ${nodeVersion} (ABI ${host.abi}, which no bundled uWS build supports)`;
   return (
-    `uWebSockets.js has no native binary that loads on ${node} with ${libc} (${host.platform}-${host.arch}): ` +
+    `uWebSockets.js has no native binary that loads on ${node}${libc} (${host.platform}-${host.arch}): ` +
     'Node 22/24 need glibc ≥ 2.38 — Debian 13, Ubuntu 24.04 — or the official uWS.js from GitHub; ' +
     'Node 20 works everywhere with glibc ≥ 2.27.'
   );
