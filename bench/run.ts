@@ -7,6 +7,7 @@
  *   npm run bench -- --quick                          # ~2-minute sanity run (the ring bench shortened too)
  *   npm run bench -- --scenarios slow,latency --targets shardcast-1,uws-floor
  *   npm run bench -- --scenarios ring                 # the ring bench alone
+ *   npm run bench -- --node /opt/node-24/bin/node     # every bench process under another Node
  *
  * "ring" counts as a scenario for --scenarios: left out of an explicit list, it is skipped.
  * Results: bench/RESULTS.md (the generated section, after a full default run), raw JSON in bench/out/.
@@ -17,8 +18,9 @@ import { fileURLToPath } from 'node:url';
 const here = (file: string): string => fileURLToPath(new URL(file, import.meta.url));
 
 function run(what: string, script: string, args: readonly string[]): void {
-  process.stdout.write(`\n=== ${what}: node dist/bench/${script.replace('./', '')} ${args.join(' ')}\n`);
-  const r = spawnSync(process.execPath, [here(script), ...args], { stdio: 'inherit' });
+  process.stdout.write(`\n=== ${what}: ${node === process.execPath ? 'node' : node} dist/bench/${script.replace('./', '')} ${args.join(' ')}\n`);
+  // the child runs under `node`, and so do the servers and load threads it starts (process.execPath)
+  const r = spawnSync(node, [here(script), ...args], { stdio: 'inherit' });
   if (r.status !== 0) {
     process.stderr.write(`${what} failed (exit ${r.status ?? r.signal})\n`);
     process.exit(1);
@@ -28,12 +30,23 @@ function run(what: string, script: string, args: readonly string[]): void {
 const args = process.argv.slice(2);
 const quick = args.includes('--quick') || args.includes('--quick=true');
 let scenarios: string[] | null = null;
+let node = process.execPath;
 const rest: string[] = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i]!;
   if (a === '--scenarios' && i + 1 < args.length) scenarios = args[++i]!.split(',').map((s) => s.trim());
   else if (a.startsWith('--scenarios=')) scenarios = a.slice('--scenarios='.length).split(',').map((s) => s.trim());
+  else if (a === '--node' && i + 1 < args.length) node = args[++i]!;
+  else if (a.startsWith('--node=')) node = a.slice('--node='.length);
   else rest.push(a);
+}
+if (node !== process.execPath) {
+  const v = spawnSync(node, ['--version'], { encoding: 'utf8' });
+  if (v.status !== 0) {
+    process.stderr.write(`bench: --node ${node} does not run (${v.error?.message ?? v.stderr.trim()})\n`);
+    process.exit(2);
+  }
+  process.stdout.write(`bench: every process runs under ${node} (${v.stdout.trim()}); this process is ${process.version}\n`);
 }
 const standard = scenarios?.filter((s) => s !== 'ring') ?? null;
 

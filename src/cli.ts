@@ -11,7 +11,7 @@ import { optionsFromEnv, resolveConfig, specs, type Options } from './engine/con
 import { ConfigError, ShardcastError } from './protocol/errors.js';
 import { IpcClient } from './ingress/ipc-client.js';
 import { createLogger } from './engine/logger.js';
-import { startWithConfig } from './engine/engine.js';
+import { UwsUnavailableError } from './transport/uws-choice.js';
 
 const USAGE = `shardcast — a multi-core WebSocket broadcast engine
 
@@ -103,6 +103,9 @@ async function serve(args: string[]): Promise<number> {
   }
   const config = resolveConfig(options as Options);
   const log = createLogger(config.logLevel, (line) => process.stdout.write(line));
+  // imported here, not at the top: the engine loads the native uWS binary, and when none fits this
+  // Node, the user should get uws-choice's one sentence, not a stack trace from module loading
+  const { startWithConfig } = await import('./engine/engine.js');
   const server = await startWithConfig(config, log);
   let signals = 0;
   const stop = (why: string, code: number): void => {
@@ -196,6 +199,10 @@ main(process.argv.slice(2)).then(
     if (err instanceof UsageError || err instanceof ConfigError || err instanceof BenchUsageError) {
       process.stderr.write(`shardcast: ${err.message}\n`);
       process.exit(2);
+    }
+    if (err instanceof UwsUnavailableError) {
+      process.stderr.write(`shardcast: ${err.message}\n`);
+      process.exit(1);
     }
     if (err instanceof ShardcastError) {
       process.stderr.write(`shardcast: ${err.code}: ${err.message}\n`);

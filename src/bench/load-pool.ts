@@ -249,12 +249,14 @@ export class LoadPool {
 }
 
 /** A worker must not inherit `node -e SCRIPT` / `--print` (it would run the script, not its file). */
-function withoutInlineScript(argv: readonly string[]): string[] {
+function withoutInlineScript(argv: readonly string[]): string[] | undefined {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++;
     else if (!a.startsWith('--input-type') && !a.startsWith('--eval=') && !a.startsWith('--print=')) out.push(a);
   }
-  return out;
+  // nothing to drop: let the worker inherit (Node 24's test runner hands its children every
+  // option, process-wide ones included, which a worker refuses when they are passed explicitly)
+  return out.length === argv.length ? undefined : out;
 }

@@ -188,12 +188,14 @@ export class Supervisor {
  * The parent's node flags minus those about an inline script (`node -e …`,
  * --input-type=module): a worker runs its own file, and would refuse or re-run them.
  */
-function workerExecArgv(argv: readonly string[]): string[] {
+function workerExecArgv(argv: readonly string[]): string[] | undefined {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     if (a === '-e' || a === '--eval' || a === '-p' || a === '--print') i++; // and its script
     else if (!a.startsWith('--input-type') && !a.startsWith('--eval=') && !a.startsWith('--print=')) out.push(a);
   }
-  return out;
+  // nothing to drop: let the worker inherit (Node 24's test runner hands its children every
+  // option, process-wide ones included, which a worker refuses when they are passed explicitly)
+  return out.length === argv.length ? undefined : out;
 }
