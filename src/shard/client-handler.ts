@@ -15,6 +15,7 @@ import {
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
+import { userChannel } from '../protocol/user-channel.js';
 import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
@@ -143,6 +144,17 @@ export class ClientHandler {
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
     ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user), false);
+    const user = client.perms.user;
+    if (user !== null) {
+      // per-user delivery: subscribed to its user's channel from the start, outside
+      // --max-subscriptions and client.channels (clients cannot name it to unsubscribe); told
+      // its seq like any subscribe. Counted as interest, so its state lives while connected.
+      const channel = userChannel(user);
+      ws.subscribe(channel);
+      ctx.subscribed(channel, 1);
+      const last = ctx.lastSeq.get(channel);
+      ws.send(subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null), false);
+    }
   }
 
   private onClose(ws: ClientSocket): void {
@@ -153,6 +165,21 @@ export class ClientHandler {
     this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
     if (client.channels !== null) for (const c of client.channels) ctx.subscribed(c, -1);
+    // refresh keeps the sub, so this is the channel subscribed at open
+    if (client.perms.user !== null) ctx.subscribed(userChannel(client.perms.user), -1);
+  }
+
+  /** Closes every connection of `user` on this shard with 4500 (POST /api/disconnect); how many. */
+  disconnectUser(user: string): number {
+    const { ctx } = this;
+    let closed = 0;
+    for (const ws of [...ctx.clients.values()]) {
+      if (ws.getUserData().perms.user !== user) continue;
+      closed++;
+      ws.end(CloseCode.DisconnectedByServer, 'disconnected by the server');
+    }
+    if (closed > 0) ctx.count('closedDisconnected', closed);
+    return closed;
   }
 
   private onMessage(ws: ClientSocket, message: ArrayBuffer, isBinary: boolean): void {
