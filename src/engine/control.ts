@@ -43,6 +43,8 @@ export type ToShard =
   | { type: 'fail'; reason: string }
   | { type: 'channels-query'; query: number }
   | { type: 'http-answer'; ref: number; answer: HttpAnswer }
+  /** Close every connection of `user` on this shard (4500) and report how many (`disconnected`). */
+  | { type: 'disconnect-user'; query: number; user: string }
   /** A publish from this shard was refused (ring full): tell the client. */
   | { type: 'publish-refused'; target: 'ws' | 'http'; ref: number; code: ErrorCode; message: string; ackId: string }
   /** Test hooks (testHooks only): a fatal error, or a shard thread that blocks for `ms`. */
@@ -59,6 +61,10 @@ export type FromShard =
   | { type: 'listen-failed'; message: string }
   | { type: 'channels-report'; query: number; channels: Array<[string, number]> }
   | { type: 'http-control'; ref: number; route: ControlRoute }
+  /** POST /api/disconnect reached this shard: main asks every shard, then answers `ref` with {"closed":n}. */
+  | { type: 'http-disconnect'; ref: number; user: string }
+  /** Answer to `disconnect-user`: connections this shard closed. */
+  | { type: 'disconnected'; query: number; closed: number }
   /**
    * Channels whose local subscriber count went 0 → 1 (on) or 1 → 0 (off) since the last
    * report: at most one per event-loop turn. Idempotent per shard: an `on` for a channel

@@ -23,6 +23,7 @@ import { IpcServer } from '../ingress/ipc-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from '../observe/metrics.js';
 import { checkChannelList, serialiseData } from '../protocol/messages.js';
+import { checkUser, userChannel } from '../protocol/user-channel.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
 import { StallWatch } from './stall-watch.js';
 import { Supervisor } from './supervisor.js';
@@ -54,6 +55,14 @@ export interface ShardcastServer {
   publish(channel: string, data: unknown): Promise<number>;
   /** Publishes the same data on several channels; one seq per channel, in order. */
   publishMany(channels: readonly string[], data: unknown): Promise<number[]>;
+  /**
+   * Publishes `data` to every open connection of one user (a token's `sub`, 1–256
+   * characters) on every shard, and to no one else: a `message` on the user's per-user
+   * channel (docs/protocol.md, "Per-user delivery"); resolves with its seq.
+   */
+  publishToUser(user: string, data: unknown): Promise<number>;
+  /** Closes every connection of `user` on every shard with 4500; resolves with how many. */
+  disconnectUser(user: string): Promise<number>;
   /** Channels with local subscribers, summed over shards. */
   channels(): Promise<ChannelInfo[]>;
   stats(): Stats;
@@ -103,6 +112,8 @@ class Engine implements ShardcastServer {
   private closing: Promise<void> | null = null;
   private queries = new Map<number, { pending: number; sums: Map<string, number>; done: () => void }>();
   private nextQuery = 1;
+  /** disconnectUser() calls waiting for the shards' counts. */
+  private disconnects = new Map<number, { pending: number; add: (closed: number) => void; done: () => void }>();
 
   constructor(
     readonly config: Config,
@@ -168,6 +179,17 @@ class Engine implements ShardcastServer {
   async publishMany(channels: readonly string[], data: unknown): Promise<number[]> {
     if (this.closing) throw new ShardcastError(ErrorCode.ShuttingDown, 'server is shutting down');
     checkChannelList(channels);
+    return this.publishTo(channels, data);
+  }
+
+  async publishToUser(user: string, data: unknown): Promise<number> {
+    if (this.closing) throw new ShardcastError(ErrorCode.ShuttingDown, 'server is shutting down');
+    const seqs = await this.publishTo([userChannel(checkUser(user))], data);
+    return seqs[0]!;
+  }
+
+  /** Publishes to channels already checked (ordinary names, or a per-user channel). */
+  private async publishTo(channels: readonly string[], data: unknown): Promise<number[]> {
     const json = serialiseData(data);
     if (Buffer.byteLength(json) > this.config.maxPayload) {
       throw new ShardcastError(ErrorCode.PayloadTooLarge, `data above the ${this.config.maxPayload}-byte limit`);
@@ -198,6 +220,30 @@ class Engine implements ShardcastServer {
       const pending = this.supervisor.broadcast({ type: 'channels-query', query });
       if (pending === 0) return done();
       this.queries.set(query, { pending, sums, done });
+    });
+  }
+
+  async disconnectUser(user: string): Promise<number> {
+    checkUser(user);
+    return new Promise((resolve) => {
+      const query = this.nextQuery++;
+      let closed = 0;
+      const done = (): void => {
+        clearTimeout(timer);
+        this.disconnects.delete(query);
+        resolve(closed);
+      };
+      // a shard that dies mid-query must not hang the answer (its connections closed with it)
+      const timer = setTimeout(done, CHANNELS_QUERY_TIMEOUT_MS);
+      const pending = this.supervisor.broadcast({ type: 'disconnect-user', query, user });
+      if (pending === 0) return done();
+      this.disconnects.set(query, {
+        pending,
+        add: (n) => {
+          closed += n;
+        },
+        done,
+      });
     });
   }
 
@@ -289,6 +335,18 @@ class Engine implements ShardcastServer {
       case 'interest':
         this.interest.apply(shard, m.on, m.off);
         return;
+      case 'http-disconnect':
+        void this.disconnectUser(m.user).then((closed) =>
+          this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 200, contentType: 'application/json', body: `{"closed":${closed}}` } }),
+        );
+        return;
+      case 'disconnected': {
+        const d = this.disconnects.get(m.query);
+        if (!d) return;
+        d.add(m.closed);
+        if (--d.pending === 0) d.done();
+        return;
+      }
       case 'attach-feed':
       case 'listening':
       case 'listen-failed':

@@ -13,7 +13,7 @@ import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 import type { Logger } from '../engine/logger.js';
-import { MAX_ACK_ID, ackFrame, checkChannelList, toClientMessage } from '../protocol/messages.js';
+import { MAX_ACK_ID, ackFrame, publishTargets, toClientMessage } from '../protocol/messages.js';
 
 /** How long an overloaded request waits before it is tried again. */
 const RETRY_MS = 5;
@@ -179,15 +179,11 @@ function parseRequest(text: string): IpcRequest {
   if (m['type'] !== 'publish') {
     throw new ShardcastError(ErrorCode.UnknownType, 'IPC requests are {"type":"publish",…}');
   }
-  if (Array.isArray(m['channels'])) {
-    const channels = checkChannelList(m['channels']);
-    const one = toClientMessage({ ...m, channel: channels[0], channels: undefined });
-    if (one.type !== 'publish') throw new Error('unreachable: type was checked above');
-    return { kind: 'publish', id: one.id, channels, data: one.data };
-  }
-  const msg = toClientMessage(m);
-  if (msg.type !== 'publish') throw new Error('unreachable: type was checked above');
-  return { kind: 'publish', id: msg.id, channels: [msg.channel], data: msg.data };
+  // channel, channels or user (exactly one); then id and data by the WebSocket publish rules
+  const channels = publishTargets(m);
+  const one = toClientMessage({ ...m, channel: 'x', channels: undefined, user: undefined });
+  if (one.type !== 'publish') throw new Error('unreachable: type was checked above');
+  return { kind: 'publish', id: one.id, channels, data: one.data };
 }
 
 function idOf(text: string): string | null {

@@ -30,6 +30,7 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   channelStates: 'Channels in the shard\'s seq map (channels with state, as of the shard\'s position in the feed)',
   channelResets: 'Reset frames published: a channel\'s state was dropped while the shard had subscribers of it',
   originRefused: 'WebSocket upgrades refused with origin_not_allowed (Origin not in --allowed-origins; HTTP 403)',
+  closedDisconnected: 'Connections closed with 4500: their user was disconnected by the server (POST /api/disconnect, disconnectUser())',
   authRefusedMissing: 'WebSocket upgrades refused with 401 unauthorized: no token (JWT configured)',
   authRefusedMalformed: 'WebSocket upgrades refused with 401 unauthorized: token malformed, too long, or its claims unusable',
   authRefusedSignature: 'WebSocket upgrades refused with 401 unauthorized: bad signature or no key for its kid',

@@ -50,6 +50,8 @@ export const ErrorCode = {
   Forbidden: 'forbidden',
   /** A WebSocket upgrade from a browser page whose Origin is not in --allowed-origins. */
   OriginNotAllowed: 'origin_not_allowed',
+  /** A `user` (per-user publish, /api/disconnect) that is not a string of 1–256 characters. */
+  BadUser: 'bad_user',
   /** A bug or fault on the server side. */
   Internal: 'internal',
 } as const;
@@ -78,6 +80,8 @@ export const CloseCode = {
   ShardStalled: 4002,
   /** The connection's token expired and no `refresh` came in time: get a fresh token and reconnect. */
   TokenExpired: 4003,
+  /** The server's operator closed every connection of this user (POST /api/disconnect, disconnectUser()): e.g. logout or ban. */
+  DisconnectedByServer: 4500,
 } as const;
 export type CloseCode = (typeof CloseCode)[keyof typeof CloseCode];
 
@@ -129,5 +133,6 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   shutting_down: 503,
   too_many_channels: 503,
   origin_not_allowed: 403,
+  bad_user: 400,
   internal: 500,
 };

@@ -6,6 +6,7 @@
  */
 import { ErrorCode } from './codes.js';
 import { ShardcastError } from './errors.js';
+import { checkUser, userChannel } from './user-channel.js';
 
 export type ClientMessage =
   | { type: 'subscribe'; channel: string }
@@ -105,13 +106,40 @@ export function serialiseData(data: unknown): string {
   return json;
 }
 
-/** Body of POST /api/publish, validated. */
+/**
+ * Body of POST /api/publish, validated. A per-user publish (`"user"` instead of
+ * `"channel"`/`"channels"`) comes out as its one per-user channel (user-channel.ts), so it
+ * travels and is sequenced like any channel.
+ */
 export interface HttpPublish {
   channels: string[];
   data: string;
 }
 
 export function parseHttpPublish(body: string): HttpPublish {
+  const m = parseBodyObject(body, '{"channel"|"channels"|"user", "data"}');
+  if (!('data' in m)) throw new ShardcastError(ErrorCode.BadMessage, 'body needs a "data" field');
+  return { channels: publishTargets(m), data: serialiseData(m['data']) };
+}
+
+/**
+ * Where a publish goes, from its `channel`, `channels` or `user` field (exactly one):
+ * the one rule of HTTP and IPC.
+ */
+export function publishTargets(m: Record<string, unknown>): string[] {
+  const given = ['channel', 'channels', 'user'].filter((k) => k in m && m[k] !== undefined);
+  if (given.length > 1) throw new ShardcastError(ErrorCode.BadMessage, 'give one of "channel", "channels" or "user"');
+  if (given[0] === 'user') return [userChannel(checkUser(m['user']))];
+  return given[0] === 'channels' ? checkChannelList(m['channels']) : [checkChannel(m['channel'])];
+}
+
+/** Body of POST /api/disconnect: `{"user": sub}`, validated; the user id. */
+export function parseDisconnect(body: string): string {
+  const m = parseBodyObject(body, '{"user"}');
+  return checkUser(m['user']);
+}
+
+function parseBodyObject(body: string, shape: string): Record<string, unknown> {
   let v: unknown;
   try {
     v = JSON.parse(body);
@@ -119,13 +147,9 @@ export function parseHttpPublish(body: string): HttpPublish {
     throw new ShardcastError(ErrorCode.BadJson, 'body is not valid JSON');
   }
   if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new ShardcastError(ErrorCode.BadMessage, 'body must be a JSON object {"channel"|"channels", "data"}');
+    throw new ShardcastError(ErrorCode.BadMessage, `body must be a JSON object ${shape}`);
   }
-  const m = v as Record<string, unknown>;
-  if (!('data' in m)) throw new ShardcastError(ErrorCode.BadMessage, 'body needs a "data" field');
-  if ('channel' in m && 'channels' in m) throw new ShardcastError(ErrorCode.BadMessage, 'give "channel" or "channels", not both');
-  const channels = 'channels' in m ? checkChannelList(m['channels']) : [checkChannel(m['channel'])];
-  return { channels, data: serialiseData(m['data']) };
+  return v as Record<string, unknown>;
 }
 
 /**

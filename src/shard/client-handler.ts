@@ -15,6 +15,7 @@ import {
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
+import { userChannel } from '../protocol/user-channel.js';
 import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
@@ -38,6 +39,8 @@ export class ClientHandler {
   private readonly ipLimits: IpLimits;
   /** Web pages that may connect (--allowed-origins). */
   private readonly origins: AllowedOrigins;
+  /** Authenticated connections opened this turn, not yet subscribed to their per-user channel. */
+  private readonly userPending = new Set<number>();
 
   constructor(
     private readonly ctx: ShardContext,
@@ -143,6 +146,31 @@ export class ClientHandler {
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
     ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user), false);
+    if (client.perms.user !== null) {
+      // the per-user subscription follows the upgrade (its `subscribed` frame says from which
+      // seq), not inside it: a socket upgraded after an asynchronous token check was seen cut
+      // by uWS (1006) inside res.upgrade, more often with more done there
+      const ref = client.ref;
+      this.userPending.add(ref);
+      queueMicrotask(() => {
+        if (this.userPending.delete(ref)) ws.cork(() => this.subscribeUser(ws));
+      });
+    }
+  }
+
+  /**
+   * Per-user delivery: an authenticated connection is subscribed to its user's channel,
+   * outside --max-subscriptions and client.channels (clients cannot name it to unsubscribe),
+   * and told its seq like any subscribe. Counted as interest, so its state lives while the
+   * user is connected.
+   */
+  private subscribeUser(ws: ClientSocket): void {
+    const { ctx } = this;
+    const channel = userChannel(ws.getUserData().perms.user!);
+    ws.subscribe(channel);
+    ctx.subscribed(channel, 1);
+    const last = ctx.lastSeq.get(channel);
+    ws.send(subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null), false);
   }
 
   private onClose(ws: ClientSocket): void {
@@ -153,6 +181,22 @@ export class ClientHandler {
     this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
     if (client.channels !== null) for (const c of client.channels) ctx.subscribed(c, -1);
+    // refresh keeps the sub, so this is the channel subscribed at open
+    // subscribed to its per-user channel unless it closed before that subscription came
+    if (client.perms.user !== null && !this.userPending.delete(client.ref)) ctx.subscribed(userChannel(client.perms.user), -1);
+  }
+
+  /** Closes every connection of `user` on this shard with 4500 (POST /api/disconnect); how many. */
+  disconnectUser(user: string): number {
+    const { ctx } = this;
+    let closed = 0;
+    for (const ws of [...ctx.clients.values()]) {
+      if (ws.getUserData().perms.user !== user) continue;
+      closed++;
+      ws.end(CloseCode.DisconnectedByServer, 'disconnected by the server');
+    }
+    if (closed > 0) ctx.count('closedDisconnected', closed);
+    return closed;
   }
 
   private onMessage(ws: ClientSocket, message: ArrayBuffer, isBinary: boolean): void {

@@ -6,6 +6,8 @@
  * view (channels, stats, metrics) are answered by the main thread.
  *
  *   POST /api/publish   {"channel":C,"data":…} | {"channels":[…],"data":…}  → {"seq"} | {"seqs"}
+ *                       {"user":U,"data":…}  → {"seq"} (U's per-user channel, every shard)
+ *   POST /api/disconnect {"user":U}  → {"closed":n} (U's connections on every shard, closed 4500)
  *   GET  /api/channels  → {"channels":[{"channel":C,"subscribers":n}…]}
  *   GET  /api/stats     → engine counters as JSON
  *   GET  /metrics       → Prometheus text (no API key needed)
@@ -15,7 +17,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode } from '../protocol/codes.js';
 import type { ControlRoute } from '../engine/control.js';
 import { ShardcastError } from '../protocol/errors.js';
-import { parseHttpPublish } from '../protocol/messages.js';
+import { parseDisconnect, parseHttpPublish } from '../protocol/messages.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse } from '../transport/uws.js';
 import type { PendingHttp, ShardContext } from './context.js';
@@ -31,12 +33,13 @@ export class HttpApi {
 
   mount(): void {
     const { app } = this.ctx;
-    app.post('/api/publish', (res, req) => this.publish(res, req));
+    app.post('/api/publish', (res, req) => this.withBody(res, req, (pending, body) => this.forward(pending, body)));
+    app.post('/api/disconnect', (res, req) => this.withBody(res, req, (pending, body) => this.disconnect(pending, body)));
     app.get('/api/channels', (res, req) => this.control(res, req, 'channels'));
     app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
     app.get('/metrics', (res) => this.control(res, null, 'metrics'));
     app.get('/healthz', (res) => sendJson(res, 200, '{"ok":true}'));
-    for (const [path, allow] of [['/api/publish', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/healthz', 'GET']] as const) {
+    for (const [path, allow] of [['/api/publish', 'POST'], ['/api/disconnect', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/healthz', 'GET']] as const) {
       app.any(path, (res) => this.fail(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${allow}`, { allow }));
     }
     app.any('/*', (res) => this.fail(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
@@ -61,7 +64,8 @@ export class HttpApi {
     return match === 1;
   }
 
-  private publish(res: HttpResponse, req: HttpRequest): void {
+  /** Checks the key, reads a POST body (up to --max-payload), then hands it to `then`. */
+  private withBody(res: HttpResponse, req: HttpRequest, then: (pending: { ref: number; entry: PendingHttp }, body: string) => void): void {
     const { ctx } = this;
     if (!this.authorized(req)) return this.fail(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
     if (ctx.closing) return this.fail(res, ErrorCode.ShuttingDown, 'server is shutting down');
@@ -83,7 +87,7 @@ export class HttpApi {
       chunks.push(Buffer.copyBytesFrom(new Uint8Array(chunk))); // uWS reuses the chunk's memory
       if (!isLast) return;
       done = true;
-      this.forward(pending, Buffer.concat(chunks, size).toString('utf8'));
+      then(pending, Buffer.concat(chunks, size).toString('utf8'));
     });
   }
 
@@ -104,6 +108,18 @@ export class HttpApi {
     const accepted = ctx.forwardPublish({ target: ReplyTarget.Http, ref: pending.ref, channels: parsed.channels, data: parsed.data, id: '' });
     if (!accepted) this.finish(pending, () => this.fail(pending.entry.res, ErrorCode.Overloaded, 'server is overloaded; retry shortly'));
     // else: answered when the REPLY record (or a refusal) for pending.ref arrives
+  }
+
+  /** POST /api/disconnect: main asks every shard and answers with {"closed":n}. */
+  private disconnect(pending: { ref: number; entry: PendingHttp }, body: string): void {
+    let user: string;
+    try {
+      user = parseDisconnect(body);
+    } catch (err) {
+      if (!(err instanceof ShardcastError)) throw err;
+      return this.finish(pending, () => this.fail(pending.entry.res, err.code, err.message));
+    }
+    this.ctx.post({ type: 'http-disconnect', ref: pending.ref, user });
   }
 
   private control(res: HttpResponse, req: HttpRequest | null, route: ControlRoute): void {

@@ -102,6 +102,9 @@ export class Shard {
       case 'channels-query':
         this.ctx.post({ type: 'channels-report', query: m.query, channels: [...this.ctx.channelCounts] });
         return;
+      case 'disconnect-user':
+        this.ctx.post({ type: 'disconnected', query: m.query, closed: this.clients.disconnectUser(m.user) });
+        return;
       case 'http-answer':
         answerPending(this.ctx, m.ref, (res) => sendAnswer(res, m.answer));
         return;

@@ -35,6 +35,7 @@ export const ShardCounter = {
   channelStates: 20, // gauge: channels in the shard's seq map (channels with state, as of its feed position)
   channelResets: 21, // `reset` frames published: a channel was forgotten while it had local subscribers
   originRefused: 22, // upgrades refused with origin_not_allowed (--allowed-origins)
+  closedDisconnected: 23, // connections closed with 4500 (POST /api/disconnect, disconnectUser())
   // JWT on the handshake: upgrades refused with 401, one slot per stable reason
   authRefusedMissing: 32,
   authRefusedMalformed: 33,
