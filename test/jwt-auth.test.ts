@@ -145,9 +145,10 @@ describe('JWT on the handshake (RS256 public key, audience and issuer)', () => {
     assert.equal(long.status, 401);
     assert.equal(reasonOf(long), 'malformed');
     assert.match(long.body, /longer than 8192 bytes/);
+    // 60 KB is just under uWS's limit: depending on how the request head arrives in TCP
+    // segments, uWS may already cut it (status 0); either way there is no WebSocket
     const huge = await refusedUpgrade(server.port, { query: `?token=${'a'.repeat(60 * 1024)}.b.c` });
-    assert.equal(huge.status, 401);
-    assert.equal(reasonOf(huge), 'malformed');
+    assert.ok(huge.status === 0 || reasonOf(huge) === 'malformed', `60 KB query: ${huge.status}`);
     const hugeQuery = await refusedUpgrade(server.port, { query: `?token=${'a'.repeat(64 * 1024)}.b.c` });
     assert.ok(hugeQuery.status === 0 || hugeQuery.status === 431 || reasonOf(hugeQuery) === 'malformed', `64 KB query: ${hugeQuery.status}`);
     const hugeHeader = await refusedUpgrade(server.port, { headers: { authorization: `Bearer ${'a'.repeat(64 * 1024)}.b.c` } });
