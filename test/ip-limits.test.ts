@@ -5,48 +5,18 @@
  * connection lets a new one in; refusals are counted in stats() and /metrics.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
-import { request, type IncomingHttpHeaders } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Socket } from 'node:net';
 import { describe, test } from 'node:test';
 import { startServer, type ShardcastServer } from '../src/engine/engine.js';
 import type { Options } from '../src/engine/config.js';
 import { TestClient, connectMany } from './helpers/client.js';
+import { upgrade } from './helpers/upgrade.js';
 import { sleep, waitUntil } from './helpers/wait.js';
-
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-  /** The upgraded socket when the answer was 101 (the caller destroys it). */
-  socket: Socket | null;
-}
-
-/** One WebSocket upgrade request, answered either way: 101 (socket kept) or an HTTP error. */
-function upgrade(port: number, host = '127.0.0.1'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = request({
-      host,
-      port,
-      path: '/ws',
-      agent: false, // a new TCP connection each time: the kernel picks its shard afresh
-      headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64') },
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error('upgrade timed out')));
-    req.once('upgrade', (res, socket) => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: '', socket }));
-    req.once('response', (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d));
-      res.once('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body, socket: null }));
-    });
-    req.once('error', reject);
-    req.end();
-  });
-}
 
 /** An upgrade that must be refused: returns the status, headers and parsed error body. */
 async function refused(port: number, host?: string): Promise<{ status: number; headers: IncomingHttpHeaders; code: string; message: string }> {
-  const a = await upgrade(port, host);
+  const a = await upgrade(port, host === undefined ? {} : { host });
   a.socket?.destroy();
   assert.notEqual(a.status, 101, 'the upgrade was accepted');
   assert.match(String(a.headers['content-type']), /application\/json/);
@@ -128,7 +98,7 @@ describe('--max-connections-per-ip', { timeout: 60_000 }, () => {
       const open: Socket[] = [];
       try {
         for (let i = 0; i < 2; i++) {
-          const a = await upgrade(server.port, '::1');
+          const a = await upgrade(server.port, { host: '::1' });
           assert.equal(a.status, 101);
           open.push(a.socket!);
         }
