@@ -11,7 +11,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { ConfigError, resolveConfig, startServer, type Options } from '../src/index.js';
+import { resolveConfig, startServer } from '../src/index.js';
+import { refusal } from './helpers/config.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'shardcast-keys-'));
@@ -21,16 +22,6 @@ function file(name: string, text: string): string {
   const path = join(dir, name);
   writeFileSync(path, text, { mode: 0o600 });
   return path;
-}
-
-function refusal(options: Options): ConfigError {
-  try {
-    resolveConfig(options);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err;
-  }
-  throw new Error(`${JSON.stringify(options)} was accepted`);
 }
 
 function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {

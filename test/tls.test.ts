@@ -12,12 +12,13 @@ import { join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { ConfigError, resolveConfig, startServer, type Options } from '../src/index.js';
+import { resolveConfig, startServer, type Options } from '../src/index.js';
 import { startWithConfig } from '../src/engine/engine.js';
 import { createLogger } from '../src/engine/logger.js';
 import { makeCerts, type TestCerts } from './fixtures/tls-certs.js';
 import { TestClient } from './helpers/client.js';
 import { upgrade } from './helpers/upgrade.js';
+import { refusal } from './helpers/config.js';
 
 const CLI = fileURLToPath(new URL('../src/cli.js', import.meta.url));
 let certs: TestCerts;
@@ -38,16 +39,6 @@ function httpsPost(port: number, path: string, body: unknown, ca: string): Promi
     req.once('error', reject);
     req.end(JSON.stringify(body));
   });
-}
-
-function refusal(options: Options): ConfigError {
-  try {
-    resolveConfig(options);
-  } catch (err) {
-    assert.ok(err instanceof ConfigError, String(err));
-    return err;
-  }
-  throw new Error(`${JSON.stringify(options)} was accepted`);
 }
 
 describe('TLS', { timeout: 90_000 }, () => {

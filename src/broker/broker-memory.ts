@@ -119,6 +119,8 @@ export class MemoryBroker implements Broker {
    */
   private admit(channels: readonly string[], now: number): void {
     const { maxChannels, channelTtl, counters } = this.options;
+    // the main thread's serial path: far below the cap, no channel needs looking up
+    if (this.sequencer.channels + channels.length <= maxChannels) return;
     let fresh = this.countFresh(channels);
     if (fresh === 0 || this.sequencer.channels + fresh <= maxChannels) return;
     if (channelTtl > 0 && now - this.lastForcedSweep >= FORCED_SWEEP_EVERY_MS) {

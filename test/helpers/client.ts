@@ -45,19 +45,17 @@ export class TestClient {
   static async connect(port: number, path = '/ws', timeoutMs = 10_000, opts: { origin?: string; ca?: string | Buffer } = {}): Promise<TestClient> {
     const url = `${opts.ca === undefined ? 'ws' : 'wss'}://127.0.0.1:${port}${path}`;
     const ws = new WebSocket(url, { perMessageDeflate: false, ...(opts.origin === undefined ? {} : { origin: opts.origin }), ...(opts.ca === undefined ? {} : { ca: opts.ca }) });
-    const c = new TestClient(ws);
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
-      ws.once('error', reject);
-    });
-    await c.waitFor((m) => m.type === 'welcome', timeoutMs);
-    return c;
+    return TestClient.welcomed(ws, timeoutMs);
   }
 
   /** Connects with subprotocols and headers (a token, say) and waits for the welcome frame. */
   static async connectWith(port: number, opts: { path?: string; protocols?: string[]; headers?: Record<string, string> }, timeoutMs = 10_000): Promise<TestClient> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/ws'}`, opts.protocols ?? [], { perMessageDeflate: false, headers: opts.headers ?? {} });
+    return TestClient.welcomed(ws, timeoutMs);
+  }
+
+  /** Waits until `ws` is open and the welcome frame has arrived; a refused upgrade rejects. */
+  private static async welcomed(ws: WebSocket, timeoutMs: number): Promise<TestClient> {
     const c = new TestClient(ws);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
