@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { MemoryBroker } from '../src/broker/broker-memory.js';
 import { Counters, createCounters } from '../src/transport/counters.js';
-import { JsonFrameEncoder } from '../src/protocol/encoder.js';
+import { Payload } from '../src/protocol/payload.js';
 import { Fanout } from '../src/pubsub/fanout.js';
 import { Interest } from '../src/pubsub/interest.js';
 import { ErrorCode, ShardcastError, resolveConfig, startServer, type ShardcastServer } from '../src/index.js';
@@ -178,7 +178,7 @@ describe('Interest', () => {
 describe('MemoryBroker', () => {
   function rig(maxChannels: number, channelTtl: number) {
     const ring = createRing({ capacity: 256 * 1024, maxConsumers: 1 });
-    const fanout = new Fanout(ring, new JsonFrameEncoder());
+    const fanout = new Fanout(ring);
     fanout.attach(0);
     const counters = new Counters(createCounters(1));
     const broker = new MemoryBroker(fanout, new Sequencer(), { maxChannels, channelTtl, counters });
@@ -187,7 +187,7 @@ describe('MemoryBroker', () => {
     const records = (): Array<{ kind: 'pub' | 'forget'; channel: string; seq?: number; epoch: number }> => {
       fanout.flush();
       const out: Array<{ kind: 'pub' | 'forget'; channel: string; seq?: number; epoch: number }> = [];
-      const pub: PublicationView = { seq: 0, epoch: 0, channel: '', frame: new Uint8Array(0) };
+      const pub: PublicationView = { seq: 0, epoch: 0, channel: '', json: new Uint8Array(0), msgpack: new Uint8Array(0) };
       const fv: ForgetView = { epoch: 0, channel: '' };
       for (let at = consumer.next(); at >= 0; at = consumer.next()) {
         if (consumer.kind === (RecordKind.Publication as number)) {
@@ -207,12 +207,12 @@ describe('MemoryBroker', () => {
   test('at the cap a publish sweeps idle channels first; FORGET precedes the new incarnation in the stream', async () => {
     const { broker, counters, records } = rig(3, 100);
     try {
-      assert.deepEqual(broker.publishNow(['a', 'b', 'c'], '1'), [1, 1, 1]);
+      assert.deepEqual(broker.publishNow(['a', 'b', 'c'], Payload.json('1')), [1, 1, 1]);
       broker.setInterest('b', true); // b has subscribers somewhere: never forgotten
       const before = records();
       const epochOf = (c: string): number => before.find((r) => r.channel === c)!.epoch;
       busyWait(150); // a, c idle past the TTL; no timer can run meanwhile
-      assert.deepEqual(broker.publishNow(['a', 'd'], '2'), [1, 1], 'a came back at seq 1; d fits in the room made');
+      assert.deepEqual(broker.publishNow(['a', 'd'], Payload.json('2')), [1, 1], 'a came back at seq 1; d fits in the room made');
       assert.equal(counters.main('channelsForgotten'), 2);
       assert.equal(counters.main('channelsLive'), 3);
       const after = records();
@@ -220,11 +220,11 @@ describe('MemoryBroker', () => {
       assert.equal(after[0]!.epoch, epochOf('a'), 'FORGET names the incarnation it ends');
       assert.notEqual(after[2]!.epoch, epochOf('a'), 'the new incarnation has a new epoch');
       // full again (a, b, d), nothing idle, and the last forced sweep was < 1 s ago
-      assert.throws(() => broker.publishNow(['e'], '3'), (e: unknown) => e instanceof ShardcastError && e.code === ErrorCode.TooManyChannels);
+      assert.throws(() => broker.publishNow(['e'], Payload.json('3')), (e: unknown) => e instanceof ShardcastError && e.code === ErrorCode.TooManyChannels);
       // all or none: a publish naming an existing and a new channel is refused whole
-      assert.throws(() => broker.publishNow(['b', 'e'], '3'), (e: unknown) => e instanceof ShardcastError && e.code === ErrorCode.TooManyChannels);
+      assert.throws(() => broker.publishNow(['b', 'e'], Payload.json('3')), (e: unknown) => e instanceof ShardcastError && e.code === ErrorCode.TooManyChannels);
       assert.equal(counters.main('rejectedTooManyChannels'), 2);
-      assert.deepEqual(broker.publishNow(['b'], '4'), [2], 'existing channels keep publishing');
+      assert.deepEqual(broker.publishNow(['b'], Payload.json('4')), [2], 'existing channels keep publishing');
       assert.deepEqual(records().map((r) => `${r.kind} ${r.channel} ${r.seq}`), ['pub b 2']);
     } finally {
       await broker.close();
@@ -234,11 +234,11 @@ describe('MemoryBroker', () => {
   test('with --channel-ttl 0 nothing is forgotten and the cap is final', async () => {
     const { broker, counters } = rig(2, 0);
     try {
-      broker.publishNow(['a', 'b'], '1');
+      broker.publishNow(['a', 'b'], Payload.json('1'));
       busyWait(20);
-      assert.throws(() => broker.publishNow(['c'], '1'), (e: unknown) => e instanceof ShardcastError && e.code === ErrorCode.TooManyChannels);
+      assert.throws(() => broker.publishNow(['c'], Payload.json('1')), (e: unknown) => e instanceof ShardcastError && e.code === ErrorCode.TooManyChannels);
       assert.equal(counters.main('channelsForgotten'), 0);
-      assert.deepEqual(broker.publishNow(['a'], '1'), [2]);
+      assert.deepEqual(broker.publishNow(['a'], Payload.json('1')), [2]);
     } finally {
       await broker.close();
     }
@@ -247,7 +247,7 @@ describe('MemoryBroker', () => {
   test('the timer sweeps idle channels without any publish', async () => {
     const { broker, counters, records } = rig(100, 100);
     try {
-      broker.publishNow(['t1', 't2'], '1');
+      broker.publishNow(['t1', 't2'], Payload.json('1'));
       broker.setInterest('t2', true);
       await waitUntil(() => counters.main('channelsForgotten') === 1, 5000, 't1 forgotten');
       assert.equal(counters.main('channelsLive'), 1);

@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { setTimeout as delay } from 'node:timers/promises';
 import { JsonFrameEncoder } from '../src/protocol/encoder.js';
+import { Payload } from '../src/protocol/payload.js';
 import { Fanout, type Delivery } from '../src/pubsub/fanout.js';
 import { publicationSize, readPublication, readReply, RecordKind, ReplyTarget, replySize, type PublicationView, type ReplyView } from '../src/transport/records.js';
 import { createRing, recordSpace, RingConsumer } from '../src/transport/ring.js';
@@ -27,7 +28,7 @@ function roomFor(channels: readonly string[], seqs: readonly number[], data: str
   let records = 0;
   let largest = 0;
   channels.forEach((c, i) => {
-    const space = recordSpace(publicationSize(c, encoder.encodePublication(c, seqs[i]!, EPOCH, data).bytes));
+    const space = recordSpace(publicationSize(c, Buffer.byteLength(encoder.encodeMessage(c, seqs[i]!, EPOCH, Payload.json(data)))));
     records += space;
     largest = Math.max(largest, space);
   });
@@ -62,7 +63,7 @@ class Harness {
   constructor(capacity: number, consumers = 1) {
     this.capacity = capacity;
     const handle = createRing({ capacity, maxConsumers: consumers, attached: consumers });
-    this.fanout = new Fanout(handle, encoder);
+    this.fanout = new Fanout(handle);
     this.consumers = Array.from({ length: consumers }, (_, i) => new RingConsumer(handle, i));
     this.cursor = this.consumers.map(() => 0);
   }
@@ -82,7 +83,7 @@ class Harness {
     const { room, records, largest } = roomFor(channels, seqs, data);
     const free = this.free();
     const lag = this.fanout.lag(0);
-    const outcome = this.fanout.deliver(channels, seqs, channels.map(() => EPOCH), data);
+    const outcome = this.fanout.deliver(channels, seqs, channels.map(() => EPOCH), Payload.json(data));
     const why = `room ${room}, free ${free}, promised ${this.promised}`;
     if (room > this.capacity / 2) assert.equal(outcome, 'too-large', why);
     else if (room + this.promised > free) assert.equal(outcome, 'full', why);
@@ -95,7 +96,7 @@ class Harness {
     assert.ok(used >= records && used < records + largest, `wrote ${used} bytes for ${records} bytes of records`);
     channels.forEach((channel, i) => {
       const seq = seqs[i]!;
-      this.written.push({ kind: 'publication', channel, seq, frame: encoder.encodePublication(channel, seq, EPOCH, data).frame as string });
+      this.written.push({ kind: 'publication', channel, seq, frame: encoder.encodeMessage(channel, seq, EPOCH, Payload.json(data)) });
     });
     this.seq += channels.length;
     return outcome;
@@ -122,7 +123,7 @@ class Harness {
   /** Consumer `i` reads up to `n` records (all visible by default), checks each, and releases. */
   read(i: number, n = Number.POSITIVE_INFINITY): number {
     const ring = this.consumers[i]!;
-    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', frame: new Uint8Array() };
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', json: new Uint8Array(), msgpack: new Uint8Array() };
     const rep: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array() };
     let count = 0;
     for (; count < n; count++) {
@@ -134,7 +135,7 @@ class Harness {
       if (want.kind === 'publication') {
         assert.equal(ring.kind, RecordKind.Publication, where);
         readPublication(ring, at, pub);
-        assert.deepEqual({ channel: pub.channel, seq: pub.seq, frame: Buffer.from(pub.frame).toString() }, { channel: want.channel, seq: want.seq, frame: want.frame }, where);
+        assert.deepEqual({ channel: pub.channel, seq: pub.seq, frame: Buffer.from(pub.json).toString() }, { channel: want.channel, seq: want.seq, frame: want.frame }, where);
       } else {
         assert.equal(ring.kind, RecordKind.Reply, where);
         readReply(ring, at, rep);

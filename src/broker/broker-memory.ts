@@ -2,6 +2,7 @@ import type { Broker } from './broker.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
+import type { Payload } from '../protocol/payload.js';
 import type { Fanout } from '../pubsub/fanout.js';
 import type { ChannelState, Sequencer } from '../pubsub/sequencer.js';
 
@@ -58,13 +59,13 @@ export class MemoryBroker implements Broker {
     }
   }
 
-  publish(channels: readonly string[], data: string): Promise<readonly number[]> {
+  publish(channels: readonly string[], data: Payload): Promise<readonly number[]> {
     // the executor runs publishNow now, and its throw (a ShardcastError) becomes the rejection
     return new Promise((resolve) => resolve(this.publishNow(channels, data)));
   }
 
   /** Synchronous form, for ingresses on the main thread that want no promise per message. */
-  publishNow(channels: readonly string[], data: string): readonly number[] {
+  publishNow(channels: readonly string[], data: Payload): readonly number[] {
     const now = Date.now();
     this.admit(channels, now);
     const seqs = new Array<number>(channels.length);

@@ -26,14 +26,16 @@
  *    ref), unique for the life of the process (see records.ts), so a late answer can never
  *    reach a connection that was not its publisher.
  */
+import type { Payload } from '../protocol/payload.js';
+
 export interface Broker {
   /**
-   * Sequences `data` (JSON text) on every channel and hands it to local delivery: all
+   * Sequences `data` (as it arrived: JSON text or MessagePack) on every channel and hands it to local delivery: all
    * channels or none. Resolves with one seq per channel, in order; rejects with a
    * ShardcastError (`overloaded` when there is no room, `too_many_channels` when a new
    * channel would pass --max-channels: nothing was sequenced then).
    */
-  publish(channels: readonly string[], data: string): Promise<readonly number[]>;
+  publish(channels: readonly string[], data: Payload): Promise<readonly number[]>;
   /**
    * Whether some shard of this machine has local subscribers of `channel`: called when
    * the first shard gains one (true) and when the last one loses its last (false). The

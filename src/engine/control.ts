@@ -66,10 +66,12 @@ export type FromShard =
   /** Answer to `disconnect-user`: connections this shard closed. */
   | { type: 'disconnected'; query: number; closed: number }
   /**
-   * Channels whose local subscriber count went 0 → 1 (on) or 1 → 0 (off) since the last
-   * report: at most one per event-loop turn. Idempotent per shard: an `on` for a channel
+   * Topics (a channel in one format, wire-format.ts) whose local subscriber count went
+   * 0 → 1 (on) or 1 → 0 (off) since the last report: at most one per event-loop turn. Idempotent per shard: an `on` for a channel
    * already on changes nothing.
    */
   | { type: 'interest'; on: string[]; off: string[] }
+  /** Something the operator should see (rare by construction: never one per message). */
+  | { type: 'log'; level: 'warn' | 'error'; message: string }
   | { type: 'fault'; message: string; stack: string }
   | { type: 'closed' };

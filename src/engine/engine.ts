@@ -13,7 +13,8 @@ import { ErrorCode } from '../protocol/codes.js';
 import { isLoopback, resolveConfig, type Config, type Options } from './config.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
 import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
-import { JsonFrameEncoder } from '../protocol/encoder.js';
+import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
+import { splitTopic } from '../protocol/wire-format.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { Fanout } from '../pubsub/fanout.js';
 import { IngressReader } from '../ingress/ingress-reader.js';
@@ -121,7 +122,8 @@ class Engine implements ShardcastServer {
   ) {
     this.counters = new Counters(createCounters(config.workers));
     this.broadcast = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
-    this.fanout = new Fanout(this.broadcast, new JsonFrameEncoder());
+    // formats in use per channel, as the shards reported them (Interest is made just below)
+    this.fanout = new Fanout(this.broadcast, (channel) => this.interest.formatsOf(channel));
     this.broker = this.memoryBroker = new MemoryBroker(this.fanout, this.sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
@@ -190,12 +192,13 @@ class Engine implements ShardcastServer {
 
   /** Publishes to channels already checked (ordinary names, or a per-user channel). */
   private async publishTo(channels: readonly string[], data: unknown): Promise<number[]> {
-    const json = serialiseData(data);
-    if (Buffer.byteLength(json) > this.config.maxPayload) {
+    // binary data travels as MessagePack (JSON has no form for it); the rest as JSON text
+    const payload = holdsBinary(data) ? Payload.msgpack(packValue(data)) : Payload.json(serialiseData(data));
+    if (payload.byteLength > this.config.maxPayload) {
       throw new ShardcastError(ErrorCode.PayloadTooLarge, `data above the ${this.config.maxPayload}-byte limit`);
     }
     try {
-      const seqs = await this.broker.publish(channels, json);
+      const seqs = await this.broker.publish(channels, payload);
       this.counters.mainAdd('apiPublishes');
       this.counters.mainAdd('published', seqs.length);
       return [...seqs];
@@ -318,7 +321,10 @@ class Engine implements ShardcastServer {
       case 'channels-report': {
         const q = this.queries.get(m.query);
         if (!q) return;
-        for (const [c, n] of m.channels) q.sums.set(c, (q.sums.get(c) ?? 0) + n);
+        for (const [topic, n] of m.channels) {
+          const c = splitTopic(topic).channel;
+          q.sums.set(c, (q.sums.get(c) ?? 0) + n);
+        }
         if (--q.pending === 0) q.done();
         return;
       }
@@ -334,6 +340,9 @@ class Engine implements ShardcastServer {
         return;
       case 'interest':
         this.interest.apply(shard, m.on, m.off);
+        return;
+      case 'log':
+        this.log[m.level](m.message);
         return;
       case 'http-disconnect':
         void this.disconnectUser(m.user).then((closed) =>

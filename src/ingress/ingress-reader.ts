@@ -12,6 +12,7 @@ import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
 import type { Fanout } from '../pubsub/fanout.js';
 import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from '../protocol/messages.js';
+import { Payload } from '../protocol/payload.js';
 import { RecordKind, ReplyTarget, readPublish, type PublishRequest, type ReplyAddress } from '../transport/records.js';
 import { RingConsumer, type RingHandle } from '../transport/ring.js';
 import { RingPump } from '../transport/ring-pump.js';
@@ -56,7 +57,7 @@ export class IngressReader {
     // the answer is written after the publication, maybe behind many others: promise its
     // ring space now, so that accepting later publications can never crowd it out
     const promised = this.promiseReply(req);
-    this.broker.publish(req.channels, req.data).then(
+    this.broker.publish(req.channels, Payload.of(req.data)).then(
       (seqs) => this.answer(req, seqs, promised),
       (err: unknown) => {
         this.fanout.cancelReply(promised);

@@ -14,6 +14,7 @@ import { ShardcastError } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 import type { Logger } from '../engine/logger.js';
 import { MAX_ACK_ID, ackFrame, publishTargets, toClientMessage } from '../protocol/messages.js';
+import { Payload } from '../protocol/payload.js';
 
 /** How long an overloaded request waits before it is tried again. */
 const RETRY_MS = 5;
@@ -26,7 +27,7 @@ interface IpcRequest {
   kind: 'publish';
   id: string | null;
   channels: string[];
-  data: string;
+  data: string | Uint8Array;
 }
 
 type Entry = IpcRequest | { kind: 'error'; id: string | null; code: ErrorCode; message: string };
@@ -103,7 +104,7 @@ export class IpcServer {
           continue;
         }
         busy = true;
-        this.broker.publish(entry.channels, entry.data).then(
+        this.broker.publish(entry.channels, Payload.of(entry.data)).then(
           (seqs) => {
             busy = false;
             held = false;

@@ -14,8 +14,14 @@ export const ErrorCode = {
   UnknownType: 'unknown_type',
   /** A channel name outside 1–200 bytes of [A-Za-z0-9_\-:.@/]. */
   BadChannel: 'bad_channel',
-  /** A binary WebSocket frame: protocol v1 is text JSON only. */
+  /** A binary WebSocket frame on a JSON connection (MessagePack is chosen at the handshake). */
   BinaryUnsupported: 'binary_unsupported',
+  /** A text WebSocket frame on a MessagePack connection. */
+  TextUnsupported: 'text_unsupported',
+  /** The frame or body is not valid MessagePack (truncated, lengths past the end, unknown extension, 0xc1, trailing bytes, nested too deeply). */
+  BadMsgpack: 'bad_msgpack',
+  /** A WebSocket upgrade asking for a format the server does not speak (`?format=`, or only unknown `shardcast.*` subprotocols). */
+  BadFormat: 'bad_format',
   /** A frame or body above --max-payload. */
   PayloadTooLarge: 'payload_too_large',
   /** More subscriptions on one connection than --max-subscriptions. */
@@ -118,6 +124,9 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   unknown_type: 400,
   bad_channel: 400,
   binary_unsupported: 400,
+  text_unsupported: 400,
+  bad_msgpack: 400,
+  bad_format: 400,
   payload_too_large: 413,
   too_many_subscriptions: 400,
   publish_forbidden: 403,

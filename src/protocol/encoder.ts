@@ -1,40 +1,165 @@
 /**
- * FrameEncoder — turns a sequenced publication into the exact bytes every subscriber gets.
- * It runs once per publication on the main thread (never per recipient, never per shard);
- * shards forward the bytes untouched. MessagePack frames will be a second implementation,
- * chosen per connection format, still encoded once per format in use.
+ * FrameEncoder — turns a sequenced publication into the exact bytes every subscriber in one
+ * format gets. It runs on the main thread once per publication and format in use (never per
+ * recipient, never per shard); shards forward the bytes untouched. A frame holds one
+ * message object, or an array of them (a merged frame, see merge()).
  */
 import { formatEpoch } from './messages.js';
+import type { Payload } from './payload.js';
+import { WireFormat } from './wire-format.js';
 
-export interface EncodedFrame {
-  /** A string is written into the ring as UTF-8 with no intermediate copy. */
-  readonly frame: string | Uint8Array;
-  readonly bytes: number;
-  readonly binary: boolean;
+/**
+ * An encoded frame or message: JSON as a string (written into the ring as UTF-8 with no
+ * intermediate copy), MessagePack as bytes.
+ */
+export type Frame = string | Uint8Array;
+
+/** Bytes of a frame on the wire. */
+export function frameBytes(f: Frame): number {
+  return typeof f === 'string' ? Buffer.byteLength(f) : f.byteLength;
 }
 
 export interface FrameEncoder {
-  readonly format: 'json';
+  readonly format: WireFormat;
   /**
-   * `data` is the publication's data as JSON text (validated by the ingress); `epoch` the
-   * channel's incarnation (u32), written into the frame of its first message only.
+   * One `message` object. `epoch` is the channel's incarnation (u32), written into the
+   * frame of its seq 1 only, so a client that subscribed before the incarnation began (its
+   * `subscribed` said seq 0 and no epoch) learns it, at no cost to the other messages.
    */
-  encodePublication(channel: string, seq: number, epoch: number, data: string): EncodedFrame;
+  encodeMessage(channel: string, seq: number, epoch: number, data: Payload): Frame;
+  /** Encoded messages (of `bytes` in all) as one frame: an array of them, in order (one message: itself). */
+  merge(messages: readonly Frame[], bytes: number): Frame;
+  /** Bytes merge() adds around `count` messages. */
+  mergeOverhead(count: number): number;
 }
 
-/**
- * Protocol v1 text frames: {"type":"message","channel":C,"seq":n,"data":…}; seq 1 also
- * carries "epoch", so a client that subscribed before the incarnation began (its
- * `subscribed` said seq 0 and no epoch) learns it, at no cost to the other messages.
- */
+/** Protocol v1 text frames: {"type":"message","channel":C,"seq":n,"data":…}. */
 export class JsonFrameEncoder implements FrameEncoder {
-  readonly format = 'json' as const;
+  readonly format = WireFormat.Json;
 
-  encodePublication(channel: string, seq: number, epoch: number, data: string): EncodedFrame {
+  encodeMessage(channel: string, seq: number, epoch: number, data: Payload): string {
     // channel names are restricted to characters JSON never escapes
-    const frame = seq === 1
-      ? `{"type":"message","channel":"${channel}","seq":1,"epoch":"${formatEpoch(epoch)}","data":${data}}`
-      : `{"type":"message","channel":"${channel}","seq":${seq},"data":${data}}`;
-    return { frame, bytes: Buffer.byteLength(frame), binary: false };
+    return seq === 1
+      ? `{"type":"message","channel":"${channel}","seq":1,"epoch":"${formatEpoch(epoch)}","data":${data.asJson()}}`
+      : `{"type":"message","channel":"${channel}","seq":${seq},"data":${data.asJson()}}`;
+  }
+
+  merge(messages: readonly Frame[]): string {
+    // a rope of the messages' strings: V8 flattens it once, when it is written into the ring
+    return messages.length === 1 ? (messages[0] as string) : `[${messages.join(',')}]`;
+  }
+
+  mergeOverhead(count: number): number {
+    return count === 1 ? 0 : count + 1;
   }
 }
+
+const TYPE_MESSAGE = Buffer.from([0xa4, ...Buffer.from('type'), 0xa7, ...Buffer.from('message'), 0xa7, ...Buffer.from('channel')]);
+const KEY_SEQ = Buffer.from([0xa3, ...Buffer.from('seq')]);
+const KEY_EPOCH = Buffer.from([0xa5, ...Buffer.from('epoch'), 0xa8]);
+const KEY_DATA = Buffer.from([0xa4, ...Buffer.from('data')]);
+
+/**
+ * The same message objects as MessagePack maps (binary frames): {type, channel, seq,
+ * [epoch,] data}, keys in that order. The map around the data is written here byte by byte
+ * (a fixed shape); the data's own bytes are copied in as they are.
+ */
+export class MsgpackFrameEncoder implements FrameEncoder {
+  readonly format = WireFormat.Msgpack;
+
+  encodeMessage(channel: string, seq: number, epoch: number, data: Payload): Uint8Array {
+    const packed = data.asMsgpack();
+    const withEpoch = seq === 1;
+    const size = 1 + TYPE_MESSAGE.length + strHeader(channel.length) + channel.length + KEY_SEQ.length + uintSize(seq) +
+      (withEpoch ? KEY_EPOCH.length + 8 : 0) + KEY_DATA.length + packed.byteLength;
+    const out = Buffer.allocUnsafe(size);
+    let p = 0;
+    out[p++] = withEpoch ? 0x85 : 0x84; // fixmap of 5 or 4 entries
+    p += TYPE_MESSAGE.copy(out, p);
+    p = writeStrHeader(out, p, channel.length);
+    p += out.write(channel, p, 'latin1'); // channel names are ASCII
+    p += KEY_SEQ.copy(out, p);
+    p = writeUint(out, p, seq);
+    if (withEpoch) {
+      p += KEY_EPOCH.copy(out, p);
+      p += out.write(formatEpoch(epoch), p, 'latin1');
+    }
+    p += KEY_DATA.copy(out, p);
+    out.set(packed, p);
+    return out;
+  }
+
+  merge(messages: readonly Frame[], bytes: number): Uint8Array {
+    if (messages.length === 1) return messages[0] as Uint8Array;
+    const out = Buffer.allocUnsafe(bytes + this.mergeOverhead(messages.length));
+    let p = writeArrayHeader(out, 0, messages.length);
+    for (const m of messages as readonly Uint8Array[]) {
+      out.set(m, p);
+      p += m.byteLength;
+    }
+    return out;
+  }
+
+  mergeOverhead(count: number): number {
+    return count === 1 ? 0 : count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+  }
+}
+
+function strHeader(length: number): number {
+  return length < 32 ? 1 : length < 0x100 ? 2 : 3;
+}
+
+function writeStrHeader(out: Buffer, p: number, length: number): number {
+  if (length < 32) out[p++] = 0xa0 | length;
+  else if (length < 0x100) {
+    out[p++] = 0xd9;
+    out[p++] = length;
+  } else {
+    out[p++] = 0xda;
+    out.writeUInt16BE(length, p);
+    p += 2;
+  }
+  return p;
+}
+
+function uintSize(n: number): number {
+  return n < 0x80 ? 1 : n < 0x100 ? 2 : n < 0x10000 ? 3 : n < 0x100000000 ? 5 : 9;
+}
+
+function writeUint(out: Buffer, p: number, n: number): number {
+  if (n < 0x80) out[p++] = n;
+  else if (n < 0x100) {
+    out[p++] = 0xcc;
+    out[p++] = n;
+  } else if (n < 0x10000) {
+    out[p++] = 0xcd;
+    out.writeUInt16BE(n, p);
+    p += 2;
+  } else if (n < 0x100000000) {
+    out[p++] = 0xce;
+    out.writeUInt32BE(n, p);
+    p += 4;
+  } else {
+    out[p++] = 0xcf;
+    out.writeBigUInt64BE(BigInt(n), p);
+    p += 8;
+  }
+  return p;
+}
+
+function writeArrayHeader(out: Buffer, p: number, count: number): number {
+  if (count < 16) out[p++] = 0x90 | count;
+  else if (count < 0x10000) {
+    out[p++] = 0xdc;
+    out.writeUInt16BE(count, p);
+    p += 2;
+  } else {
+    out[p++] = 0xdd;
+    out.writeUInt32BE(count, p);
+    p += 4;
+  }
+  return p;
+}
+
+/** One encoder per format, indexed by WireFormat. */
+export const ENCODERS: readonly FrameEncoder[] = [new JsonFrameEncoder(), new MsgpackFrameEncoder()];

@@ -7,11 +7,14 @@
 import { ErrorCode } from './codes.js';
 import { ShardcastError } from './errors.js';
 import { checkUser, userChannel } from './user-channel.js';
+import { packValue, unpackValue } from './payload.js';
+import { WireFormat } from './wire-format.js';
 
 export type ClientMessage =
   | { type: 'subscribe'; channel: string }
   | { type: 'unsubscribe'; channel: string }
-  | { type: 'publish'; channel: string; data: string; id: string | null }
+  /** `data` as the ring carries it: JSON text, or MessagePack bytes from a MessagePack connection. */
+  | { type: 'publish'; channel: string; data: string | Uint8Array; id: string | null }
   | { type: 'ping' }
   | { type: 'refresh'; token: string };
 
@@ -56,9 +59,13 @@ export function parseClientMessage(text: string): ClientMessage {
   return toClientMessage(v);
 }
 
-export function toClientMessage(v: unknown): ClientMessage {
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new ShardcastError(ErrorCode.BadMessage, 'a message must be a JSON object with a "type"');
+/**
+ * A decoded client message, validated. From a MessagePack connection (`format` Msgpack) the
+ * data is re-encoded as MessagePack (so binary stays binary); otherwise as JSON text.
+ */
+export function toClientMessage(v: unknown, format: WireFormat = WireFormat.Json): ClientMessage {
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new ShardcastError(ErrorCode.BadMessage, `a message must be ${format === WireFormat.Json ? 'a JSON object' : 'a map'} with a "type"`);
   }
   const m = v as Record<string, unknown>;
   const type = m['type'];
@@ -74,7 +81,7 @@ export function toClientMessage(v: unknown): ClientMessage {
       if (id !== undefined && (typeof id !== 'string' || id.length === 0 || id.length > MAX_ACK_ID)) {
         throw new ShardcastError(ErrorCode.BadMessage, `"id" must be a string of 1-${MAX_ACK_ID} characters`);
       }
-      return { type, channel, data: serialiseData(m['data']), id: id ?? null };
+      return { type, channel, data: format === WireFormat.Json ? serialiseData(m['data']) : packValue(m['data']), id: id ?? null };
     }
     case 'ping':
       return { type };
@@ -86,6 +93,11 @@ export function toClientMessage(v: unknown): ClientMessage {
     default:
       throw new ShardcastError(ErrorCode.UnknownType, `unknown message type ${JSON.stringify(type.slice(0, 64))}`);
   }
+}
+
+/** Bytes of publish data as the ring carries it (JSON text or MessagePack). */
+export function dataBytes(data: string | Uint8Array): number {
+  return typeof data === 'string' ? Buffer.byteLength(data) : data.byteLength;
 }
 
 /**
@@ -113,13 +125,15 @@ export function serialiseData(data: unknown): string {
  */
 export interface HttpPublish {
   channels: string[];
-  data: string;
+  /** JSON text, or MessagePack bytes from a MessagePack body. */
+  data: string | Uint8Array;
 }
 
-export function parseHttpPublish(body: string): HttpPublish {
-  const m = parseBodyObject(body, '{"channel"|"channels"|"user", "data"}');
+/** An HTTP body in `format` (Content-Type: application/json, or application/msgpack). */
+export function parseHttpPublish(body: Uint8Array, format: WireFormat = WireFormat.Json): HttpPublish {
+  const m = parseBodyObject(body, format, '{"channel"|"channels"|"user", "data"}');
   if (!('data' in m)) throw new ShardcastError(ErrorCode.BadMessage, 'body needs a "data" field');
-  return { channels: publishTargets(m), data: serialiseData(m['data']) };
+  return { channels: publishTargets(m), data: format === WireFormat.Json ? serialiseData(m['data']) : packValue(m['data']) };
 }
 
 /**
@@ -134,20 +148,23 @@ export function publishTargets(m: Record<string, unknown>): string[] {
 }
 
 /** Body of POST /api/disconnect: `{"user": sub}`, validated; the user id. */
-export function parseDisconnect(body: string): string {
-  const m = parseBodyObject(body, '{"user"}');
+export function parseDisconnect(body: Uint8Array, format: WireFormat = WireFormat.Json): string {
+  const m = parseBodyObject(body, format, '{"user"}');
   return checkUser(m['user']);
 }
 
-function parseBodyObject(body: string, shape: string): Record<string, unknown> {
+function parseBodyObject(body: Uint8Array, format: WireFormat, shape: string): Record<string, unknown> {
   let v: unknown;
-  try {
-    v = JSON.parse(body);
-  } catch {
-    throw new ShardcastError(ErrorCode.BadJson, 'body is not valid JSON');
+  if (format === WireFormat.Msgpack) v = unpackValue(body);
+  else {
+    try {
+      v = JSON.parse(Buffer.from(body.buffer, body.byteOffset, body.byteLength).toString('utf8'));
+    } catch {
+      throw new ShardcastError(ErrorCode.BadJson, 'body is not valid JSON');
+    }
   }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
-    throw new ShardcastError(ErrorCode.BadMessage, `body must be a JSON object ${shape}`);
+  if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) {
+    throw new ShardcastError(ErrorCode.BadMessage, `body must be ${format === WireFormat.Json ? 'a JSON object' : 'a MessagePack map'} ${shape}`);
   }
   return v as Record<string, unknown>;
 }

@@ -1,11 +1,14 @@
 /**
  * Fanout — the main thread's end of the broadcast ring. A sequenced publication is encoded
- * once here and written once into the ring that every shard reads; each shard then hands
- * the same bytes to uWS for its local subscribers. Writes within one turn of the event loop
- * are published with a single flush (one Atomics.notify per sleeping shard per batch).
+ * here once per format some shard has subscribers in (formatsOf), and written once into the
+ * ring that every shard reads; each shard then hands the same bytes to uWS for its local
+ * subscribers. Writes within one turn of the event loop are published with a single flush
+ * (one Atomics.notify per sleeping shard per batch).
  */
-import type { FrameEncoder, EncodedFrame } from '../protocol/encoder.js';
-import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type ReplyAddress } from '../transport/records.js';
+import { ENCODERS, frameBytes } from '../protocol/encoder.js';
+import type { Payload } from '../protocol/payload.js';
+import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
+import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type PublicationFrames, type ReplyAddress } from '../transport/records.js';
 import { RingProducer, recordSpace, type RingHandle } from '../transport/ring.js';
 
 /**
@@ -35,7 +38,12 @@ export class Fanout {
 
   constructor(
     readonly handle: RingHandle,
-    private readonly encoder: FrameEncoder,
+    /**
+     * The formats (JSON_BIT | MSGPACK_BIT) some shard has subscribers of `channel` in, as
+     * the shards reported them (Interest). A shard whose report has not arrived yet makes
+     * its missing format itself (Feed), so this may lag without loss.
+     */
+    private readonly formatsOf: (channel: string) => number = () => JSON_BIT,
   ) {
     this.ring = new RingProducer(handle);
   }
@@ -45,12 +53,13 @@ export class Fanout {
    * epoch): all of them, or none when the ring has no room now ('full') or could never
    * hold them at once ('too-large': more than half the ring).
    */
-  deliver(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], data: string): Delivery {
-    const frames = channels.map((c, i) => this.encoder.encodePublication(c, seqs[i]!, epochs[i]!, data));
+  deliver(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], data: Payload): Delivery {
+    const frames = channels.map((c, i) => this.encode(c, seqs[i]!, epochs[i]!, data));
     let total = 0;
     let largest = 0;
     for (let i = 0; i < frames.length; i++) {
-      const space = recordSpace(publicationSize(channels[i]!, frames[i]!.bytes));
+      const f = frames[i]!;
+      const space = recordSpace(publicationSize(channels[i]!, f.jsonBytes + (f.msgpack?.byteLength ?? 0)));
       total += space;
       if (space > largest) largest = space;
     }
@@ -133,8 +142,23 @@ export class Fanout {
     this.ring.flush();
   }
 
-  private write(channel: string, seq: number, epoch: number, f: EncodedFrame): void {
-    if (!writePublication(this.ring, seq, epoch, channel, f.frame, f.bytes)) {
+  /**
+   * The frames of one message, in every format in use (a channel nobody follows yet gets
+   * the format its data came in: a shard always has one frame to make another from).
+   * Throws ShardcastError(bad_message) when the data has no form in a format in use.
+   */
+  private encode(channel: string, seq: number, epoch: number, data: Payload): PublicationFrames {
+    const formats = this.formatsOf(channel) || (data.isMsgpack ? MSGPACK_BIT : JSON_BIT);
+    const json = formats & JSON_BIT ? (ENCODERS[WireFormat.Json]!.encodeMessage(channel, seq, epoch, data) as string) : null;
+    return {
+      json,
+      jsonBytes: json === null ? 0 : frameBytes(json),
+      msgpack: formats & MSGPACK_BIT ? (ENCODERS[WireFormat.Msgpack]!.encodeMessage(channel, seq, epoch, data) as Uint8Array) : null,
+    };
+  }
+
+  private write(channel: string, seq: number, epoch: number, f: PublicationFrames): void {
+    if (!writePublication(this.ring, seq, epoch, channel, f)) {
       throw new Error('ring refused a record after room() said yes'); // a bug, never policy
     }
   }

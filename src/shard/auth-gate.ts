@@ -10,7 +10,7 @@ import { refreshedFrame, unsubscribedFrame } from '../protocol/messages.js';
 import { anonymousPermissions, type Permissions } from '../auth/permissions.js';
 import { TokenVerifier, isRefusal, type Refusal, type RefusalReason, type Verdict } from '../auth/token-verifier.js';
 import type { HttpRequest, HttpResponse } from '../transport/uws.js';
-import type { ClientSocket, ShardContext } from './context.js';
+import { clientTopic, sendFrame, type ClientSocket, type ShardContext } from './context.js';
 import { sendJson } from './http-reply.js';
 
 /** How often connections are checked for an expired token (JWT configured): closes come at most this late. */
@@ -99,13 +99,14 @@ export class AuthGate {
     if (client.channels !== null) {
       for (const c of client.channels) {
         if (verdict.subscribe.matches(c)) continue;
-        ws.unsubscribe(c);
+        const topic = clientTopic(ws, c);
+        ws.unsubscribe(topic);
         client.channels.delete(c);
-        ctx.subscribed(c, -1);
-        ws.send(unsubscribedFrame(c), false);
+        ctx.subscribed(topic, -1);
+        sendFrame(ws, unsubscribedFrame(c));
       }
     }
-    ws.send(refreshedFrame(Math.floor(verdict.expiresAt / 1000)), false);
+    sendFrame(ws, refreshedFrame(Math.floor(verdict.expiresAt / 1000)));
   }
 
   /** Closes every connection whose token expired (plus --jwt-leeway) with 4003. */
@@ -121,9 +122,9 @@ export class AuthGate {
   }
 }
 
-/** The subprotocol to answer: the first offered that is not a token (or none) — a token is never echoed. */
-export function acceptedProtocol(offered: string): string {
-  return offered.split(',').map((p) => p.trim()).find((p) => p !== '' && !p.startsWith(TOKEN_PROTOCOL)) ?? '';
+/** The subprotocols offered, in order, without the token entry: a token is never echoed. */
+export function offeredProtocols(header: string): string[] {
+  return header.split(',').map((p) => p.trim()).filter((p) => p !== '' && !p.startsWith(TOKEN_PROTOCOL));
 }
 
 /** The token of an upgrade: `?token=`, then `Authorization: Bearer`, then a `token.<jwt>` subprotocol. */

@@ -8,21 +8,25 @@ import { ShardcastError } from '../protocol/errors.js';
 import {
   PONG_FRAME,
   errorFrame,
+  dataBytes,
   parseClientMessage,
   refOf,
+  toClientMessage,
   subscribedFrame,
   unsubscribedFrame,
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
 import { userChannel } from '../protocol/user-channel.js';
+import { unpackValue } from '../protocol/payload.js';
+import { JSON_PROTOCOL, MSGPACK_PROTOCOL, WireFormat, negotiateFormat, topicOf, type Negotiated } from '../protocol/wire-format.js';
 import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
-import type { Client, ClientSocket, ShardContext } from './context.js';
+import { clientTopic, sendFrame, type Client, type ClientSocket, type ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
-import { AuthGate, acceptedProtocol } from './auth-gate.js';
+import { AuthGate, offeredProtocols } from './auth-gate.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';
 import { IpLimits } from './ip-limits.js';
 import { AllowedOrigins } from '../auth/allowed-origins.js';
@@ -96,10 +100,16 @@ export class ClientHandler {
     const key = req.getHeader('sec-websocket-key');
     const offered = req.getHeader('sec-websocket-protocol');
     const extensions = req.getHeader('sec-websocket-extensions');
-    const protocol = acceptedProtocol(offered);
+    const negotiated = negotiateFormat(offeredProtocols(offered), req.getQuery('format') ?? '');
+    if (negotiated === null) {
+      this.ipLimits.release(ipSlot);
+      ctx.count('httpErrors');
+      sendError(res, ErrorCode.BadFormat, `unknown format: offer ${JSON_PROTOCOL} or ${MSGPACK_PROTOCOL}, or give ?format=json|msgpack`);
+      return;
+    }
     const verdict = this.auth.check(req, offered);
     if (!(verdict instanceof Promise)) {
-      this.finishUpgrade(res, context, ipSlot, verdict, key, protocol, extensions);
+      this.finishUpgrade(res, context, ipSlot, verdict, key, negotiated, extensions);
       return;
     }
     let aborted = false;
@@ -116,12 +126,12 @@ export class ClientHandler {
         sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
         return;
       }
-      this.finishUpgrade(res, context, ipSlot, v, key, protocol, extensions);
+      this.finishUpgrade(res, context, ipSlot, v, key, negotiated, extensions);
     });
   }
 
   /** The token check's outcome (or the anonymous permissions), then the global connection limit. */
-  private finishUpgrade(res: HttpResponse, context: us_socket_context_t, ipSlot: number, verdict: TokenVerdict, key: string, protocol: string, extensions: string): void {
+  private finishUpgrade(res: HttpResponse, context: us_socket_context_t, ipSlot: number, verdict: TokenVerdict, key: string, negotiated: Negotiated, extensions: string): void {
     const { ctx } = this;
     if (isRefusal(verdict)) {
       this.ipLimits.release(ipSlot);
@@ -134,9 +144,9 @@ export class ClientHandler {
       sendError(res, ErrorCode.TooManyConnections, `connection limit ${ctx.config.maxConnections} reached`);
       return;
     }
-    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0, perms: verdict };
+    const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0, perms: verdict, format: negotiated.format };
     this.limiter.open(client, performance.now());
-    res.cork(() => res.upgrade(client, key, protocol, extensions, context));
+    res.cork(() => res.upgrade(client, key, negotiated.protocol, extensions, context));
   }
 
   private onOpen(ws: ClientSocket): void {
@@ -145,7 +155,8 @@ export class ClientHandler {
     ctx.clients.set(client.ref, ws);
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
-    ws.send(welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user), false);
+    if (client.format === WireFormat.Msgpack) ctx.count('msgpackConnections');
+    sendFrame(ws, welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user));
     if (client.perms.user !== null) {
       // the per-user subscription follows the upgrade (its `subscribed` frame says from which
       // seq), not inside it: a socket upgraded after an asynchronous token check was seen cut
@@ -167,10 +178,11 @@ export class ClientHandler {
   private subscribeUser(ws: ClientSocket): void {
     const { ctx } = this;
     const channel = userChannel(ws.getUserData().perms.user!);
-    ws.subscribe(channel);
-    ctx.subscribed(channel, 1);
+    const topic = clientTopic(ws, channel);
+    ws.subscribe(topic);
+    ctx.subscribed(topic, 1);
     const last = ctx.lastSeq.get(channel);
-    ws.send(subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null), false);
+    sendFrame(ws, subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null));
   }
 
   private onClose(ws: ClientSocket): void {
@@ -180,10 +192,10 @@ export class ClientHandler {
     ctx.counters.closeOne();
     this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
-    if (client.channels !== null) for (const c of client.channels) ctx.subscribed(c, -1);
+    if (client.channels !== null) for (const c of client.channels) ctx.subscribed(topicOf(c, client.format), -1);
     // refresh keeps the sub, so this is the channel subscribed at open
     // subscribed to its per-user channel unless it closed before that subscription came
-    if (client.perms.user !== null && !this.userPending.delete(client.ref)) ctx.subscribed(userChannel(client.perms.user), -1);
+    if (client.perms.user !== null && !this.userPending.delete(client.ref)) ctx.subscribed(topicOf(userChannel(client.perms.user), client.format), -1);
   }
 
   /** Closes every connection of `user` on this shard with 4500 (POST /api/disconnect); how many. */
@@ -211,17 +223,26 @@ export class ClientHandler {
       ws.end(CloseCode.MessageTooBig, 'message too big');
       return;
     }
-    if (isBinary) {
-      this.reject(ws, ErrorCode.BinaryUnsupported, 'protocol v1 takes text frames of JSON', null);
+    const format = ws.getUserData().format;
+    if (isBinary !== (format === WireFormat.Msgpack)) {
+      if (isBinary) this.reject(ws, ErrorCode.BinaryUnsupported, `this connection speaks JSON (text frames); for MessagePack connect with the ${MSGPACK_PROTOCOL} subprotocol`, null);
+      else this.reject(ws, ErrorCode.TextUnsupported, 'this connection speaks MessagePack (binary frames)', null);
       return;
     }
-    const text = Buffer.from(message).toString('utf8');
     let msg: ClientMessage;
+    let value: unknown = null;
     try {
-      msg = parseClientMessage(text);
+      if (isBinary) {
+        value = unpackValue(new Uint8Array(message));
+        msg = toClientMessage(value, WireFormat.Msgpack);
+      } else {
+        const text = Buffer.from(message).toString('utf8');
+        value = safeParse(text);
+        msg = parseClientMessage(text);
+      }
     } catch (err) {
       if (!(err instanceof ShardcastError)) throw err;
-      this.reject(ws, err.code, err.message, refOf(safeParse(text)));
+      this.reject(ws, err.code, err.message, refOf(value));
       return;
     }
     this.handle(ws, msg);
@@ -239,28 +260,30 @@ export class ClientHandler {
           this.reject(ws, ErrorCode.Forbidden, why, msg.type);
           return;
         }
-        if (!ws.isSubscribed(msg.channel)) {
+        const topic = topicOf(msg.channel, client.format);
+        if (!ws.isSubscribed(topic)) {
           const channels = (client.channels ??= new Set());
           if (channels.size >= ctx.config.maxSubscriptions) {
             this.reject(ws, ErrorCode.TooManySubscriptions, `at most ${ctx.config.maxSubscriptions} subscriptions per connection`, msg.type);
             return;
           }
-          ws.subscribe(msg.channel);
+          ws.subscribe(topic);
           channels.add(msg.channel);
-          ctx.subscribed(msg.channel, 1);
+          ctx.subscribed(topic, 1);
         }
         // the seq as of this shard's position in the feed: the next delivery is seq + 1
         const last = ctx.lastSeq.get(msg.channel);
-        ws.send(subscribedFrame(msg.channel, last?.seq ?? 0, last?.epoch ?? null), false);
+        sendFrame(ws, subscribedFrame(msg.channel, last?.seq ?? 0, last?.epoch ?? null));
         return;
       }
       case 'unsubscribe': {
-        if (ws.isSubscribed(msg.channel)) {
-          ws.unsubscribe(msg.channel);
+        const topic = topicOf(msg.channel, client.format);
+        if (ws.isSubscribed(topic)) {
+          ws.unsubscribe(topic);
           client.channels?.delete(msg.channel);
-          ctx.subscribed(msg.channel, -1);
+          ctx.subscribed(topic, -1);
         }
-        ws.send(unsubscribedFrame(msg.channel), false);
+        sendFrame(ws, unsubscribedFrame(msg.channel));
         return;
       }
       case 'publish': {
@@ -295,7 +318,7 @@ export class ClientHandler {
         }
         // the limit applies to the data as it will be sent: re-serialised JSON can be larger
         // than the frame it came in (1E20 → 100000000000000000000)
-        if (Buffer.byteLength(msg.data) > ctx.config.maxPayload) {
+        if (dataBytes(msg.data) > ctx.config.maxPayload) {
           this.reject(ws, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`, ref);
           return;
         }
@@ -310,7 +333,7 @@ export class ClientHandler {
         return;
       }
       case 'ping':
-        ws.send(PONG_FRAME, false);
+        sendFrame(ws, PONG_FRAME);
         return;
       case 'refresh':
         this.auth.refresh(ws, msg.token, (code, message) => this.reject(ws, code, message, msg.type));
@@ -325,7 +348,7 @@ export class ClientHandler {
   /** Sends an error frame to one client (used by the shard for refusals from main, too). */
   reject(ws: ClientSocket, code: ErrorCode, message: string, ref: string | null): void {
     this.ctx.count('errorFrames');
-    ws.send(errorFrame(code, message, ref), false);
+    sendFrame(ws, errorFrame(code, message, ref));
   }
 
   /**

@@ -11,6 +11,7 @@ import { writePublish, type PublishRequest } from '../transport/records.js';
 import { RingProducer, type RingHandle } from '../transport/ring.js';
 import { readSnapshot, type ChannelSnapshot } from '../transport/channel-snapshot.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
+import { WireFormat, frameFor, topicOf } from '../protocol/wire-format.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
 export interface Client {
@@ -25,9 +26,27 @@ export interface Client {
   tokensAt: number;
   /** Who it is and what it may do; shared with every connection of the same token (refresh replaces it). */
   perms: Permissions;
+  /** Its frames' format, chosen at the handshake. */
+  readonly format: WireFormat;
 }
 
 export type ClientSocket = WebSocket<Client>;
+
+/**
+ * Sends one server frame, built as JSON text (or JSON bytes, as replies from the main
+ * thread come), to one client in its format: per-connection frames only (welcome,
+ * subscribed, error, ack, …); publications go through uWS publish, encoded once per format.
+ */
+export function sendFrame(ws: ClientSocket, json: string | Uint8Array): void {
+  const format = ws.getUserData().format;
+  if (format === WireFormat.Json) ws.send(json, false);
+  else ws.send(frameFor(typeof json === 'string' ? json : Buffer.from(json).toString('utf8'), format), true);
+}
+
+/** The uWS topic of `channel` for this client (its format's subscribers). */
+export function clientTopic(ws: ClientSocket, channel: string): string {
+  return topicOf(channel, ws.getUserData().format);
+}
 
 /** A channel's state as this shard knows it, updated in place by each publication. */
 export interface LastSeq {
@@ -46,7 +65,7 @@ export class ShardContext {
   readonly clients = new Map<number, ClientSocket>();
   /** HTTP requests waiting for the main thread (publish replies, control routes). */
   readonly pending = new Map<number, PendingHttp>();
-  /** Local subscriber count per channel, for GET /api/channels. */
+  /** Local subscriber count per topic (a channel in one format), for GET /api/channels and interest. */
   readonly channelCounts = new Map<string, number>();
   /**
    * Last seq and epoch per channel with state, as of this shard's position in the feed
@@ -115,17 +134,18 @@ export class ShardContext {
     return true;
   }
 
-  subscribed(channel: string, delta: 1 | -1): void {
-    const n = (this.channelCounts.get(channel) ?? 0) + delta;
-    if (n <= 0) this.channelCounts.delete(channel);
-    else this.channelCounts.set(channel, n);
-    if (n === 1 || n <= 0) this.touch(channel);
+  /** A subscriber of `topic` (topicOf: a channel in one format) came or went. */
+  subscribed(topic: string, delta: 1 | -1): void {
+    const n = (this.channelCounts.get(topic) ?? 0) + delta;
+    if (n <= 0) this.channelCounts.delete(topic);
+    else this.channelCounts.set(topic, n);
+    if (n === 1 || n <= 0) this.touch(topic);
   }
 
-  /** Tells main again that this shard has subscribers of `channel` (after a FORGET raced them). */
-  reassertInterest(channel: string): void {
-    this.reported.delete(channel);
-    this.touch(channel);
+  /** Tells main again that this shard has subscribers of `topic` (after a FORGET raced them). */
+  reassertInterest(topic: string): void {
+    this.reported.delete(topic);
+    this.touch(topic);
   }
 
   private touch(channel: string): void {

@@ -11,17 +11,18 @@
  * `onCutLoose` the next time it runs.
  */
 import { resetFrame } from '../protocol/messages.js';
+import { WireFormat, frameFor, topicOf, transcodeFrame } from '../protocol/wire-format.js';
 import { RecordKind, ReplyTarget, readForget, readPublication, readReply, type ForgetView, type PublicationView, type ReplyView } from '../transport/records.js';
 import { RingConsumer, type RingHandle } from '../transport/ring.js';
 import { RingPump } from '../transport/ring-pump.js';
-import type { ShardContext } from './context.js';
+import { sendFrame, type ShardContext } from './context.js';
 import { answerPending } from './http-api.js';
 import { sendJson } from './http-reply.js';
 
 export class Feed {
   readonly pump: RingPump;
   private readonly ring: RingConsumer;
-  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', frame: new Uint8Array(0) };
+  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', json: new Uint8Array(0), msgpack: new Uint8Array(0) };
   private readonly forget: ForgetView = { epoch: 0, channel: '' };
   private readonly reply: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
   private deliveries = 0;
@@ -52,12 +53,8 @@ export class Feed {
           last.epoch = p.epoch;
         }
         this.publications++;
-        const app = this.ctx.app;
-        const subscribers = app.numSubscribers(p.channel);
-        if (subscribers > 0) {
-          app.publish(p.channel, p.frame, false, false);
-          this.deliveries += subscribers;
-        }
+        this.deliverFormat(p, WireFormat.Json, p.json);
+        this.deliverFormat(p, WireFormat.Msgpack, p.msgpack);
         return;
       }
       case RecordKind.Reply: {
@@ -74,6 +71,36 @@ export class Feed {
     }
   }
 
+  /** Hands the publication's frame in `format` to uWS for this shard's subscribers in that format. */
+  private deliverFormat(p: PublicationView, format: WireFormat, frame: Uint8Array): void {
+    const { app } = this.ctx;
+    const topic = topicOf(p.channel, format);
+    const subscribers = app.numSubscribers(topic);
+    if (subscribers === 0) return;
+    if (frame.byteLength === 0) {
+      // main had not heard of these subscribers when it encoded: make the frame here, once
+      const made = this.transcode(p, format);
+      if (made === null) return;
+      app.publish(topic, made, format === WireFormat.Msgpack, false);
+    } else {
+      app.publish(topic, frame, format === WireFormat.Msgpack, false);
+    }
+    this.deliveries += subscribers;
+  }
+
+  private transcode(p: PublicationView, to: WireFormat): string | Uint8Array | null {
+    const { ctx } = this;
+    try {
+      const made = transcodeFrame(to === WireFormat.Json ? p.msgpack : p.json, to);
+      ctx.count('transcodes');
+      return made;
+    } catch (err) {
+      ctx.count('transcodeFailures');
+      ctx.post({ type: 'log', level: 'error', message: `shard ${ctx.shard}: publication ${p.channel}#${p.seq} has no ${to === WireFormat.Json ? 'JSON' : 'MessagePack'} form: ${(err as Error).message}` });
+      return null;
+    }
+  }
+
   /**
    * Main dropped the channel's state. Main forgets only channels no shard reported
    * subscribers of, so local subscribers here mean a subscribe raced the decision: they
@@ -83,16 +110,19 @@ export class Feed {
   private onForget(f: ForgetView): void {
     const { ctx } = this;
     if (ctx.lastSeq.get(f.channel)?.epoch === f.epoch) ctx.lastSeq.delete(f.channel);
-    if (ctx.app.numSubscribers(f.channel) > 0) {
-      ctx.app.publish(f.channel, resetFrame(f.channel), false, false);
+    for (const format of [WireFormat.Json, WireFormat.Msgpack]) {
+      const topic = topicOf(f.channel, format);
+      if (ctx.app.numSubscribers(topic) === 0) continue;
+      ctx.app.publish(topic, frameFor(resetFrame(f.channel), format), format === WireFormat.Msgpack, false);
       ctx.count('channelResets');
-      ctx.reassertInterest(f.channel);
+      ctx.reassertInterest(topic);
     }
   }
 
   private deliverReply(r: ReplyView): void {
     if (r.target === ReplyTarget.WebSocket) {
-      this.ctx.clients.get(r.ref)?.send(r.body, false);
+      const ws = this.ctx.clients.get(r.ref);
+      if (ws !== undefined) sendFrame(ws, r.body);
     } else if (r.target === ReplyTarget.Http) {
       const body = Buffer.from(r.body).toString('utf8');
       answerPending(this.ctx, r.ref, (res) => sendJson(res, 200, body));

@@ -17,7 +17,8 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { ErrorCode } from '../protocol/codes.js';
 import type { ControlRoute } from '../engine/control.js';
 import { ShardcastError } from '../protocol/errors.js';
-import { parseDisconnect, parseHttpPublish } from '../protocol/messages.js';
+import { dataBytes, parseDisconnect, parseHttpPublish } from '../protocol/messages.js';
+import { WireFormat } from '../protocol/wire-format.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse } from '../transport/uws.js';
 import type { PendingHttp, ShardContext } from './context.js';
@@ -33,8 +34,8 @@ export class HttpApi {
 
   mount(): void {
     const { app } = this.ctx;
-    app.post('/api/publish', (res, req) => this.withBody(res, req, (pending, body) => this.forward(pending, body)));
-    app.post('/api/disconnect', (res, req) => this.withBody(res, req, (pending, body) => this.disconnect(pending, body)));
+    app.post('/api/publish', (res, req) => this.withBody(res, req, (pending, body, format) => this.forward(pending, body, format)));
+    app.post('/api/disconnect', (res, req) => this.withBody(res, req, (pending, body, format) => this.disconnect(pending, body, format)));
     app.get('/api/channels', (res, req) => this.control(res, req, 'channels'));
     app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
     app.get('/metrics', (res) => this.control(res, null, 'metrics'));
@@ -65,13 +66,14 @@ export class HttpApi {
   }
 
   /** Checks the key, reads a POST body (up to --max-payload), then hands it to `then`. */
-  private withBody(res: HttpResponse, req: HttpRequest, then: (pending: { ref: number; entry: PendingHttp }, body: string) => void): void {
+  private withBody(res: HttpResponse, req: HttpRequest, then: (pending: { ref: number; entry: PendingHttp }, body: Buffer, format: WireFormat) => void): void {
     const { ctx } = this;
     if (!this.authorized(req)) return this.fail(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
     if (ctx.closing) return this.fail(res, ErrorCode.ShuttingDown, 'server is shutting down');
     const limit = ctx.config.maxPayload;
     const declared = Number(req.getHeader('content-length') || '0');
     if (declared > limit) return this.fail(res, ErrorCode.PayloadTooLarge, `body above the ${limit}-byte limit`);
+    const format = bodyFormat(req.getHeader('content-type'));
     const pending = this.hold(res);
     const chunks: Buffer[] = [];
     let size = 0;
@@ -87,21 +89,21 @@ export class HttpApi {
       chunks.push(Buffer.copyBytesFrom(new Uint8Array(chunk))); // uWS reuses the chunk's memory
       if (!isLast) return;
       done = true;
-      then(pending, Buffer.concat(chunks, size).toString('utf8'));
+      then(pending, Buffer.concat(chunks, size), format);
     });
   }
 
-  private forward(pending: { ref: number; entry: PendingHttp }, body: string): void {
+  private forward(pending: { ref: number; entry: PendingHttp }, body: Buffer, format: WireFormat): void {
     const { ctx } = this;
     let parsed;
     try {
-      parsed = parseHttpPublish(body);
+      parsed = parseHttpPublish(body, format);
     } catch (err) {
       if (!(err instanceof ShardcastError)) throw err;
       return this.finish(pending, () => this.fail(pending.entry.res, err.code, err.message));
     }
     ctx.count('httpPublishes');
-    if (Buffer.byteLength(parsed.data) > ctx.config.maxPayload) {
+    if (dataBytes(parsed.data) > ctx.config.maxPayload) {
       // re-serialised JSON can be larger than the body it came in
       return this.finish(pending, () => this.fail(pending.entry.res, ErrorCode.PayloadTooLarge, `data re-serialises to more than the ${ctx.config.maxPayload}-byte limit`));
     }
@@ -111,10 +113,10 @@ export class HttpApi {
   }
 
   /** POST /api/disconnect: main asks every shard and answers with {"closed":n}. */
-  private disconnect(pending: { ref: number; entry: PendingHttp }, body: string): void {
+  private disconnect(pending: { ref: number; entry: PendingHttp }, body: Buffer, format: WireFormat): void {
     let user: string;
     try {
-      user = parseDisconnect(body);
+      user = parseDisconnect(body, format);
     } catch (err) {
       if (!(err instanceof ShardcastError)) throw err;
       return this.finish(pending, () => this.fail(pending.entry.res, err.code, err.message));
@@ -156,4 +158,13 @@ export function answerPending(ctx: ShardContext, ref: number, send: (res: HttpRe
   if (entry === undefined) return;
   ctx.pending.delete(ref);
   if (!entry.aborted) send(entry.res);
+}
+
+/**
+ * A body's format from its Content-Type: MessagePack for application/msgpack (also the
+ * older x-msgpack and vnd.msgpack names); JSON for anything else, as before formats existed.
+ */
+function bodyFormat(contentType: string): WireFormat {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/msgpack' || type === 'application/x-msgpack' || type === 'application/vnd.msgpack' ? WireFormat.Msgpack : WireFormat.Json;
 }

@@ -36,6 +36,9 @@ export const ShardCounter = {
   channelResets: 21, // `reset` frames published: a channel was forgotten while it had local subscribers
   originRefused: 22, // upgrades refused with origin_not_allowed (--allowed-origins)
   closedDisconnected: 23, // connections closed with 4500 (POST /api/disconnect, disconnectUser())
+  transcodes: 24, // frames this shard made in a format main had not encoded yet (its interest report was on its way)
+  transcodeFailures: 25, // such frames that could not be made (never expected: main refuses data without a form in every format in use)
+  msgpackConnections: 26, // connections opened with the MessagePack format
   // JWT on the handshake: upgrades refused with 401, one slot per stable reason
   authRefusedMissing: 32,
   authRefusedMalformed: 33,

@@ -4,10 +4,13 @@
  * read through typed-array views of the ring's bytes.
  *
  * Broadcast ring (main → every shard):
- *   PUBLICATION  seq:f64 | channelLen:u32 | frameLen:u32 | epoch:u32 | (4 bytes unused) |
- *                channel bytes | frame bytes
- *                The frame is the finished wire frame, encoded once on the main thread;
- *                the epoch names the channel's incarnation (sequencer.ts).
+ *   PUBLICATION  seq:f64 | channelLen:u32 | jsonLen:u32 | epoch:u32 | msgpackLen:u32 |
+ *                channel bytes | JSON frame bytes | MessagePack frame bytes
+ *                The frames are finished wire frames, encoded once on the main thread,
+ *                one per format some shard has subscribers in (a length of 0: not
+ *                encoded; at least one always is); seq is the last seq the frames hold
+ *                (several when merged); the epoch names the channel's incarnation
+ *                (sequencer.ts).
  *   REPLY        shard:i32 | generation:u32 | target:u32 | bodyLen:u32 | ref:f64 | body bytes
  *                Meant for one shard worker only (an ack for a WebSocket publish or the
  *                answer to an HTTP publish); the others skip it. Riding the broadcast ring
@@ -18,7 +21,9 @@
  *
  * Ingress ring (one per shard worker, shard → main):
  *   PUBLISH      target:u32 | channelsLen:u32 | dataLen:u32 | idLen:u32 | ref:f64 |
- *                channels (joined by "\n"; names cannot contain it) | data JSON | id
+ *                msgpack:u32 | (4 bytes unused) |
+ *                channels (joined by "\n"; names cannot contain it) | data | id
+ *                The data is JSON text, or MessagePack bytes when msgpack is 1.
  *
  * A reply's address is unique for the life of the process: (shard, generation) names one
  * worker (a restarted shard has a new generation and its own ingress ring), and `ref` is
@@ -44,7 +49,7 @@ export const enum ReplyTarget {
 
 const PUB_HEAD = 24;
 const REPLY_HEAD = 24;
-const PUBLISH_HEAD = 24;
+const PUBLISH_HEAD = 32;
 const FORGET_HEAD = 8;
 
 // ---------------------------------------------------------------- publication
@@ -54,22 +59,29 @@ export function publicationSize(channel: string, frameBytes: number): number {
   return PUB_HEAD + channel.length + frameBytes;
 }
 
-/**
- * Writes a publication whose frame is a string (encoded straight into the ring, no
- * intermediate copy). Returns false when the ring is full.
- */
-export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, frame: string | Uint8Array, frameBytes: number): boolean {
-  const at = ring.reserve(PUB_HEAD + channel.length + frameBytes, RecordKind.Publication);
+/** One publication's frames, by format; null: not encoded. Lengths are their wire bytes. */
+export interface PublicationFrames {
+  json: string | null;
+  jsonBytes: number;
+  msgpack: Uint8Array | null;
+}
+
+/** Writes a publication (a JSON frame string is encoded straight into the ring). False: the ring is full. */
+export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames): boolean {
+  const jsonBytes = f.json === null ? 0 : f.jsonBytes;
+  const msgpackBytes = f.msgpack === null ? 0 : f.msgpack.byteLength;
+  const at = ring.reserve(PUB_HEAD + channel.length + jsonBytes + msgpackBytes, RecordKind.Publication);
   if (at < 0) return false;
   ring.f64[at >>> 3] = seq;
   ring.words[(at + 8) >>> 2] = channel.length;
-  ring.words[(at + 12) >>> 2] = frameBytes;
+  ring.words[(at + 12) >>> 2] = jsonBytes;
   ring.words[(at + 16) >>> 2] = epoch;
+  ring.words[(at + 20) >>> 2] = msgpackBytes;
   // channel names are ASCII by protocol, so latin1 is exact and the fastest write
   ring.buf.write(channel, at + PUB_HEAD, 'latin1');
   const frameAt = at + PUB_HEAD + channel.length;
-  if (typeof frame === 'string') ring.buf.write(frame, frameAt, 'utf8');
-  else ring.bytes.set(frame, frameAt);
+  if (f.json !== null) ring.buf.write(f.json, frameAt, 'utf8');
+  if (f.msgpack !== null) ring.bytes.set(f.msgpack, frameAt + jsonBytes);
   return true;
 }
 
@@ -77,18 +89,22 @@ export interface PublicationView {
   seq: number;
   epoch: number;
   channel: string;
-  /** A view of the frame in the ring: valid until the consumer releases. */
-  frame: Uint8Array;
+  /** Views of the frames in the ring (empty: not encoded): valid until the consumer releases. */
+  json: Uint8Array;
+  msgpack: Uint8Array;
 }
 
 export function readPublication(ring: RingConsumer, at: number, out: PublicationView): PublicationView {
   out.seq = ring.f64[at >>> 3]!;
   const channelLen = ring.words[(at + 8) >>> 2]!;
-  const frameLen = ring.words[(at + 12) >>> 2]!;
+  const jsonLen = ring.words[(at + 12) >>> 2]!;
   out.epoch = ring.words[(at + 16) >>> 2]!;
+  const msgpackLen = ring.words[(at + 20) >>> 2]!;
   const c = at + PUB_HEAD;
-  out.channel = ring.buf.toString("latin1", c, c + channelLen);
-  out.frame = ring.bytes.subarray(c + channelLen, c + channelLen + frameLen);
+  out.channel = ring.buf.toString('latin1', c, c + channelLen);
+  const j = c + channelLen;
+  out.json = ring.bytes.subarray(j, j + jsonLen);
+  out.msgpack = ring.bytes.subarray(j + jsonLen, j + jsonLen + msgpackLen);
   return out;
 }
 
@@ -168,15 +184,17 @@ export interface PublishRequest {
   target: ReplyTarget;
   ref: number;
   channels: string[];
-  /** The message data as JSON text. */
-  data: string;
+  /** The message data as it arrived: JSON text, or MessagePack bytes. */
+  data: string | Uint8Array;
   /** The client's ack id ("" when none was asked for). */
   id: string;
 }
 
 export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
   const channels = req.channels.join('\n');
-  const dataLen = Buffer.byteLength(req.data);
+  const packed = typeof req.data === 'string' ? null : req.data;
+  const json = typeof req.data === 'string' ? req.data : '';
+  const dataLen = packed === null ? Buffer.byteLength(json) : packed.byteLength;
   const idLen = Buffer.byteLength(req.id);
   const at = ring.reserve(PUBLISH_HEAD + channels.length + dataLen + idLen, RecordKind.Publish);
   if (at < 0) return false;
@@ -186,9 +204,14 @@ export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
   w[(at + 8) >>> 2] = dataLen;
   w[(at + 12) >>> 2] = idLen;
   ring.f64[(at + 16) >>> 3] = req.ref;
+  w[(at + 24) >>> 2] = packed === null ? 0 : 1;
   let p = at + PUBLISH_HEAD;
   p += ring.buf.write(channels, p, 'latin1');
-  p += ring.buf.write(req.data, p, 'utf8');
+  if (packed === null) p += ring.buf.write(json, p, 'utf8');
+  else {
+    ring.bytes.set(packed, p);
+    p += dataLen;
+  }
   ring.buf.write(req.id, p, 'utf8');
   return true;
 }
@@ -204,15 +227,16 @@ export function readPublish(ring: RingConsumer, at: number, length: number): Pub
   const idLen = w[(at + 12) >>> 2]!;
   if (PUBLISH_HEAD + channelsLen + dataLen + idLen !== length) return null;
   let p = at + PUBLISH_HEAD;
-  const channels = ring.buf.toString("latin1", p, p + channelsLen).split('\n');
+  const channels = ring.buf.toString('latin1', p, p + channelsLen).split('\n');
   p += channelsLen;
-  const data = ring.buf.toString("utf8", p, p + dataLen);
+  // MessagePack data is copied out: the ring's bytes are reused once the record is released
+  const data = w[(at + 24) >>> 2] === 1 ? ring.bytes.slice(p, p + dataLen) : ring.buf.toString('utf8', p, p + dataLen);
   p += dataLen;
   return {
     target: w[at >>> 2]! as ReplyTarget,
     ref: ring.f64[(at + 16) >>> 3]!,
     channels,
     data,
-    id: ring.buf.toString("utf8", p, p + idLen),
+    id: ring.buf.toString('utf8', p, p + idLen),
   };
 }

@@ -4,6 +4,13 @@
  * are flattened into the inbox.
  */
 import WebSocket from 'ws';
+import { Packr, Unpackr } from 'msgpackr';
+
+/** The test's own MessagePack codec (plain MessagePack, as docs/protocol.md promises), not the server's. */
+const packr = new Packr({ useRecords: false });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
+
+export type ClientFormat = 'json' | 'msgpack';
 
 export interface Frame {
   type: string;
@@ -19,12 +26,18 @@ export class TestClient {
   readonly inbox: Frame[] = [];
   closed: Closed | null = null;
   welcome: { id: string; shard: number } | null = null;
+  /** Frames received, by kind: a MessagePack connection must get binary frames only, a JSON one text only. */
+  readonly frames = { text: 0, binary: 0 };
   private waiters: Array<() => void> = [];
 
-  private constructor(readonly ws: WebSocket) {
+  private constructor(
+    readonly ws: WebSocket,
+    readonly format: ClientFormat = 'json',
+  ) {
     ws.on('message', (data, isBinary) => {
-      const text = isBinary ? Buffer.from(data as Buffer).toString('utf8') : (data as Buffer).toString('utf8');
-      const v = JSON.parse(text) as Frame | Frame[];
+      const bytes = data as Buffer;
+      this.frames[isBinary ? 'binary' : 'text']++;
+      const v = (isBinary && format === 'msgpack' ? unpackr.unpack(bytes) : JSON.parse(bytes.toString('utf8'))) as Frame | Frame[];
       for (const m of Array.isArray(v) ? v : [v]) {
         if (m.type === 'welcome') this.welcome = { id: m['id'] as string, shard: m['shard'] as number };
         this.inbox.push(m);
@@ -48,15 +61,24 @@ export class TestClient {
     return TestClient.welcomed(ws, timeoutMs);
   }
 
-  /** Connects with subprotocols and headers (a token, say) and waits for the welcome frame. */
-  static async connectWith(port: number, opts: { path?: string; protocols?: string[]; headers?: Record<string, string> }, timeoutMs = 10_000): Promise<TestClient> {
+  /**
+   * Connects with subprotocols and headers (a token, say) and waits for the welcome frame.
+   * `format` is how this client reads and writes frames; the server's choice follows the
+   * protocols or the path's `?format=` (the test says which it expects).
+   */
+  static async connectWith(port: number, opts: { path?: string; protocols?: string[]; headers?: Record<string, string>; format?: ClientFormat }, timeoutMs = 10_000): Promise<TestClient> {
     const ws = new WebSocket(`ws://127.0.0.1:${port}${opts.path ?? '/ws'}`, opts.protocols ?? [], { perMessageDeflate: false, headers: opts.headers ?? {} });
-    return TestClient.welcomed(ws, timeoutMs);
+    return TestClient.welcomed(ws, timeoutMs, opts.format);
+  }
+
+  /** Connects as a MessagePack client (subprotocol shardcast.v1.msgpack) and waits for the welcome frame. */
+  static async connectMsgpack(port: number, opts: { protocols?: string[] } = {}): Promise<TestClient> {
+    return TestClient.connectWith(port, { protocols: opts.protocols ?? ['shardcast.v1.msgpack'], format: 'msgpack' });
   }
 
   /** Waits until `ws` is open and the welcome frame has arrived; a refused upgrade rejects. */
-  private static async welcomed(ws: WebSocket, timeoutMs: number): Promise<TestClient> {
-    const c = new TestClient(ws);
+  private static async welcomed(ws: WebSocket, timeoutMs: number, format: ClientFormat = 'json'): Promise<TestClient> {
+    const c = new TestClient(ws, format);
     await new Promise<void>((resolve, reject) => {
       ws.once('open', () => resolve());
       ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: HTTP ${res.statusCode}`)));
@@ -66,8 +88,11 @@ export class TestClient {
     return c;
   }
 
+  /** Sends a message in the client's format (a string is sent as is, as a text frame). */
   send(v: unknown): void {
-    this.ws.send(typeof v === 'string' ? v : JSON.stringify(v));
+    if (typeof v === 'string') this.ws.send(v);
+    else if (this.format === 'msgpack') this.ws.send(packr.pack(v), { binary: true });
+    else this.ws.send(JSON.stringify(v));
   }
 
   async subscribe(channel: string): Promise<number> {

@@ -18,6 +18,8 @@ export interface Answer {
 
 export interface UpgradeOptions {
   host?: string;
+  /** Path and query (default /ws). */
+  path?: string;
   headers?: Record<string, string>;
   /** Upgrade over TLS, trusting this CA certificate (PEM). */
   ca?: string | Buffer;
@@ -28,7 +30,7 @@ export function upgrade(port: number, opts: UpgradeOptions = {}): Promise<Answer
     const options = {
       host: opts.host ?? '127.0.0.1',
       port,
-      path: '/ws',
+      path: opts.path ?? '/ws',
       agent: false as const,
       headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': randomBytes(16).toString('base64'), ...opts.headers },
     };
