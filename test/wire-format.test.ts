@@ -85,13 +85,13 @@ describe('Fanout formats', () => {
   it('encodes the formats in use, and for a channel nobody follows the format the data came in', () => {
     const ring = createRing({ capacity: 64 * 1024, maxConsumers: 1, attached: 1 });
     const use: Record<string, number> = { both: JSON_BIT | MSGPACK_BIT, j: JSON_BIT, m: MSGPACK_BIT };
-    const fanout = new Fanout(ring, (c) => use[c] ?? 0);
+    const fanout = new Fanout(ring, { formatsOf: (c) => use[c] ?? 0 });
     const consumer = new RingConsumer(ring, 0);
     const data = Payload.json('{"k":1}');
     for (const c of ['both', 'j', 'm', 'none']) assert.equal(fanout.deliver([c], [2], [1], data), 'written');
     assert.equal(fanout.deliver(['none'], [3], [1], Payload.msgpack(packr.pack({ k: 1 }))), 'written');
     fanout.flush();
-    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', json: new Uint8Array(), msgpack: new Uint8Array() };
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
     const seen: string[] = [];
     for (let at = consumer.next(); at >= 0; at = consumer.next()) {
       const r = readPublication(consumer, at, pub);

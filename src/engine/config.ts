@@ -5,9 +5,8 @@
  * stops start-up with a ConfigError naming the option, the value and what is allowed.
  */
 import { availableParallelism } from 'node:os';
-import { checkOrigins } from '../auth/allowed-origins.js';
-import { checkPatterns } from '../auth/channel-patterns.js';
 import { MAX_LEEWAY, loadJwtSettings, type JwtSettings } from '../auth/jwt-settings.js';
+import { readOrigins, readPatterns } from './option-lists.js';
 import { ConfigError } from '../protocol/errors.js';
 import { readApiKeys, readTls } from './config-files.js';
 import { parseSize } from '../protocol/sizes.js';
@@ -19,7 +18,6 @@ const MiB = 1024 * KiB;
 const MIN_CHANNEL_TTL = 100;
 
 type Kind = 'int' | 'size' | 'string' | 'bool' | 'patterns';
-type PatternKey = 'clientPublish' | 'anonymousChannels';
 
 interface Spec {
   readonly kind: Kind;
@@ -55,6 +53,10 @@ export interface Options {
   ringSize?: number | string;
   ingressRingSize?: number | string;
   ipcSocket?: string;
+  mergeMs?: number | string;
+  mergeMaxBytes?: number | string;
+  /** Channel patterns whose merge window keeps only the latest message (array or comma-separated). */
+  conflate?: boolean | string | readonly string[];
   /** Channel patterns (array, or a comma-separated string); true = all, false = none. */
   clientPublish?: boolean | string | readonly string[];
   clientPublishRate?: number | string;
@@ -108,6 +110,11 @@ export interface Config {
   readonly ingressRingSize: number;
   readonly ipcSocket: string | null;
   /** Channel patterns WebSocket clients may publish to (see channel-patterns.ts); [] = none. */
+  /** ms; 0 = no merging. */
+  readonly mergeMs: number;
+  readonly mergeMaxBytes: number;
+  /** Channel patterns conflated within the merge window ([] = none). */
+  readonly conflate: readonly string[];
   readonly clientPublish: readonly string[];
   /** Publishes per second per connection (0 = no limit). */
   readonly clientPublishRate: number;
@@ -154,6 +161,9 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
   ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
+  mergeMs: { kind: 'int', flag: '--merge-ms', env: 'SHARDCAST_MERGE_MS', min: 0, max: 1000, help: 'Milliseconds over which what a channel receives is merged into one frame (an array of messages), encoded once per channel per window: far fewer frames and system calls for at most this much added latency. 0 = every message at once. Default 0.' },
+  mergeMaxBytes: { kind: 'size', flag: '--merge-max-bytes', env: 'SHARDCAST_MERGE_MAX_BYTES', min: 1 * KiB, max: 16 * MiB, help: 'Largest merged frame in bytes; a window past it is split, in order (a single larger message still goes alone). At most 1/8 of --ring-size. Default 64k (or 1/8 of a smaller ring).' },
+  conflate: { kind: 'patterns', flag: '--conflate', env: 'SHARDCAST_CONFLATE', help: 'Channels (comma-separated patterns as for --client-publish) whose merge window delivers only its latest message, marked with "replaces": n (tickers, scores, cursors). Needs --merge-ms. Default: none.' },
   clientPublish: { kind: 'patterns', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Channels WebSocket clients may publish to: comma-separated patterns, each a channel name or a prefix ending in * (e.g. "chat:*,lobby"); * for all; --no-client-publish for none. Default: * when listening on loopback, none otherwise.' },
   clientPublishRate: { kind: 'int', flag: '--client-publish-rate', env: 'SHARDCAST_CLIENT_PUBLISH_RATE', min: 0, max: 1_000_000, help: 'Publishes per second one WebSocket connection may make (token bucket); over it: rate_limited, and a client that goes on past another burst is closed with 1008. 0 = no limit. Default 100.' },
   clientPublishBurst: { kind: 'int', flag: '--client-publish-burst', env: 'SHARDCAST_CLIENT_PUBLISH_BURST', min: 1, max: 1_000_000, help: 'Publishes a connection may make at once before --client-publish-rate applies. Default 2 × the rate (at least 1).' },
@@ -189,6 +199,8 @@ const defaults = {
   channelTtl: 300_000, // ms
   ringSize: 16 * MiB,
   ingressRingSize: 4 * MiB,
+  mergeMs: 0, // ms
+  mergeMaxBytes: 64 * KiB,
   clientPublishRate: 100, // publishes per second per connection
   shardStallTimeout: 3000, // ms
   shutdownTimeout: 5000, // ms
@@ -240,15 +252,18 @@ export function resolveConfig(options: Options): Config {
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
+    mergeMs: num(options, 'mergeMs', defaults.mergeMs),
+    mergeMaxBytes: 0, // below: its default follows the ring size
+    conflate: readPatterns(options, 'conflate', []),
     // open on loopback (local development), closed once the server faces a network
-    clientPublish: patterns(options, 'clientPublish', loopback ? ['*'] : []),
+    clientPublish: readPatterns(options, 'clientPublish', loopback ? ['*'] : []),
     clientPublishRate: num(options, 'clientPublishRate', defaults.clientPublishRate),
     clientPublishBurst: 0, // below: its default follows the rate
     allowAnonymous,
     // as open as before on loopback (local development); nothing to read anonymously beyond it
-    anonymousChannels: patterns(options, 'anonymousChannels', loopback ? ['*'] : []),
+    anonymousChannels: readPatterns(options, 'anonymousChannels', loopback ? ['*'] : []),
     // browsers may connect from anywhere during local development; beyond it, only from listed pages
-    allowedOrigins: origins(options, loopback ? ['*'] : []),
+    allowedOrigins: readOrigins(options, loopback ? ['*'] : []),
     ...readTls(options),
     shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
@@ -270,6 +285,13 @@ export function resolveConfig(options: Options): Config {
   // below 100 ms the sweep (every ttl / 4) would run all the time
   if (config.channelTtl > 0 && config.channelTtl < MIN_CHANNEL_TTL) {
     throw new ConfigError('channelTtl', options.channelTtl, `0 (never forget) or ${MIN_CHANNEL_TTL} to ${specs.channelTtl.max} milliseconds`);
+  }
+  if (config.conflate.length > 0 && config.mergeMs === 0) {
+    throw new ConfigError('conflate', options.conflate, 'conflation keeps the latest message of each merge window: set mergeMs (--merge-ms) above 0 too');
+  }
+  config.mergeMaxBytes = num(options, 'mergeMaxBytes', Math.min(defaults.mergeMaxBytes, config.ringSize / 8));
+  if (config.mergeMaxBytes > config.ringSize / 8) {
+    throw new ConfigError('mergeMaxBytes', config.mergeMaxBytes, `at most ringSize / 8 = ${config.ringSize / 8} bytes (a window's record holds one frame per format); raise ringSize or lower mergeMaxBytes`);
   }
   // combinations: a ring must hold several of the largest records
   for (const ring of ['ringSize', 'ingressRingSize'] as const) {
@@ -319,34 +341,6 @@ function str(o: Options, key: keyof Options): string | null {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-/** Channel patterns: an array, a comma-separated string, or true (all) / false (none). */
-function patterns(o: Options, key: PatternKey, dflt: readonly string[]): readonly string[] {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (v === true || v === 'true' || v === 'yes' || v === '1') return ['*'];
-  if (v === false || v === 'false' || v === 'no' || v === '0' || v === 'none') return [];
-  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter((p) => p !== '') : v;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((p) => typeof p === 'string')) {
-    throw new ConfigError(key, v, 'channel patterns (e.g. "chat:*,lobby"), *, true or false');
-  }
-  const problem = checkPatterns(list);
-  if (problem !== null) throw new ConfigError(key, v, problem);
-  return Object.freeze([...new Set(list)]);
-}
-
-/** Exact origins: an array or a comma-separated string; '*' for any. */
-function origins(o: Options, dflt: readonly string[]): readonly string[] {
-  const v = o.allowedOrigins;
-  if (v === undefined) return dflt;
-  const list = typeof v === 'string' ? v.split(',').map((p) => p.trim()).filter((p) => p !== '') : v;
-  if (!Array.isArray(list) || list.length === 0 || !list.every((p) => typeof p === 'string')) {
-    throw new ConfigError('allowedOrigins', v, 'exact origins, comma-separated (e.g. "https://app.example.com,https://admin.example.com"), or *');
-  }
-  const problem = checkOrigins(list);
-  if (problem !== null) throw new ConfigError('allowedOrigins', v, problem);
-  return Object.freeze([...new Set(list)]);
-}
 
 function bool(o: Options, key: keyof Options, dflt: boolean): boolean {
   const v = o[key];

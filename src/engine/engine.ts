@@ -17,6 +17,7 @@ import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
 import { splitTopic } from '../protocol/wire-format.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { Fanout } from '../pubsub/fanout.js';
+import { ChannelPatterns } from '../auth/channel-patterns.js';
 import { IngressReader } from '../ingress/ingress-reader.js';
 import { Interest } from '../pubsub/interest.js';
 import { Sequencer } from '../pubsub/sequencer.js';
@@ -122,8 +123,9 @@ class Engine implements ShardcastServer {
   ) {
     this.counters = new Counters(createCounters(config.workers));
     this.broadcast = createRing({ capacity: config.ringSize, maxConsumers: config.workers });
-    // formats in use per channel, as the shards reported them (Interest is made just below)
-    this.fanout = new Fanout(this.broadcast, (channel) => this.interest.formatsOf(channel));
+    // formats in use per channel as the shards reported them (Interest, made below); merge windows; conflation
+    const conflate = new ChannelPatterns(config.conflate);
+    this.fanout = new Fanout(this.broadcast, { formatsOf: (c) => this.interest.formatsOf(c), mergeMs: config.mergeMs, mergeMaxBytes: config.mergeMaxBytes, conflated: (c) => conflate.matches(c) });
     this.broker = this.memoryBroker = new MemoryBroker(this.fanout, this.sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);

@@ -25,8 +25,10 @@ export interface FrameEncoder {
    * One `message` object. `epoch` is the channel's incarnation (u32), written into the
    * frame of its seq 1 only, so a client that subscribed before the incarnation began (its
    * `subscribed` said seq 0 and no epoch) learns it, at no cost to the other messages.
+   * `replaces` > 0 (conflation): the message stands for that many earlier ones, seqs
+   * seq − replaces … seq − 1, which were not sent; it carries the epoch if they include seq 1.
    */
-  encodeMessage(channel: string, seq: number, epoch: number, data: Payload): Frame;
+  encodeMessage(channel: string, seq: number, epoch: number, data: Payload, replaces?: number): Frame;
   /** Encoded messages (of `bytes` in all) as one frame: an array of them, in order (one message: itself). */
   merge(messages: readonly Frame[], bytes: number): Frame;
   /** Bytes merge() adds around `count` messages. */
@@ -37,8 +39,12 @@ export interface FrameEncoder {
 export class JsonFrameEncoder implements FrameEncoder {
   readonly format = WireFormat.Json;
 
-  encodeMessage(channel: string, seq: number, epoch: number, data: Payload): string {
+  encodeMessage(channel: string, seq: number, epoch: number, data: Payload, replaces = 0): string {
     // channel names are restricted to characters JSON never escapes
+    if (replaces > 0) {
+      const e = seq - replaces === 1 ? `"epoch":"${formatEpoch(epoch)}",` : '';
+      return `{"type":"message","channel":"${channel}","seq":${seq},${e}"replaces":${replaces},"data":${data.asJson()}}`;
+    }
     return seq === 1
       ? `{"type":"message","channel":"${channel}","seq":1,"epoch":"${formatEpoch(epoch)}","data":${data.asJson()}}`
       : `{"type":"message","channel":"${channel}","seq":${seq},"data":${data.asJson()}}`;
@@ -58,23 +64,24 @@ const TYPE_MESSAGE = Buffer.from([0xa4, ...Buffer.from('type'), 0xa7, ...Buffer.
 const KEY_SEQ = Buffer.from([0xa3, ...Buffer.from('seq')]);
 const KEY_EPOCH = Buffer.from([0xa5, ...Buffer.from('epoch'), 0xa8]);
 const KEY_DATA = Buffer.from([0xa4, ...Buffer.from('data')]);
+const KEY_REPLACES = Buffer.from([0xa8, ...Buffer.from('replaces')]);
 
 /**
  * The same message objects as MessagePack maps (binary frames): {type, channel, seq,
- * [epoch,] data}, keys in that order. The map around the data is written here byte by byte
+ * [epoch,] [replaces,] data}, keys in that order. The map around the data is written here byte by byte
  * (a fixed shape); the data's own bytes are copied in as they are.
  */
 export class MsgpackFrameEncoder implements FrameEncoder {
   readonly format = WireFormat.Msgpack;
 
-  encodeMessage(channel: string, seq: number, epoch: number, data: Payload): Uint8Array {
+  encodeMessage(channel: string, seq: number, epoch: number, data: Payload, replaces = 0): Uint8Array {
     const packed = data.asMsgpack();
-    const withEpoch = seq === 1;
+    const withEpoch = seq - replaces === 1;
     const size = 1 + TYPE_MESSAGE.length + strHeader(channel.length) + channel.length + KEY_SEQ.length + uintSize(seq) +
-      (withEpoch ? KEY_EPOCH.length + 8 : 0) + KEY_DATA.length + packed.byteLength;
+      (withEpoch ? KEY_EPOCH.length + 8 : 0) + (replaces > 0 ? KEY_REPLACES.length + uintSize(replaces) : 0) + KEY_DATA.length + packed.byteLength;
     const out = Buffer.allocUnsafe(size);
     let p = 0;
-    out[p++] = withEpoch ? 0x85 : 0x84; // fixmap of 5 or 4 entries
+    out[p++] = 0x84 + (withEpoch ? 1 : 0) + (replaces > 0 ? 1 : 0); // fixmap of 4 to 6 entries
     p += TYPE_MESSAGE.copy(out, p);
     p = writeStrHeader(out, p, channel.length);
     p += out.write(channel, p, 'latin1'); // channel names are ASCII
@@ -83,6 +90,10 @@ export class MsgpackFrameEncoder implements FrameEncoder {
     if (withEpoch) {
       p += KEY_EPOCH.copy(out, p);
       p += out.write(formatEpoch(epoch), p, 'latin1');
+    }
+    if (replaces > 0) {
+      p += KEY_REPLACES.copy(out, p);
+      p = writeUint(out, p, replaces);
     }
     p += KEY_DATA.copy(out, p);
     out.set(packed, p);

@@ -10,6 +10,7 @@ import type { Payload } from '../protocol/payload.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
 import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type PublicationFrames, type ReplyAddress } from '../transport/records.js';
 import { RingProducer, recordSpace, type RingHandle } from '../transport/ring.js';
+import { MergeWindow } from './merge-window.js';
 
 /**
  * Extra room kept while replies are promised: the promised replies are written in one pass
@@ -20,6 +21,28 @@ const REPLY_WRAP_ALLOWANCE = 32 * 1024;
 
 /** What became of a publication handed to the Fanout. */
 export type Delivery = 'written' | 'full' | 'too-large';
+
+export interface FanoutOptions {
+  /**
+   * The formats (JSON_BIT | MSGPACK_BIT) some shard has subscribers of `channel` in, as
+   * the shards reported them (Interest). A shard whose report has not arrived yet makes
+   * its missing format itself (Feed), so this may lag without loss. Default: JSON only.
+   */
+  readonly formatsOf?: (channel: string) => number;
+  /** --merge-ms: what a channel receives within this many ms goes out as one frame; 0 = each message at once. */
+  readonly mergeMs?: number;
+  /** --merge-max-bytes: no merged frame grows past this (a window is split, in order). */
+  readonly mergeMaxBytes?: number;
+  /** --conflate: channels whose window keeps only the latest message. */
+  readonly conflated?: (channel: string) => boolean;
+}
+
+/** A reply held behind merge windows that were open when it came (an ack follows its message). */
+interface HeldReply {
+  readonly to: ReplyAddress;
+  readonly body: string;
+  readonly promised: number;
+}
 
 export class Fanout {
   private readonly ring: RingProducer;
@@ -36,16 +59,32 @@ export class Fanout {
     this.ring.flush();
   };
 
+  private readonly formatsOf: (channel: string) => number;
+  private readonly mergeMs: number;
+  private readonly mergeMaxBytes: number;
+  private readonly conflated: (channel: string) => boolean;
+  /** Open merge windows, by channel, in the order they opened. */
+  private readonly windows = new Map<string, MergeWindow>();
+  private windowTimer: NodeJS.Timeout | null = null;
+  private readonly closeWindows = (): void => {
+    this.windowTimer = null;
+    this.writeWindows();
+  };
+  private readonly held: HeldReply[] = [];
+  /** Room kept beside promises for the one record of a pass that may skip the ring's tail. */
+  private readonly wrapAllowance: number;
+
   constructor(
     readonly handle: RingHandle,
-    /**
-     * The formats (JSON_BIT | MSGPACK_BIT) some shard has subscribers of `channel` in, as
-     * the shards reported them (Interest). A shard whose report has not arrived yet makes
-     * its missing format itself (Feed), so this may lag without loss.
-     */
-    private readonly formatsOf: (channel: string) => number = () => JSON_BIT,
+    options: FanoutOptions = {},
   ) {
     this.ring = new RingProducer(handle);
+    this.formatsOf = options.formatsOf ?? (() => JSON_BIT);
+    this.mergeMs = options.mergeMs ?? 0;
+    this.mergeMaxBytes = options.mergeMaxBytes ?? 64 * 1024;
+    this.conflated = options.conflated ?? (() => false);
+    // a window's record holds up to mergeMaxBytes per format (a lone large message: half the ring at most)
+    this.wrapAllowance = Math.max(REPLY_WRAP_ALLOWANCE, this.mergeMs > 0 ? 2 * this.mergeMaxBytes + 1024 : 0);
   }
 
   /**
@@ -55,6 +94,7 @@ export class Fanout {
    */
   deliver(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], data: Payload): Delivery {
     const frames = channels.map((c, i) => this.encode(c, seqs[i]!, epochs[i]!, data));
+    if (this.mergeMs > 0) return this.hold(channels, seqs, epochs, frames, data);
     let total = 0;
     let largest = 0;
     for (let i = 0; i < frames.length; i++) {
@@ -65,9 +105,51 @@ export class Fanout {
     }
     total += largest; // worst case one record wraps: the skipped tail is smaller than it
     if (total > this.handle.capacity / 2) return 'too-large';
-    if (!this.ring.room(total + this.promised + (this.promised > 0 ? REPLY_WRAP_ALLOWANCE : 0))) return 'full';
-    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, epochs[i]!, frames[i]!);
+    if (!this.ring.room(total + this.reserved())) return 'full';
+    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, epochs[i]!, frames[i]!, 1);
     this.scheduleFlush();
+    return 'written';
+  }
+
+  /**
+   * deliver() with --merge-ms: the messages join their channels' open windows, whose ring
+   * space is promised now (all channels or none), so the records written when the windows
+   * close always fit. A window that would pass --merge-max-bytes is written first and a new
+   * one opened; so is one whose channel began a new incarnation (epoch).
+   */
+  private hold(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], frames: readonly PublicationFrames[], data: Payload): Delivery {
+    let added = 0;
+    let largest = 0;
+    for (let i = 0; i < channels.length; i++) {
+      const w = this.windows.get(channels[i]!);
+      const f = frames[i]!;
+      const fresh = recordSpace(publicationSize(channels[i]!, f.jsonBytes + (f.msgpack?.byteLength ?? 0)));
+      if (fresh > largest) largest = fresh;
+      // a window that must close first keeps its promise; the message opens a new one
+      added += w === undefined || w.epoch !== epochs[i] || w.overflows(f, this.mergeMaxBytes) ? fresh : w.spaceWith(f) - w.space;
+    }
+    if (added + largest > this.handle.capacity / 2) return 'too-large';
+    if (!this.ring.room(added + this.reserved())) return 'full';
+    for (let i = 0; i < channels.length; i++) {
+      const channel = channels[i]!;
+      const f = frames[i]!;
+      let w = this.windows.get(channel);
+      if (w !== undefined && (w.epoch !== epochs[i] || w.overflows(f, this.mergeMaxBytes))) {
+        this.windows.delete(channel);
+        this.writeWindow(w);
+        this.scheduleFlush();
+        w = undefined;
+      }
+      if (w === undefined) {
+        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel));
+        this.windows.set(channel, w);
+      }
+      const space = w.spaceWith(f);
+      this.promised += space - w.space;
+      w.space = space;
+      w.add(seqs[i]!, f, data);
+    }
+    this.windowTimer ??= setTimeout(this.closeWindows, this.mergeMs);
     return 'written';
   }
 
@@ -77,8 +159,10 @@ export class Fanout {
    * must not crowd out publications. False: not written, keep the state and retry later.
    */
   forget(channel: string, epoch: number): boolean {
+    // the incarnation's last messages go before its end
+    if (this.windows.has(channel)) this.writeWindows();
     const space = recordSpace(forgetSize(channel));
-    const reserve = this.handle.capacity / 4 + this.promised + (this.promised > 0 ? REPLY_WRAP_ALLOWANCE : 0);
+    const reserve = this.handle.capacity / 4 + this.reserved();
     if (!this.ring.room(space + reserve) || !writeForget(this.ring, epoch, channel)) return false;
     this.scheduleFlush();
     return true;
@@ -98,13 +182,25 @@ export class Fanout {
     this.promised -= promised;
   }
 
-  /** Writes a reply for one shard worker, behind what it acknowledges, in space promised for it. */
+  /**
+   * Writes a reply for one shard worker, behind what it acknowledges, in space promised for
+   * it. While merge windows are open the reply waits for them to close: what it
+   * acknowledges may be in one of them, and an ack never overtakes its message.
+   */
   reply(to: ReplyAddress, body: string, promised: number): void {
+    if (this.windows.size > 0 || this.held.length > 0) {
+      this.held.push({ to, body, promised });
+      return;
+    }
+    this.writeReplyNow(to, body, promised);
+    this.scheduleFlush();
+  }
+
+  private writeReplyNow(to: ReplyAddress, body: string, promised: number): void {
     this.promised -= promised;
     if (!writeReply(this.ring, to, body)) {
       throw new Error(`a reply did not fit the ring space promised for it (${promised} bytes)`); // a bug, never policy
     }
-    this.scheduleFlush();
   }
 
   /** A shard's consumer slot joins at the current position (producer thread only). */
@@ -138,8 +234,34 @@ export class Fanout {
   }
 
   /** Publishes pending writes now (shutdown, tests). */
+  /** Closes the open merge windows and publishes pending writes now (shutdown, tests). */
   flush(): void {
+    if (this.windows.size > 0 || this.held.length > 0) this.writeWindows();
     this.ring.flush();
+  }
+
+  /** Ring room that must stay free beside a new publication: promised records and replies, and the wrap slack. */
+  private reserved(): number {
+    return this.promised + (this.promised > 0 ? this.wrapAllowance : 0);
+  }
+
+  /** Writes every open window (in the order they opened), then the replies held behind them. */
+  private writeWindows(): void {
+    if (this.windowTimer !== null) {
+      clearTimeout(this.windowTimer);
+      this.windowTimer = null;
+    }
+    for (const w of this.windows.values()) this.writeWindow(w);
+    this.windows.clear();
+    for (const r of this.held) this.writeReplyNow(r.to, r.body, r.promised);
+    this.held.length = 0;
+    this.scheduleFlush();
+  }
+
+  private writeWindow(w: MergeWindow): void {
+    this.promised -= w.space;
+    const f = w.frames();
+    this.write(w.channel, w.seq, w.epoch, f, f.count);
   }
 
   /**
@@ -157,8 +279,8 @@ export class Fanout {
     };
   }
 
-  private write(channel: string, seq: number, epoch: number, f: PublicationFrames): void {
-    if (!writePublication(this.ring, seq, epoch, channel, f)) {
+  private write(channel: string, seq: number, epoch: number, f: PublicationFrames, count: number): void {
+    if (!writePublication(this.ring, seq, epoch, channel, f, count)) {
       throw new Error('ring refused a record after room() said yes'); // a bug, never policy
     }
   }

@@ -22,10 +22,11 @@ import { sendJson } from './http-reply.js';
 export class Feed {
   readonly pump: RingPump;
   private readonly ring: RingConsumer;
-  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', json: new Uint8Array(0), msgpack: new Uint8Array(0) };
+  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(0), msgpack: new Uint8Array(0) };
   private readonly forget: ForgetView = { epoch: 0, channel: '' };
   private readonly reply: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
   private deliveries = 0;
+  private frames = 0;
   private publications = 0;
 
   constructor(
@@ -52,7 +53,7 @@ export class Feed {
           last.seq = p.seq;
           last.epoch = p.epoch;
         }
-        this.publications++;
+        this.publications += p.count;
         this.deliverFormat(p, WireFormat.Json, p.json);
         this.deliverFormat(p, WireFormat.Msgpack, p.msgpack);
         return;
@@ -85,7 +86,8 @@ export class Feed {
     } else {
       app.publish(topic, frame, format === WireFormat.Msgpack, false);
     }
-    this.deliveries += subscribers;
+    this.deliveries += subscribers * p.count;
+    this.frames += subscribers;
   }
 
   private transcode(p: PublicationView, to: WireFormat): string | Uint8Array | null {
@@ -139,7 +141,8 @@ export class Feed {
     }
     if (this.deliveries > 0) {
       ctx.count('deliveries', this.deliveries);
-      this.deliveries = 0;
+      ctx.count('framesSent', this.frames);
+      this.deliveries = this.frames = 0;
     }
   }
 }

@@ -21,7 +21,7 @@ export const ShardCounter = {
   clientPublishes: 6,
   httpPublishes: 7,
   publications: 8, // publication records processed by this shard
-  deliveries: 9, // frames handed to uWS for local subscribers (sum of subscribers per publication)
+  deliveries: 9, // messages handed to uWS for local subscribers (sum of subscribers × messages per publication frame)
   rejectedOverloaded: 10, // shard → main ring full
   httpErrors: 11, // HTTP error answers (4xx/5xx) of every kind
   feedBatches: 12, // batches read from the broadcast ring: publications ÷ this = records per wake-up
@@ -39,6 +39,7 @@ export const ShardCounter = {
   transcodes: 24, // frames this shard made in a format main had not encoded yet (its interest report was on its way)
   transcodeFailures: 25, // such frames that could not be made (never expected: main refuses data without a form in every format in use)
   msgpackConnections: 26, // connections opened with the MessagePack format
+  framesSent: 27, // publication frames handed to uWS for local subscribers (a merged frame holds several deliveries)
   // JWT on the handshake: upgrades refused with 401, one slot per stable reason
   authRefusedMissing: 32,
   authRefusedMalformed: 33,

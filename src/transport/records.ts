@@ -5,11 +5,13 @@
  *
  * Broadcast ring (main → every shard):
  *   PUBLICATION  seq:f64 | channelLen:u32 | jsonLen:u32 | epoch:u32 | msgpackLen:u32 |
+ *                count:u32 | (4 bytes unused) |
  *                channel bytes | JSON frame bytes | MessagePack frame bytes
  *                The frames are finished wire frames, encoded once on the main thread,
  *                one per format some shard has subscribers in (a length of 0: not
- *                encoded; at least one always is); seq is the last seq the frames hold
- *                (several when merged); the epoch names the channel's incarnation
+ *                encoded; at least one always is); count is how many messages each frame
+ *                holds (more than 1 when merged, see pubsub/merge-window.ts) and seq the
+ *                last seq among them; the epoch names the channel's incarnation
  *                (sequencer.ts).
  *   REPLY        shard:i32 | generation:u32 | target:u32 | bodyLen:u32 | ref:f64 | body bytes
  *                Meant for one shard worker only (an ack for a WebSocket publish or the
@@ -47,7 +49,7 @@ export const enum ReplyTarget {
   Http = 2,
 }
 
-const PUB_HEAD = 24;
+const PUB_HEAD = 32;
 const REPLY_HEAD = 24;
 const PUBLISH_HEAD = 32;
 const FORGET_HEAD = 8;
@@ -67,7 +69,7 @@ export interface PublicationFrames {
 }
 
 /** Writes a publication (a JSON frame string is encoded straight into the ring). False: the ring is full. */
-export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames): boolean {
+export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count = 1): boolean {
   const jsonBytes = f.json === null ? 0 : f.jsonBytes;
   const msgpackBytes = f.msgpack === null ? 0 : f.msgpack.byteLength;
   const at = ring.reserve(PUB_HEAD + channel.length + jsonBytes + msgpackBytes, RecordKind.Publication);
@@ -77,6 +79,7 @@ export function writePublication(ring: RingProducer, seq: number, epoch: number,
   ring.words[(at + 12) >>> 2] = jsonBytes;
   ring.words[(at + 16) >>> 2] = epoch;
   ring.words[(at + 20) >>> 2] = msgpackBytes;
+  ring.words[(at + 24) >>> 2] = count;
   // channel names are ASCII by protocol, so latin1 is exact and the fastest write
   ring.buf.write(channel, at + PUB_HEAD, 'latin1');
   const frameAt = at + PUB_HEAD + channel.length;
@@ -89,6 +92,8 @@ export interface PublicationView {
   seq: number;
   epoch: number;
   channel: string;
+  /** Messages in each frame (more than 1: a merged frame, an array of them). */
+  count: number;
   /** Views of the frames in the ring (empty: not encoded): valid until the consumer releases. */
   json: Uint8Array;
   msgpack: Uint8Array;
@@ -100,6 +105,7 @@ export function readPublication(ring: RingConsumer, at: number, out: Publication
   const jsonLen = ring.words[(at + 12) >>> 2]!;
   out.epoch = ring.words[(at + 16) >>> 2]!;
   const msgpackLen = ring.words[(at + 20) >>> 2]!;
+  out.count = ring.words[(at + 24) >>> 2]!;
   const c = at + PUB_HEAD;
   out.channel = ring.buf.toString('latin1', c, c + channelLen);
   const j = c + channelLen;

@@ -28,6 +28,9 @@ export class TestClient {
   welcome: { id: string; shard: number } | null = null;
   /** Frames received, by kind: a MessagePack connection must get binary frames only, a JSON one text only. */
   readonly frames = { text: 0, binary: 0 };
+  /** Frames that held an array of messages (merged), and the largest frame's bytes. */
+  arrayFrames = 0;
+  largestFrame = 0;
   private waiters: Array<() => void> = [];
 
   private constructor(
@@ -37,7 +40,9 @@ export class TestClient {
     ws.on('message', (data, isBinary) => {
       const bytes = data as Buffer;
       this.frames[isBinary ? 'binary' : 'text']++;
+      this.largestFrame = Math.max(this.largestFrame, bytes.byteLength);
       const v = (isBinary && format === 'msgpack' ? unpackr.unpack(bytes) : JSON.parse(bytes.toString('utf8'))) as Frame | Frame[];
+      if (Array.isArray(v)) this.arrayFrames++;
       for (const m of Array.isArray(v) ? v : [v]) {
         if (m.type === 'welcome') this.welcome = { id: m['id'] as string, shard: m['shard'] as number };
         this.inbox.push(m);
