@@ -43,8 +43,8 @@ export class ClientHandler {
   private readonly ipLimits: IpLimits;
   /** Web pages that may connect (--allowed-origins). */
   private readonly origins: AllowedOrigins;
-  /** Authenticated connections opened this turn, not yet subscribed to their per-user channel. */
-  private readonly userPending = new Set<number>();
+  /** Connections inside res.upgrade: opened, not greeted yet (empty between handlers). */
+  private readonly opening = new Set<number>();
 
   constructor(
     private readonly ctx: ShardContext,
@@ -146,27 +146,40 @@ export class ClientHandler {
     }
     const client: Client = { ref: ctx.nextRef(), channels: null, ipSlot, tokens: 0, tokensAt: 0, perms: verdict, format: negotiated.format };
     this.limiter.open(client, performance.now());
+    // The connection's first frames are sent once res.upgrade has returned, not from open.
+    // uWebSockets.js 20.30's res.cork tells that its callback upgraded the socket by the
+    // socket's address changing; the upgrade reallocates it in place (the WebSocket's data is
+    // smaller than the response's), so after an asynchronous token check, when res.cork really
+    // corks, it reads the response's state from the block the reallocation freed. Whatever
+    // open allocated had landed there — the welcome frame's text, at the right length and id —
+    // and read as `Connection: close`, the new WebSocket was closed at once (1006, no close
+    // frame, no fault). With nothing done in open, it reads the response's own last state.
+    // (Fixed in uWebSockets v20.79.0. Upgrading uncorked avoids it too, but uWS.js then
+    // prints a warning on stderr for every such upgrade.)
     res.cork(() => res.upgrade(client, key, negotiated.protocol, extensions, context));
+    if (this.opening.delete(client.ref)) {
+      const ws = ctx.clients.get(client.ref)!;
+      ws.cork(() => this.greet(ws));
+    }
   }
 
+  /** Only registers the connection: nothing that allocates native memory (see finishUpgrade). */
   private onOpen(ws: ClientSocket): void {
     const { ctx } = this;
     const client = ws.getUserData();
     ctx.clients.set(client.ref, ws);
+    this.opening.add(client.ref);
     ctx.count('connectionsOpen');
     ctx.count('connectionsOpened');
     if (client.format === WireFormat.Msgpack) ctx.count('msgpackConnections');
+  }
+
+  /** A connection's first frames: welcome, then for a token's user its per-user subscription. */
+  private greet(ws: ClientSocket): void {
+    const { ctx } = this;
+    const client = ws.getUserData();
     sendFrame(ws, welcomeFrame(`${ctx.shard}.${ctx.generation}-${client.ref}`, ctx.shard, client.perms.user));
-    if (client.perms.user !== null) {
-      // the per-user subscription follows the upgrade (its `subscribed` frame says from which
-      // seq), not inside it: a socket upgraded after an asynchronous token check was seen cut
-      // by uWS (1006) inside res.upgrade, more often with more done there
-      const ref = client.ref;
-      this.userPending.add(ref);
-      queueMicrotask(() => {
-        if (this.userPending.delete(ref)) ws.cork(() => this.subscribeUser(ws));
-      });
-    }
+    if (client.perms.user !== null) this.subscribeUser(ws);
   }
 
   /**
@@ -193,9 +206,9 @@ export class ClientHandler {
     this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
     if (client.channels !== null) for (const c of client.channels) ctx.subscribed(topicOf(c, client.format), -1);
-    // refresh keeps the sub, so this is the channel subscribed at open
-    // subscribed to its per-user channel unless it closed before that subscription came
-    if (client.perms.user !== null && !this.userPending.delete(client.ref)) ctx.subscribed(topicOf(userChannel(client.perms.user), client.format), -1);
+    // refresh keeps the sub, so this is the channel subscribed when it was greeted (if it was)
+    const greeted = !this.opening.delete(client.ref);
+    if (greeted && client.perms.user !== null) ctx.subscribed(topicOf(userChannel(client.perms.user), client.format), -1);
   }
 
   /** Closes every connection of `user` on this shard with 4500 (POST /api/disconnect); how many. */
