@@ -37,6 +37,12 @@ export interface Broker {
    */
   publish(channels: readonly string[], data: Payload): Promise<readonly number[]>;
   /**
+   * The same, answered at once, for a broker that sequences on this thread (the memory
+   * broker): the ingresses call it when present and skip a promise and its closures per
+   * publish on the main thread's serial path. Throws what publish() would reject with.
+   */
+  publishNow?(channels: readonly string[], data: Payload): readonly number[];
+  /**
    * Whether some shard of this machine has local subscribers of `channel`: called when
    * the first shard gains one (true) and when the last one loses its last (false). The
    * memory broker keeps such channels' state however long they idle; a Redis broker
