@@ -225,6 +225,20 @@ describe('JWT on the handshake (RS256 public key, audience and issuer)', () => {
     c.send({ type: 'ping' });
     await c.waitFor((f) => f.type === 'pong', 5000, from);
   });
+
+  it('refuses a flood of refreshes with rate_limited (they draw on the publish rate limit), keeping the connection', async () => {
+    const c = await connect(await mint({}, { sub: 'flooder' }));
+    // the default limit: 100 a second, a burst of 200; 300 at once overrun it, but not by another burst
+    for (let i = 0; i < 300; i++) c.send({ type: 'refresh', token: `garbage-${i}` });
+    await c.until(() => c.inbox.filter((f) => f.type === 'error' && f['ref'] === 'refresh').length === 300, 10_000, '300 answers');
+    const codes = c.inbox.filter((f) => f.type === 'error').map((f) => f['code']);
+    const limited = codes.filter((x) => x === ErrorCode.RateLimited).length;
+    assert.ok(limited >= 50, `${limited} refreshes refused by the rate limit`);
+    assert.equal(codes.filter((x) => x === ErrorCode.Unauthorized).length, 300 - limited, 'the others were checked and refused');
+    c.send({ type: 'ping' });
+    await c.waitFor((f) => f.type === 'pong');
+    assert.equal(c.closed, null);
+  });
 });
 
 describe('JWT with a secret (HS*) and with a key set (kid)', () => {

@@ -31,8 +31,6 @@ import { PublishLimiter, Verdict } from './publish-limiter.js';
 import { IpLimits } from './ip-limits.js';
 import { AllowedOrigins } from '../auth/allowed-origins.js';
 
-/** How often the slow-consumer sweep looks at every connection's send buffer. */
-export const SWEEP_INTERVAL_MS = 100;
 export class ClientHandler {
   /** Test hook: the next client frame makes the handler throw (a fault inside a uWS callback). */
   faultOnNextMessage = false;
@@ -315,20 +313,7 @@ export class ClientHandler {
           return;
         }
         ctx.count('clientPublishes');
-        switch (this.limiter.take(client, performance.now())) {
-          case Verdict.Accept:
-            break;
-          case Verdict.Refuse:
-            ctx.count('rejectedRateLimited');
-            this.reject(ws, ErrorCode.RateLimited, `above ${ctx.config.clientPublishRate} publishes per second; slow down`, ref);
-            return;
-          case Verdict.Close:
-            ctx.count('rejectedRateLimited');
-            ctx.count('closedPolicyViolation');
-            this.reject(ws, ErrorCode.RateLimited, 'kept publishing after rate_limited; closing', ref);
-            ws.end(CloseCode.PolicyViolation, 'publish rate limit exceeded');
-            return;
-        }
+        if (!this.withinRate(ws, ref)) return;
         // the limit applies to the data as it will be sent: re-serialised JSON can be larger
         // than the frame it came in (1E20 → 100000000000000000000)
         if (dataBytes(msg.data) > ctx.config.maxPayload) {
@@ -349,6 +334,9 @@ export class ClientHandler {
         sendFrame(ws, PONG_FRAME);
         return;
       case 'refresh':
+        // a refresh may cost a signature check: it draws on the publish rate limit, so a
+        // flood of (forged or fresh) tokens is refused like a flood of publishes
+        if (!this.withinRate(ws, msg.type)) return;
         this.auth.refresh(ws, msg.token, (code, message) => this.reject(ws, code, message, msg.type));
         return;
       default: {
@@ -358,25 +346,32 @@ export class ClientHandler {
     }
   }
 
+  /**
+   * The connection's rate limit (--client-publish-rate) for a publish or a refresh: false
+   * when refused (`rate_limited`, or closed 1008 for ignoring earlier refusals).
+   */
+  private withinRate(ws: ClientSocket, ref: string): boolean {
+    const { ctx } = this;
+    switch (this.limiter.take(ws.getUserData(), performance.now())) {
+      case Verdict.Accept:
+        return true;
+      case Verdict.Refuse:
+        ctx.count('rejectedRateLimited');
+        this.reject(ws, ErrorCode.RateLimited, `above ${ctx.config.clientPublishRate} publishes and refreshes per second; slow down`, ref);
+        return false;
+      case Verdict.Close:
+        ctx.count('rejectedRateLimited');
+        ctx.count('closedPolicyViolation');
+        this.reject(ws, ErrorCode.RateLimited, 'kept publishing after rate_limited; closing', ref);
+        ws.end(CloseCode.PolicyViolation, 'publish rate limit exceeded');
+        return false;
+    }
+  }
+
   /** Sends an error frame to one client (used by the shard for refusals from main, too). */
   reject(ws: ClientSocket, code: ErrorCode, message: string, ref: string | null): void {
     this.ctx.count('errorFrames');
     sendFrame(ws, errorFrame(code, message, ref));
-  }
-
-  /**
-   * Closes every client whose send buffer passed the limit. O(connections) native calls per
-   * sweep, no work per message; a closed slow client gets 4001 after what it was sent.
-   */
-  sweepSlowConsumers(): void {
-    const { ctx } = this;
-    const limit = ctx.config.maxBackpressure;
-    for (const ws of ctx.clients.values()) {
-      if (ws.getBufferedAmount() > limit) {
-        ctx.count('closedSlowConsumer');
-        ws.end(CloseCode.SlowConsumer, 'slow consumer');
-      }
-    }
   }
 }
 

@@ -11,7 +11,8 @@ import { CloseCode } from '../protocol/codes.js';
 import type { FromShard, ShardInit, ToShard } from '../engine/control.js';
 import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
 import { closeApp, uws, type us_listen_socket } from '../transport/uws.js';
-import { ClientHandler, SWEEP_INTERVAL_MS } from './client-handler.js';
+import { ClientHandler } from './client-handler.js';
+import { SWEEP_INTERVAL_MS, sweepSlowConsumers } from './slow-consumers.js';
 import { EXPIRY_SWEEP_MS } from './auth-gate.js';
 import { ShardContext } from './context.js';
 import { Feed } from './feed.js';
@@ -53,7 +54,7 @@ export class Shard {
    */
   start(): void {
     this.ctx.post({ type: 'attach-feed' });
-    this.sweep = setInterval(() => this.clients.sweepSlowConsumers(), SWEEP_INTERVAL_MS);
+    this.sweep = setInterval(() => sweepSlowConsumers(this.ctx), SWEEP_INTERVAL_MS);
     this.sweep.unref();
     // tokens expire by the second: one sweep a second for the whole shard, not a timer per connection
     if (this.ctx.config.jwt !== null) {
