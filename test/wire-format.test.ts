@@ -102,4 +102,29 @@ describe('Fanout formats', () => {
     consumer.release();
     assert.deepEqual(seen, ['both:JM', 'j:J', 'm:M', 'none:J', 'none:M']);
   });
+
+  it('keeps a merge window in the formats it opened with: a frame holds every message of its window', () => {
+    const ring = createRing({ capacity: 64 * 1024, maxConsumers: 1, attached: 1 });
+    let formats = JSON_BIT;
+    const fanout = new Fanout(ring, { formatsOf: () => formats, mergeMs: 1000, mergeMaxBytes: 4096 });
+    const consumer = new RingConsumer(ring, 0);
+    assert.equal(fanout.deliver(['w'], [2], [1], Payload.json('1')), 'written');
+    formats = JSON_BIT | MSGPACK_BIT; // a MessagePack subscriber's report arrives mid-window
+    assert.equal(fanout.deliver(['w'], [3], [1], Payload.json('2')), 'written');
+    fanout.flush(); // closes the window
+    assert.equal(fanout.deliver(['w'], [4], [1], Payload.json('3')), 'written');
+    fanout.flush();
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
+    const records: Array<[number, number, unknown, unknown]> = [];
+    for (let at = consumer.next(); at >= 0; at = consumer.next()) {
+      const r = readPublication(consumer, at, pub);
+      records.push([r.seq, r.count, r.json.length > 0 ? decodeJson(r.json) : null, r.msgpack.length > 0 ? decodeMsgpack(r.msgpack) : null]);
+    }
+    consumer.release();
+    const msg = (seq: number, data: number): object => ({ type: 'message', channel: 'w', seq, data });
+    assert.deepEqual(records, [
+      [3, 2, [msg(2, 1), msg(3, 2)], null], // the MessagePack subscriber's shard makes that frame from this one
+      [4, 1, msg(4, 3), msg(4, 3)], // the next window opens in both formats
+    ]);
+  });
 });

@@ -93,8 +93,8 @@ export class Fanout {
    * hold them at once ('too-large': more than half the ring).
    */
   deliver(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], data: Payload): Delivery {
-    const frames = channels.map((c, i) => this.encode(c, seqs[i]!, epochs[i]!, data));
-    if (this.mergeMs > 0) return this.hold(channels, seqs, epochs, frames, data);
+    if (this.mergeMs > 0) return this.hold(channels, seqs, epochs, data);
+    const frames = channels.map((c, i) => this.encode(c, seqs[i]!, epochs[i]!, data, this.formatsFor(c, data)));
     let total = 0;
     let largest = 0;
     for (let i = 0; i < frames.length; i++) {
@@ -117,13 +117,17 @@ export class Fanout {
    * close always fit. A window that would pass --merge-max-bytes is written first and a new
    * one opened; so is one whose channel began a new incarnation (epoch).
    */
-  private hold(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], frames: readonly PublicationFrames[], data: Payload): Delivery {
+  private hold(channels: readonly string[], seqs: readonly number[], epochs: readonly number[], data: Payload): Delivery {
     let added = 0;
     let largest = 0;
+    const frames = new Array<PublicationFrames>(channels.length);
+    const formats = new Array<number>(channels.length);
     for (let i = 0; i < channels.length; i++) {
       const w = this.windows.get(channels[i]!);
-      const f = frames[i]!;
-      const fresh = recordSpace(publicationSize(channels[i]!, f.jsonBytes + (f.msgpack?.byteLength ?? 0)));
+      // a message joins its window in the window's formats (a split window keeps them)
+      formats[i] = w !== undefined && w.epoch === epochs[i] ? w.formats : this.formatsFor(channels[i]!, data);
+      const f = (frames[i] = this.encode(channels[i]!, seqs[i]!, epochs[i]!, data, formats[i]!));
+      const fresh = MergeWindow.firstSpace(channels[i]!, f, this.conflated(channels[i]!));
       if (fresh > largest) largest = fresh;
       // a window that must close first keeps its promise; the message opens a new one
       added += w === undefined || w.epoch !== epochs[i] || w.overflows(f, this.mergeMaxBytes) ? fresh : w.spaceWith(f) - w.space;
@@ -141,7 +145,7 @@ export class Fanout {
         w = undefined;
       }
       if (w === undefined) {
-        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel));
+        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel), formats[i]!);
         this.windows.set(channel, w);
       }
       const space = w.spaceWith(f);
@@ -264,13 +268,16 @@ export class Fanout {
     this.write(w.channel, w.seq, w.epoch, f, f.count);
   }
 
+  /** The formats in use for `channel`, or the one its data came in when none is. */
+  private formatsFor(channel: string, data: Payload): number {
+    return this.formatsOf(channel) || (data.isMsgpack ? MSGPACK_BIT : JSON_BIT);
+  }
+
   /**
-   * The frames of one message, in every format in use (a channel nobody follows yet gets
-   * the format its data came in: a shard always has one frame to make another from).
-   * Throws ShardcastError(bad_message) when the data has no form in a format in use.
+   * The frames of one message, in `formats` (never none: a shard always has one frame to
+   * make another from). Throws ShardcastError(bad_message) when the data has no form in a format in use.
    */
-  private encode(channel: string, seq: number, epoch: number, data: Payload): PublicationFrames {
-    const formats = this.formatsOf(channel) || (data.isMsgpack ? MSGPACK_BIT : JSON_BIT);
+  private encode(channel: string, seq: number, epoch: number, data: Payload, formats: number): PublicationFrames {
     const json = formats & JSON_BIT ? (ENCODERS[WireFormat.Json]!.encodeMessage(channel, seq, epoch, data) as string) : null;
     return {
       json,

@@ -44,15 +44,26 @@ export class MergeWindow {
     readonly channel: string,
     readonly epoch: number,
     readonly conflated: boolean,
+    /**
+     * The formats (JSON_BIT | MSGPACK_BIT) every message of the window is encoded in, fixed
+     * when it opens: a frame must hold all of the window's messages. Subscribers in a format
+     * that came later get it from their shard, made from the other frame (Feed).
+     */
+    readonly formats: number,
   ) {}
+
+  /** The ring space of a new window holding `f` alone. */
+  static firstSpace(channel: string, f: MessageFrames, conflated: boolean): number {
+    const extra = conflated ? 2 * REPLACES_ALLOWANCE : 0;
+    return recordSpace(publicationSize(channel, f.jsonBytes + (f.msgpack?.byteLength ?? 0) + extra));
+  }
 
   /** The ring space this window's record needs with `f` added. */
   spaceWith(f: MessageFrames): number {
-    const msgpackBytes = f.msgpack?.byteLength ?? 0;
-    if (this.conflated) return recordSpace(publicationSize(this.channel, f.jsonBytes + msgpackBytes + 2 * REPLACES_ALLOWANCE));
+    if (this.conflated || this.count === 0) return MergeWindow.firstSpace(this.channel, f, this.conflated);
     const n = this.count + 1;
     const json = f.json === null ? 0 : this.jsonBytes + f.jsonBytes + ENCODERS[WireFormat.Json]!.mergeOverhead(n);
-    const msgpack = f.msgpack === null ? 0 : this.msgpackBytes + msgpackBytes + ENCODERS[WireFormat.Msgpack]!.mergeOverhead(n);
+    const msgpack = f.msgpack === null ? 0 : this.msgpackBytes + f.msgpack.byteLength + ENCODERS[WireFormat.Msgpack]!.mergeOverhead(n);
     return recordSpace(publicationSize(this.channel, json + msgpack));
   }
 
