@@ -98,7 +98,7 @@ export class AuthGate {
     ctx.count('tokenRefreshes');
     if (client.channels !== null) {
       for (const c of client.channels) {
-        if (verdict.subscribe.matches(c)) continue;
+        if (verdict.subscribe.matches(c, verdict.user)) continue;
         ws.unsubscribe(c);
         client.channels.delete(c);
         ctx.subscribed(c, -1);
@@ -108,9 +108,10 @@ export class AuthGate {
     ws.send(refreshedFrame(Math.floor(verdict.expiresAt / 1000)), false);
   }
 
-  /** Closes every connection whose token expired (plus --jwt-leeway) with 4003. */
+  /** Closes every connection whose token expired (plus --jwt-leeway) with 4003, and forgets expired cached tokens. */
   sweepExpired(now: number): void {
     const { ctx } = this;
+    this.verifier?.sweep(now);
     const leeway = (ctx.config.jwt?.leeway ?? 0) * 1000;
     for (const ws of ctx.clients.values()) {
       if (ws.getUserData().perms.expiresAt + leeway <= now) {
