@@ -5,7 +5,8 @@
  * comparison table (absolute figures and ratios to the uWS floor).
  *
  *   node dist/bench/standard.js [--quick] [--scenarios fanout,rooms,idle,slow,latency]
- *       [--targets uws-floor,shardcast-1,shardcast-2,ws-hub] [--results bench/RESULTS.md|none]
+ *       [--targets uws-floor,shardcast-1,shardcast-2,ws-hub (also: shardcast-1-jwt,shardcast-2-jwt)]
+ *       [--results bench/RESULTS.md|none]
  *       [--json PATH|none] [--port-base 19100]
  *   node dist/bench/standard.js --from-json bench/out/standard-<time>.json   # re-render a saved run
  *
@@ -25,7 +26,7 @@ import { runScenario, type ScenarioRun } from './lib/run-scenario.js';
 import { ALL_SCENARIOS, isScenarioName, scenarios, type Scenario } from './lib/scenarios.js';
 import { killAllServers } from './lib/server-process.js';
 import { renderMarkdown, renderText } from './lib/table.js';
-import { ALL_TARGETS, isTargetName, type TargetName } from './lib/targets.js';
+import { ALL_TARGETS, KNOWN_TARGETS, isTargetName, type TargetName } from './lib/targets.js';
 
 const KNOWN = ['quick', 'scenarios', 'targets', 'results', 'json', 'from-json', 'port-base', 'host', 'api-key'];
 /** Between runs: the previous server's teardown and the clients' TIME_WAIT settle. */
@@ -41,7 +42,7 @@ const apiKey = args.str('api-key', 'bench-key');
 const portBase = args.num('port-base', 19_100);
 const targets = args.list('targets', ALL_TARGETS);
 const names = args.list('scenarios', ALL_SCENARIOS);
-if (targets.some((t) => !isTargetName(t))) usage(`unknown target in ${targets.join(',')}; known: ${ALL_TARGETS.join(', ')}`);
+if (targets.some((t) => !isTargetName(t))) usage(`unknown target in ${targets.join(',')}; known: ${KNOWN_TARGETS.join(', ')}`);
 if (names.some((n) => !isScenarioName(n))) usage(`unknown scenario in ${names.join(',')}; known: ${ALL_SCENARIOS.join(', ')}`);
 const defaultResults = `${projectRoot}bench/RESULTS.md`;
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
@@ -75,7 +76,7 @@ async function measure(): Promise<RunRecord> {
   for (const s of chosen) {
     log(`\n## ${s.name} — ${s.title}`);
     for (const target of targets as TargetName[]) {
-      const port = portBase + 10 * ALL_SCENARIOS.indexOf(s.name) + ALL_TARGETS.indexOf(target);
+      const port = portBase + 10 * ALL_SCENARIOS.indexOf(s.name) + KNOWN_TARGETS.indexOf(target);
       const run = await runScenario(s, target, { host, apiKey, port });
       runs.push(run);
       log(`- ${target}: ${summary(run)}`);
@@ -167,7 +168,7 @@ function markdown(rec: RunRecord, tableMd: string, issues: string[]): string {
     '',
     'Each run is the bench client against a fresh server; by hand the same load is (PID of that server; PORT = ' +
       `${portBase} + 10 × scenario (${ALL_SCENARIOS.map((n, i) => `${n} ${i}`).join(', ')}) + target ` +
-      `(${ALL_TARGETS.map((t, i) => `${t} ${i}`).join(', ')})):`,
+      `(${KNOWN_TARGETS.map((t, i) => `${t} ${i}`).join(', ')})):`,
     '',
     '```sh',
     ...loads,

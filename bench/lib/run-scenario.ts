@@ -14,7 +14,7 @@ import { sampleTree } from '../../src/bench/server-probe.js';
 import { loadAverage } from './machine.js';
 import { benchFlags, type Scenario, type ScenarioName } from './scenarios.js';
 import { ServerProcess, type StopResult } from './server-process.js';
-import { displayCommand, targetSpec, type TargetName } from './targets.js';
+import { displayCommand, targetBenchInput, targetSpec, type TargetName } from './targets.js';
 
 export interface ScenarioRun {
   readonly scenario: ScenarioName;
@@ -50,7 +50,8 @@ export async function runScenario(s: Scenario, target: TargetName, ctx: RunConte
   const base = { scenario: s.name, target, loadAverage: loadAverage() };
   const url = `ws://${ctx.host}:${ctx.port}/ws`;
   const spec = targetSpec(target, ctx.host, ctx.port, ctx.apiKey);
-  const benchCommand = ['node dist/src/cli.js bench', url, ...benchFlags(s.input), '--api-key', ctx.apiKey, '--server-pid', 'PID'].join(' ');
+  const input = { ...s.input, ...targetBenchInput(target) };
+  const benchCommand = ['node dist/src/cli.js bench', url, ...benchFlags(input), '--api-key', ctx.apiKey, '--server-pid', 'PID'].join(' ');
   if ('unavailable' in spec) {
     return { ...base, serverCommand: '', benchCommand, report: null, rssBaselineBytes: null, stop: null, error: spec.unavailable, serverOutput: '', seconds: 0 };
   }
@@ -69,7 +70,7 @@ export async function runScenario(s: Scenario, target: TargetName, ctx: RunConte
     const controller = new AbortController();
     const backstop = setTimeout(() => controller.abort(), boundMs(s) + BACKSTOP_SLACK_MS);
     try {
-      report = await runBench({ ...s.input, url, apiKey: ctx.apiKey, serverPid: server.pid }, {
+      report = await runBench({ ...input, url, apiKey: ctx.apiKey, serverPid: server.pid }, {
         signal: controller.signal,
         command: benchCommand.replace(/^node dist\/src\/cli\.js /, '').replace('PID', String(server.pid)),
         onStatus: progress.enabled ? (st) => progress.update(st) : undefined,

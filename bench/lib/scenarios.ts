@@ -93,5 +93,6 @@ export function benchFlags(input: Scenario['input']): string[] {
   add('--drain', input.drainMs == null ? null : `${input.drainMs / 1000}s`);
   add('--connect-timeout', input.connectTimeoutMs == null ? null : `${input.connectTimeoutMs / 1000}s`);
   add('--slow-fraction', input.slowFraction);
+  add('--token-secret', input.tokenSecret);
   return out;
 }

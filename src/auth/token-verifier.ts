@@ -6,18 +6,25 @@
  * - cheap checks first, no crypto: length (MAX_TOKEN_BYTES), shape (three base64url parts),
  *   the header's `alg` against the algorithms of the configured key (settings.algorithms) —
  *   `alg: none` and algorithm confusion end here with reason `algorithm`;
- * - a cache of verified tokens, keyed by the token's SHA-256 (a fixed 44 bytes, whatever the
- *   token's size), kept until the token expires, at most CACHE_SIZE entries, least recently
- *   used first out: a client reconnecting with the same token costs a hash and a Map lookup,
- *   and every connection of one token shares one Permissions object (one pointer each);
+ * - a cache of verified tokens, keyed by the token's SHA-256 (32 bytes as a one-byte string,
+ *   whatever the token's size; the token itself is not kept), at most CACHE_SIZE entries,
+ *   least recently used first out, expired ones dropped by sweep(): a client reconnecting
+ *   with the same token costs a hash and a Map lookup, and every connection of one token
+ *   shares one Permissions object (one pointer each);
+ * - the compiled patterns of a claim shape are shared by all its tokens (GrantTable, at most
+ *   GRANT_TABLE_SIZE shapes), so a verified token keeps only its sub, exp and two pointers;
  * - concurrent handshakes with the same unverified token share one verification.
  * A flood of distinct well-formed tokens with bad signatures still costs one signature check
- * each; --max-handshakes-per-ip is the brake on that.
+ * each; --max-handshakes-per-ip is the brake on that. Memory is bounded whatever the tokens:
+ * the cache and the grant table by their sizes, the rest by the connections holding it.
  */
-import { createHash, createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, webcrypto, type KeyObject } from 'node:crypto';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 import type { JwtSettings } from './jwt-settings.js';
+import { GrantTable } from './grant-table.js';
 import { permissionsFromClaims, type Permissions } from './permissions.js';
+
+type CryptoKey = webcrypto.CryptoKey;
 
 /** Longest token looked at; longer ones are `malformed` without any work. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
@@ -44,7 +51,10 @@ const SHAPE = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/;
 export class TokenVerifier {
   private readonly cache = new Map<string, Permissions>();
   private readonly inflight = new Map<string, Promise<Verdict>>();
+  private readonly grants = new GrantTable();
   private readonly key: KeyObject | JWTVerifyGetKey;
+  /** The secret imported once per HMAC algorithm (settings.secret only). */
+  private readonly hmacKeys = new Map<string, Promise<CryptoKey>>();
   private readonly leewayMs: number;
 
   constructor(
@@ -54,11 +64,25 @@ export class TokenVerifier {
     private readonly cacheSize = CACHE_SIZE,
   ) {
     this.leewayMs = settings.leeway * 1000;
-    // a KeyObject, not the secret's bytes: jose imports a KeyObject for WebCrypto once (and
-    // remembers it), bytes on every verification — that import cost more than the HMAC itself
-    if (settings.secret !== null) this.key = createSecretKey(Buffer.from(settings.secret, 'utf8'));
-    else if (settings.publicKeyPem !== null) this.key = createPublicKey(settings.publicKeyPem);
+    // jose turns a public KeyObject into a WebCrypto key once and remembers it, but a secret
+    // KeyObject (or its bytes) it exports and imports again on every verification: more work
+    // than the HMAC itself, and half the garbage of a handshake (25 KB allocated per
+    // verification then, 12 KB now). So the secret is imported here, once per HS algorithm.
+    if (settings.secret !== null) {
+      const secret = Buffer.from(settings.secret, 'utf8');
+      this.key = (header) => this.hmacKey(secret, header.alg!);
+    } else if (settings.publicKeyPem !== null) this.key = createPublicKey(settings.publicKeyPem);
     else this.key = createLocalJWKSet(settings.jwks as unknown as JSONWebKeySet);
+  }
+
+  /** Verified tokens remembered now. */
+  get cached(): number {
+    return this.cache.size;
+  }
+
+  /** Forgets the cached tokens expired at `now` (connections hold their own Permissions). */
+  sweep(now = Date.now()): void {
+    for (const [id, perms] of this.cache) if (perms.expiresAt + this.leewayMs <= now) this.cache.delete(id);
   }
 
   /**
@@ -78,7 +102,7 @@ export class TokenVerifier {
     if (typeof alg !== 'string' || !this.settings.algorithms.includes(alg)) {
       return { reason: 'algorithm', message: `algorithm ${JSON.stringify(String(alg)).slice(0, 40)} not allowed; this server takes ${this.settings.algorithms.join(', ')}` };
     }
-    const id = createHash('sha256').update(token).digest('base64');
+    const id = createHash('sha256').update(token).digest('binary');
     const hit = this.cache.get(id);
     if (hit !== undefined) {
       this.cache.delete(id);
@@ -112,7 +136,7 @@ export class TokenVerifier {
         ...(settings.audience !== null ? { audience: settings.audience } : {}),
         ...(settings.issuer !== null ? { issuer: settings.issuer } : {}),
       });
-      const perms = permissionsFromClaims(payload as Record<string, unknown>);
+      const perms = permissionsFromClaims(payload as Record<string, unknown>, this.grants);
       if (typeof perms === 'string') return { reason: 'malformed', message: perms };
       if (this.cache.size >= this.cacheSize) this.cache.delete(this.cache.keys().next().value!);
       this.cache.set(id, perms);
@@ -122,6 +146,16 @@ export class TokenVerifier {
     } finally {
       this.inflight.delete(id);
     }
+  }
+
+  /** The secret as a WebCrypto key for `alg` (an HS algorithm: the header was checked against settings.algorithms). */
+  private hmacKey(secret: Buffer, alg: string): Promise<CryptoKey> {
+    let key = this.hmacKeys.get(alg);
+    if (key === undefined) {
+      key = webcrypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: `SHA-${alg.slice(2)}` }, false, ['verify']);
+      this.hmacKeys.set(alg, key);
+    }
+    return key;
   }
 }
 

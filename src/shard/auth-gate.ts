@@ -98,7 +98,7 @@ export class AuthGate {
     ctx.count('tokenRefreshes');
     if (client.channels !== null) {
       for (const c of client.channels) {
-        if (verdict.subscribe.matches(c)) continue;
+        if (verdict.subscribe.matches(c, verdict.user)) continue;
         const topic = clientTopic(ws, c);
         ws.unsubscribe(topic);
         client.channels.delete(c);
@@ -109,9 +109,10 @@ export class AuthGate {
     sendFrame(ws, refreshedFrame(Math.floor(verdict.expiresAt / 1000)));
   }
 
-  /** Closes every connection whose token expired (plus --jwt-leeway) with 4003. */
+  /** Closes every connection whose token expired (plus --jwt-leeway) with 4003, and forgets expired cached tokens. */
   sweepExpired(now: number): void {
     const { ctx } = this;
+    this.verifier?.sweep(now);
     const leeway = (ctx.config.jwt?.leeway ?? 0) * 1000;
     for (const ws of ctx.clients.values()) {
       if (ws.getUserData().perms.expiresAt + leeway <= now) {

@@ -264,7 +264,7 @@ export class ClientHandler {
     const client = ws.getUserData();
     switch (msg.type) {
       case 'subscribe': {
-        if (!client.perms.subscribe.matches(msg.channel)) {
+        if (!client.perms.subscribe.matches(msg.channel, client.perms.user)) {
           ctx.count('forbiddenSubscribe');
           const { user, subscribe } = client.perms;
           const why = user !== null ? `your token does not allow subscribing to ${msg.channel}` : subscribe.none ? 'anonymous connections may subscribe to no channel on this server' : `anonymous connections may not subscribe to ${msg.channel}`;
@@ -300,13 +300,14 @@ export class ClientHandler {
       case 'publish': {
         const ref = msg.id ?? msg.type;
         // with JWT the token's publish claim decides (forbidden); without, --client-publish (publish_forbidden)
-        const publishable = client.perms.publish;
-        if (!publishable.matches(msg.channel) && client.perms.user !== null) {
+        const { publish: publishable, user } = client.perms;
+        const allowed = publishable.matches(msg.channel, user);
+        if (!allowed && user !== null) {
           ctx.count('forbiddenPublish');
           this.reject(ws, ErrorCode.Forbidden, `your token does not allow publishing to ${msg.channel}`, ref);
           return;
         }
-        if (!publishable.matches(msg.channel)) {
+        if (!allowed) {
           ctx.count('rejectedForbidden');
           const why = publishable.none ? 'client publishing is turned off on this server' : `clients may not publish to ${msg.channel}`;
           this.reject(ws, ErrorCode.PublishForbidden, why, ref);
