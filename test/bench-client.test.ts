@@ -11,8 +11,12 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net, { type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { once } from 'node:events';
 import { after, before, describe, it } from 'node:test';
+import { Packr } from 'msgpackr';
+import { WebSocketServer } from 'ws';
 import { JsonFrameDecoder, type ControlMessage, type DeliveryVisitor } from '../src/bench/frame-decoder.js';
+import { MsgpackFrameDecoder } from '../src/bench/msgpack-frame-decoder.js';
 import { DeliveryLedger } from '../src/bench/ledger.js';
 import { isSlowConnection } from '../src/bench/load-protocol.js';
 import { BenchUsageError, parseBenchArgs, resolveBenchOptions } from '../src/bench/options.js';
@@ -22,6 +26,8 @@ import { startServer, type ShardcastServer } from '../src/index.js';
 import { startFaultyServer, type FaultyServer } from './fixtures/faulty-server.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
+/** The test's own MessagePack encoder (plain MessagePack), not the bench's. */
+const packr = new Packr({ useRecords: false });
 
 /** A clean run: everything expected arrived, exactly once, in order. */
 function assertClean(r: BenchReport, connections: number): void {
@@ -70,6 +76,17 @@ describe('bench against a real Shardcast server', () => {
     assert.equal(r.server?.counters['deliveries'], 20_000);
   });
 
+  it('MessagePack load connections (--format msgpack): the same exact accounting', async () => {
+    const before = server.stats().totals.msgpackConnections;
+    const r = await runBench({ url, connections: 200, channels: 2, messages: 200, rate: 400, threads: 2, drainMs: 5000, format: 'msgpack' });
+    assertClean(r, 200);
+    assert.equal(r.options.format, 'msgpack');
+    assert.equal(r.deliveries.expected, 200 * 100);
+    assert.equal(r.server?.counters['deliveries'], 20_000);
+    assert.equal(server.stats().totals.msgpackConnections - before, 200, 'every load connection spoke MessagePack');
+    assert.ok(!r.warnings.some((w) => w.includes('could not be decoded')), r.warnings.join(' | '));
+  });
+
   it('WebSocket ingress, closed loop', async () => {
     const r = await runBench({ url, connections: 200, channels: 2, messages: 200, inflight: 8, publish: 'ws', threads: 2 });
     assertClean(r, 200);
@@ -107,6 +124,7 @@ describe('bench against a real Shardcast server', () => {
       assert.equal(res.status, 0, res.stderr);
       assert.match(res.stdout, /Shardcast bench · ws:\/\/127\.0\.0\.1:\d+\/ws · completed/);
       assert.match(res.stdout, /delivered 1,200/);
+      assert.match(res.stdout, / JSON frames /);
       assert.equal(res.stderr, ''); // no TTY: no progress display
       const report = JSON.parse(readFileSync(json, 'utf8')) as BenchReport;
       assert.equal(report.deliveries.delivered, 1200);
@@ -172,8 +190,27 @@ describe('bench with slow consumers (--slow-fraction)', () => {
 });
 
 describe('bench against a faulty server', () => {
-  let faulty: FaultyServer;
-  before(async () => {
+  let faulty: FaultyServer | null = null;
+  after(async () => {
+    await faulty?.close();
+  });
+
+  for (const format of ['json', 'msgpack'] as const) it(`large messages arrive over many reads and are accounted like small ones (${format})`, async () => {
+    const clean = await startFaultyServer();
+    try {
+      const r = await runBench({ url: `ws://127.0.0.1:${clean.port}/ws`, connections: 10, channels: 2, messages: 6, rate: 50, size: 300_000, threads: 1, format });
+      assertClean(r, 10);
+      assert.equal(r.deliveries.delivered, 30);
+    } finally {
+      await clean.close();
+    }
+  });
+
+  // Reorders and duplicates come as array frames, as do half of the `subscribed` replies: in
+  // both formats, every element of an array is accounted in order.
+  for (const format of ['json', 'msgpack'] as const) it(`counts exactly the injected faults (${format} frames)`, async () => {
+    // a server of its own: the faults are keyed by per-channel counts and seqs
+    await faulty?.close();
     faulty = await startFaultyServer({
       refuseEvery: 10,
       skipSeqAfter: { 'bench-0': [20] },
@@ -183,24 +220,8 @@ describe('bench against a faulty server', () => {
       duplicate: { channel: 'bench-1', seqs: [5] },
       arraySubscribed: true,
     });
-  });
-  after(async () => {
-    await faulty?.close();
-  });
-
-  it('large messages arrive over many reads and are accounted like small ones', async () => {
-    const clean = await startFaultyServer();
-    try {
-      const r = await runBench({ url: `ws://127.0.0.1:${clean.port}/ws`, connections: 10, channels: 2, messages: 6, rate: 50, size: 300_000, threads: 1 });
-      assertClean(r, 10);
-      assert.equal(r.deliveries.delivered, 30);
-    } finally {
-      await clean.close();
-    }
-  });
-
-  it('counts exactly the injected faults', async () => {
-    const r = await runBench({ url: `ws://127.0.0.1:${faulty.port}/ws`, connections: 40, channels: 2, messages: 100, rate: 1000, threads: 2, drainMs: 1000 });
+    const r = await runBench({ url: `ws://127.0.0.1:${faulty.port}/ws`, connections: 40, channels: 2, messages: 100, rate: 1000, threads: 2, drainMs: 1000, format });
+    assert.equal(r.options.format, format);
     // 50 posts per channel, every 10th refused: 45 accepted each, to 20 subscribers each
     assert.equal(r.publishes.attempted, 100);
     assert.equal(r.publishes.accepted, 90);
@@ -222,6 +243,7 @@ describe('bench against a faulty server', () => {
     assert.equal(r.server, null); // no /api/stats there
     assert.ok(r.warnings.some((w) => w.includes('closed by the server')));
     assert.ok(r.warnings.some((w) => w.includes('/api/stats')));
+    assert.ok(!r.warnings.some((w) => w.includes('could not be decoded')), r.warnings.join(' | '));
   });
 });
 
@@ -288,6 +310,21 @@ describe('bench against targets that refuse, ignore or hang', () => {
     }
   });
 
+  it('--format msgpack against a server that does not echo the subprotocol: refused by that reason, not misread', async () => {
+    const wss = new WebSocketServer({ port: 0, host: '127.0.0.1', handleProtocols: () => false });
+    await once(wss, 'listening');
+    try {
+      const port = (wss.address() as AddressInfo).port;
+      const r = await runBench({ url: `ws://127.0.0.1:${port}/ws`, connections: 5, threads: 1, format: 'msgpack' });
+      assert.equal(r.outcome, 'aborted');
+      assert.deepEqual(r.connections.failures, { 'protocol error: shardcast.v1.msgpack not accepted': 5 });
+      assert.equal(r.publishes.attempted, 0);
+    } finally {
+      for (const ws of wss.clients) ws.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    }
+  });
+
   it('an abort signal ends the run early with a report', async () => {
     const faulty = await startFaultyServer();
     try {
@@ -333,7 +370,7 @@ describe('bench options and CLI usage', () => {
     bad(['ws://h:1/ws', '--size', '10'], /--size/);
     bad(['ws://h:1/ws', '--publish', 'smtp'], /--publish "smtp"/);
     bad(['ws://h:1/ws', '--publish', 'ipc'], /needs --ipc-socket/);
-    bad(['ws://h:1/ws', '--format', 'msgpack'], /only json/);
+    bad(['ws://h:1/ws', '--format', 'xml'], /invalid --format "xml" \(json or msgpack\)/);
     bad(['ws://h:1/ws', '--threads', '5', '--connections', '2'], /more threads than connections/);
     bad(['ws://h:1/ws', '--channel-prefix', 'bad prefix'], /--channel-prefix/);
     bad(['ws://h:1/ws', 'extra'], /unexpected arguments/);
@@ -390,6 +427,54 @@ describe('frame decoder and ledger', () => {
     assert.deepEqual(decode('{"type":"message","channel":"c","seq":3,"data":{"t":1e3,"i":2}}').deliveries, [['c', 3, 2, 1000]]);
     assert.deepEqual(decode('{"type":"welcome","id":"0.0-1","shard":0}').controls, [{ type: 'welcome', id: '0.0-1', shard: 0 }]);
     assert.deepEqual(decode('not json').controls, [{ type: 'unparsable' }]);
+  });
+
+  /** The same, for MessagePack frames (the test's own encoder): `frame` is embedded between junk bytes. */
+  const decodeMsgpack = (frame: Uint8Array): Recorder => {
+    const rec = new Recorder();
+    const junk = packr.pack({ type: 'message', channel: 'junk', seq: 99, data: { t: 1, i: 9 } });
+    const buf = Buffer.concat([Buffer.from([0x81, 0xa1]), frame, junk]);
+    new MsgpackFrameDecoder().decode(buf, 2, 2 + frame.byteLength, rec);
+    return rec;
+  };
+
+  it('reads MessagePack frames: single messages, arrays, any key order, foreign data and control frames', () => {
+    const m = (seq: number, i: number): Record<string, unknown> => ({ type: 'message', channel: 'bench-1', seq, data: { t: 1732380000123.457, i, p: 'x'.repeat(300) } });
+    assert.deepEqual(decodeMsgpack(packr.pack(m(7, 3))).deliveries, [['bench-1', 7, 3, 1732380000123.457]]);
+    assert.deepEqual(decodeMsgpack(packr.pack([m(1, 0), m(2, 5)])).deliveries.map((d) => d[1]), [1, 2]);
+    // 16-bit array and map headers, 32-bit seqs, str8 channel names, keys in another order
+    const many = Array.from({ length: 20 }, (_, k) => m(70_000 + k, k));
+    assert.deepEqual(decodeMsgpack(packr.pack(many)).deliveries.map((d) => d[1]), many.map((x) => x['seq']));
+    const long = 'c'.repeat(40);
+    assert.deepEqual(decodeMsgpack(packr.pack({ data: { i: 4, t: 1000 }, seq: 2 ** 40, channel: long, type: 'message' })).deliveries, [[long, 2 ** 40, 4, 1000]]);
+    const mixed = decodeMsgpack(packr.pack([{ type: 'subscribed', channel: 'bench-1', seq: 4 }, m(5, 1)]));
+    assert.deepEqual(mixed.controls, [{ type: 'subscribed', channel: 'bench-1', seq: 4 }]);
+    assert.equal(mixed.deliveries.length, 1);
+    assert.deepEqual(decodeMsgpack(packr.pack({ type: 'message', channel: 'c', seq: 3, data: { home: 2 } })).deliveries, [['c', 3, -1, NaN]]);
+    assert.deepEqual(decodeMsgpack(packr.pack({ type: 'message', channel: 'c', seq: 3, data: new Uint8Array([1, 2]) })).deliveries, [['c', 3, -1, NaN]]);
+    assert.deepEqual(decodeMsgpack(packr.pack({ type: 'message', channel: 'c', data: { t: 1, i: 1 } })).deliveries, [['c', -1, 1, 1]]);
+    assert.deepEqual(decodeMsgpack(packr.pack({ type: 'welcome', id: '0.0-1', shard: 0 })).controls, [{ type: 'welcome', id: '0.0-1', shard: 0 }]);
+  });
+
+  it('counts malformed MessagePack frames as unparsable, after any complete messages before the damage', () => {
+    const one = packr.pack({ type: 'message', channel: 'c', seq: 1, data: { t: 1, i: 0 } });
+    const unparsable = [{ type: 'unparsable' }];
+    for (const bad of [
+      Buffer.from('{"type":"message","channel":"c","seq":1}'), // JSON on a MessagePack connection
+      one.subarray(0, one.length - 1), // truncated
+      Buffer.from([0x81, 0xa4, ...Buffer.from('type'), 0xc1]), // the reserved byte
+      Buffer.from([0xde, 0x00]), // a cut map16 header
+      Buffer.from([0x2a]), // not a map
+      Buffer.alloc(0),
+    ]) {
+      const rec = decodeMsgpack(bad);
+      assert.deepEqual([rec.controls, rec.deliveries], [unparsable, []], `0x${bad.toString('hex')}`);
+    }
+    const cut = packr.pack([{ type: 'message', channel: 'c', seq: 1, data: { t: 1, i: 0 } }, { type: 'message', channel: 'c', seq: 2, data: { t: 1, i: 1 } }]);
+    for (const damaged of [cut.subarray(0, cut.length - 3), Buffer.concat([one, Buffer.from([0x01])])]) {
+      const rec = decodeMsgpack(damaged);
+      assert.deepEqual([rec.deliveries.map((d) => d[1]), rec.controls], [[1], unparsable]);
+    }
   });
 
   it('tells gaps, reorders and duplicates apart', () => {

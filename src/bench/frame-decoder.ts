@@ -1,7 +1,8 @@
 /**
  * Server frame → deliveries and control messages. This is the format seam: the load threads
- * only see the DeliveryVisitor calls, so MessagePack frames are a second FrameDecoder (binary
- * frames, msgpackr's unpack) chosen by `--format`, with nothing else changing.
+ * only see the DeliveryVisitor calls, so MessagePack frames are a second FrameDecoder
+ * (msgpack-frame-decoder.ts) chosen by `--format`, with nothing else changing; the decoder
+ * also names the subprotocol to ask for and encodes the client's own few messages.
  *
  * The JSON decoder avoids JSON.parse on deliveries: at hundreds of thousands of deliveries a
  * second a full parse per frame would make the client, not the server, the bottleneck. A
@@ -10,6 +11,7 @@
  * error, ack …) are rare and parsed properly. A frame may hold one object or an array of
  * objects (protocol v1); arrays are split by a small string-aware bracket scanner.
  */
+import { MsgpackFrameDecoder } from './msgpack-frame-decoder.js';
 import type { BenchFormat } from './options.js';
 
 export interface ControlMessage {
@@ -34,6 +36,10 @@ export interface DeliveryVisitor {
 
 export interface FrameDecoder {
   readonly format: BenchFormat;
+  /** The WebSocket subprotocol that asks the server for this format (null: none, the default). */
+  readonly subprotocol: string | null;
+  /** A client message in this format: text for a text frame, bytes for a binary one. */
+  clientMessage(msg: Record<string, unknown>): string | Buffer;
   decode(buf: Buffer, start: number, end: number, visitor: DeliveryVisitor): void;
 }
 
@@ -41,6 +47,8 @@ export function frameDecoder(format: BenchFormat): FrameDecoder {
   switch (format) {
     case 'json':
       return new JsonFrameDecoder();
+    case 'msgpack':
+      return new MsgpackFrameDecoder();
   }
 }
 
@@ -61,6 +69,11 @@ const UNPARSABLE: ControlMessage = Object.freeze({ type: 'unparsable' });
 
 export class JsonFrameDecoder implements FrameDecoder {
   readonly format = 'json' as const;
+  readonly subprotocol = null;
+
+  clientMessage(msg: Record<string, unknown>): string {
+    return JSON.stringify(msg);
+  }
 
   decode(buf: Buffer, start: number, end: number, visitor: DeliveryVisitor): void {
     let s = start;

@@ -3,7 +3,7 @@
  * network) that shows a BenchReport. Every string from the report is escaped — failure and
  * close reasons and warnings can carry server-supplied text.
  */
-import type { BenchReport, TimelineSample } from './report.js';
+import { formatName, type BenchReport, type TimelineSample } from './report.js';
 import {
   DASH, esc, fmtBytes, fmtCompact, fmtInt, fmtMs, fmtNum, fmtPct, isNum, lineChart, percentileChart,
   type Point,
@@ -83,6 +83,7 @@ function header(r: BenchReport): string {
     ['Connections', `${fmtInt(o.connections)}`],
     ['Ramp', `${fmtInt(o.rampPerSecond)}/s`],
     ['Channels', fmtInt(o.channels)],
+    ['Frames', formatName(o.format)],
     ['Publish via', String(o.publish).toUpperCase()],
   ];
   if (o.rate !== null && o.rate !== undefined) params.push(['Rate (open loop)', `${fmtNum(o.rate)} msg/s`]);

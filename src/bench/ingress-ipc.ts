@@ -34,7 +34,7 @@ export class IpcIngress implements PublishIngress {
       s.on('close', () => this.end('IPC socket closed'));
       s.on('data', (chunk: Buffer) => {
         for (const d of this.decoder.push(chunk)) {
-          if (d.kind !== 'frame') continue;
+          if (d.kind !== 'json') continue; // requests are JSON frames, so are their replies
           this.reply(d.text);
         }
       });

@@ -39,7 +39,8 @@ class LoadThread implements WsSink, DeliveryVisitor {
   /** Channel number of each local connection. */
   private readonly channelOf: Int32Array;
   private readonly channelNames: Buffer[] = [];
-  private readonly subscribeFrames: string[] = [];
+  /** Per channel: the subscribe message in the connections' format (text or MessagePack bytes). */
+  private readonly subscribeFrames: Array<string | Buffer> = [];
   /** Healthy connections' ledger; slow consumers (1 in `slow`) are accounted apart, without latency. */
   private readonly ledger: DeliveryLedger;
   private readonly slow: Uint8Array;
@@ -86,10 +87,11 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.conns = new Array<WsConnection | null>(task.connections).fill(null);
     this.channelOf = new Int32Array(task.connections);
     for (let j = 0; j < task.connections; j++) this.channelOf[j] = (task.firstConnection + j) % task.channels;
+    this.decoder = frameDecoder(task.format);
     for (let c = 0; c < task.channels; c++) {
       const name = `${task.channelPrefix}${c}`;
       this.channelNames.push(Buffer.from(name, 'latin1'));
-      this.subscribeFrames.push(`{"type":"subscribe","channel":"${name}"}`);
+      this.subscribeFrames.push(this.decoder.clientMessage({ type: 'subscribe', channel: name }));
     }
     this.ledger = new DeliveryLedger(task.connections);
     this.slow = new Uint8Array(task.connections);
@@ -99,7 +101,6 @@ class LoadThread implements WsSink, DeliveryVisitor {
       slow += this.slow[j]!;
     }
     this.slowLedger = slow > 0 ? new DeliveryLedger(task.connections) : null;
-    this.decoder = frameDecoder(task.format);
     this.counters = new Float64Array(task.counters, task.thread * COUNTER_SLOTS * 8, COUNTER_SLOTS);
   }
 
@@ -160,7 +161,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.attempted++;
     this.counters[C.attempted] = this.attempted;
     this.deadlines.set(j, now + this.task.connectTimeoutMs);
-    const conn = new WsConnection(withToken(this.task.target, this.task.firstConnection + j), this);
+    const conn = new WsConnection(withToken(this.task.target, this.task.firstConnection + j), this, this.decoder.subprotocol);
     conn.tag = j;
     this.conns[j] = conn;
   }
@@ -206,7 +207,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
   // ---- WsSink ----
 
   onOpen(conn: WsConnection): void {
-    conn.sendText(this.subscribeFrames[this.channelOf[conn.tag]!]!);
+    conn.send(this.subscribeFrames[this.channelOf[conn.tag]!]!);
   }
 
   onMessage(conn: WsConnection, buf: Buffer, start: number, end: number): void {

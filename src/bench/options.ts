@@ -9,7 +9,7 @@ import { parseSize } from '../protocol/sizes.js';
 import { benchAuth, type BenchAuth } from './bench-token.js';
 
 export type Ingress = 'http' | 'ws' | 'ipc';
-export type BenchFormat = 'json';
+export type BenchFormat = 'json' | 'msgpack';
 
 /** A bad flag or value: the CLI prints the message and exits with code 2. */
 export class BenchUsageError extends Error {
@@ -156,7 +156,8 @@ Measuring and output:
   --server-pid PID      a local server's pid: its CPU and RSS are read from /proc
   --json FILE           write the report as JSON
   --html FILE           write the report as a self-contained HTML page
-  --format json         frame format (json only, for now)
+  --format json|msgpack the load connections' format, asked for at the handshake (default json;
+                        msgpack: subprotocol shardcast.v1.msgpack, binary frames). Publishing is JSON
 
 Slow consumers:
   --slow-fraction F     this share of the connections (e.g. 0.01) stops reading once subscribed and
@@ -302,7 +303,7 @@ export function resolveBenchOptions(input: BenchInput): BenchOptions {
 
   const serverPid = input.serverPid == null ? null : range('--server-pid', input.serverPid, 1, 2 ** 31 - 1, true);
   const format = input.format ?? 'json';
-  if (format !== 'json') throw new BenchUsageError(`invalid --format ${JSON.stringify(format)} (only json for now)`);
+  if (format !== 'json' && format !== 'msgpack') throw new BenchUsageError(`invalid --format ${JSON.stringify(format)} (json or msgpack)`);
 
   const slowFraction = range('--slow-fraction', input.slowFraction ?? 0, 0, 0.99, false);
   const slowConnections = slowFraction === 0 ? 0 : Math.max(1, Math.round(slowFraction * connections));

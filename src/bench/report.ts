@@ -47,7 +47,8 @@ export interface BenchOptionsSnapshot {
   readonly durationMs: number | null;
   readonly messages: number | null;
   readonly threads: number;
-  readonly format: 'json';
+  /** The load connections' format (publishing is JSON either way). */
+  readonly format: 'json' | 'msgpack';
   /** Share of the connections that stopped reading (0 when none did). */
   readonly slowFraction?: number;
 }
@@ -163,4 +164,9 @@ export interface ServerCost {
   readonly counters: Readonly<Record<string, number>>;
   /** Kernel share of the CPU above, 0–1 (pid source only). */
   readonly cpuSystemShare?: number | null;
+}
+
+/** A frame format as the reports print it; reports written before formats existed were JSON. */
+export function formatName(format: BenchOptionsSnapshot['format'] | undefined): string {
+  return format === 'msgpack' ? 'MessagePack' : 'JSON';
 }

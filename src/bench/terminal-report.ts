@@ -4,7 +4,7 @@
  * last, where the eye lands when the command returns. Problems are red only when non-zero.
  */
 import { fmtBytes, fmtInt, fmtMs, fmtPct, paint, type Paint } from './format.js';
-import type { BenchReport, TimelineSample } from './report.js';
+import { formatName, type BenchReport, type TimelineSample } from './report.js';
 
 const LABEL = 14;
 /** Longer timelines are folded into groups of seconds so the table stays on one screen. */
@@ -24,7 +24,7 @@ export function renderTerminalReport(r: BenchReport, color = false): string {
   const span = [o.durationMs !== null ? `${o.durationMs / 1000} s` : null, o.messages !== null ? `${fmtInt(o.messages)} messages` : null]
     .filter(Boolean).join(', ');
   out.push(p.dim(`  ${fmtInt(o.connections)} connections on ${fmtInt(o.channels)} channel${o.channels === 1 ? '' : 's'} ` +
-    `(ramp ${fmtInt(o.rampPerSecond)}/s) · ${o.publish.toUpperCase()} ingress · ${load} · ${fmtBytes(o.size)} · ${span} · ` +
+    `(ramp ${fmtInt(o.rampPerSecond)}/s) · ${formatName(o.format)} frames · ${o.publish.toUpperCase()} ingress · ${load} · ${fmtBytes(o.size)} · ${span} · ` +
     `${o.threads} load thread${o.threads === 1 ? '' : 's'}`));
   out.push('');
 

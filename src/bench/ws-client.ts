@@ -56,7 +56,8 @@ export class WsConnection {
   /** The socket error's code, if one came before the close: it names the close better. */
   private errorCode: string | null = null;
 
-  constructor(target: WsTarget, private readonly sink: WsSink) {
+  /** `protocol`: the subprotocol to ask for (the frame format); the server must echo it. */
+  constructor(target: WsTarget, private readonly sink: WsSink, private readonly protocol: string | null = null) {
     this.socket = net.connect({
       host: target.host,
       port: target.port,
@@ -72,7 +73,7 @@ export class WsConnection {
     this.socket.once('connect', () => {
       if (this.state !== 'connecting') return;
       this.state = 'handshake';
-      this.socket.write(upgradeRequest(target.host, target.port, target.path, this.secKey));
+      this.socket.write(upgradeRequest(target.host, target.port, target.path, this.secKey, protocol));
     });
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
       this.errorCode ??= err.code ?? err.message;
@@ -83,6 +84,14 @@ export class WsConnection {
   sendText(text: string): boolean {
     if (this.state !== 'open') return false;
     this.socket.write(textFrame(text));
+    return true;
+  }
+
+  /** A message as a text frame (a string) or a binary frame (bytes). */
+  send(message: string | Buffer): boolean {
+    if (typeof message === 'string') return this.sendText(message);
+    if (this.state !== 'open') return false;
+    this.socket.write(maskedFrame(OP_BINARY, message));
     return true;
   }
 
@@ -256,6 +265,11 @@ export class WsConnection {
     const accept = lines.find((l) => l.toLowerCase().startsWith('sec-websocket-accept:'));
     if (accept === undefined) return 'protocol error: no Sec-WebSocket-Accept';
     if (accept.slice(accept.indexOf(':') + 1).trim() !== expectedAccept(this.secKey)) return 'protocol error: bad Sec-WebSocket-Accept';
+    if (this.protocol !== null) {
+      // Without the echo the server did not agree to the format: its frames would be misread.
+      const echoed = lines.find((l) => l.toLowerCase().startsWith('sec-websocket-protocol:'));
+      if (echoed?.slice(echoed.indexOf(':') + 1).trim() !== this.protocol) return `protocol error: ${this.protocol} not accepted`;
+    }
     return null;
   }
 }

@@ -22,7 +22,8 @@ export function expectedAccept(secKey: string): string {
   return createHash('sha1').update(secKey + WS_GUID).digest('base64');
 }
 
-export function upgradeRequest(host: string, port: number, path: string, secKey: string): Buffer {
+/** `protocol`: a subprotocol to offer (Sec-WebSocket-Protocol), or null for none. */
+export function upgradeRequest(host: string, port: number, path: string, secKey: string, protocol: string | null = null): Buffer {
   const hostHeader = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
   return Buffer.from(
     `GET ${path} HTTP/1.1\r\n` +
@@ -30,6 +31,7 @@ export function upgradeRequest(host: string, port: number, path: string, secKey:
       'Upgrade: websocket\r\n' +
       'Connection: Upgrade\r\n' +
       `Sec-WebSocket-Key: ${secKey}\r\n` +
+      (protocol === null ? '' : `Sec-WebSocket-Protocol: ${protocol}\r\n`) +
       'Sec-WebSocket-Version: 13\r\n\r\n',
     'latin1',
   );

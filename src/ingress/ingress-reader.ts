@@ -20,6 +20,8 @@ import { RingPump } from '../transport/ring-pump.js';
 export class IngressReader {
   private readonly ring: RingConsumer;
   private readonly pump: RingPump;
+  /** Publications sequenced in the current batch (publishNow answers within it). */
+  private published = 0;
 
   constructor(
     private readonly shard: number,
@@ -34,7 +36,8 @@ export class IngressReader {
     private readonly onCorrupt: (why: string) => void,
   ) {
     this.ring = new RingConsumer(handle, 0);
-    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length));
+    // counted once per batch: a shared-counter add (and a BigInt) per publish is serial-path work
+    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length), () => this.countBatch());
   }
 
   start(): void {
@@ -43,6 +46,12 @@ export class IngressReader {
 
   stop(): void {
     this.pump.stop();
+  }
+
+  private countBatch(): void {
+    if (this.published === 0) return;
+    this.counters.mainAdd('published', this.published);
+    this.published = 0;
   }
 
   private onRecord(at: number, kind: number, length: number): void {
@@ -97,7 +106,7 @@ export class IngressReader {
   }
 
   private answer(req: PublishRequest, seqs: readonly number[], promised: number): void {
-    this.counters.mainAdd('published', seqs.length);
+    this.published += seqs.length;
     switch (req.target) {
       case ReplyTarget.None:
         return;

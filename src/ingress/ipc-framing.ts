@@ -1,22 +1,35 @@
 /**
  * IPC framing — how local producers talk to the IPC socket. Each frame is a 4-byte
- * big-endian length followed by that many bytes of UTF-8 JSON. Requests:
- *   {"type":"publish","channel":C,"data":…,"id":"optional"}     (or "channels":[…])
+ * big-endian length followed by that many bytes of body. The length's top bit says the
+ * body's format: clear, UTF-8 JSON (every frame before formats existed); set, MessagePack
+ * (the length is the low 31 bits). Each frame says its own format, so a connection needs no
+ * hello and no state, and a reply is in the format of the request it answers. Requests:
+ *   {"type":"publish","channel":C,"data":…,"id":"optional"}     (or "channels":[…], "user":U)
  * Each request gets exactly one reply frame, in order:
  *   {"type":"ack","id":…,"seq":n}  or {"type":"ack","id":…,"seqs":{C:n,…}}
  *   {"type":"error","id":…,"code":<stable code>,"message":…}
+ * As MessagePack the same objects are maps with the same fields; `data` may hold binary.
  */
 export const LENGTH_BYTES = 4;
+/** Set in the length prefix of a MessagePack frame. */
+export const MSGPACK_FLAG = 0x8000_0000;
+const LENGTH_MASK = 0x7fff_ffff;
 
-export function encodeFrame(json: string): Buffer {
-  const body = Buffer.from(json, 'utf8');
-  const out = Buffer.allocUnsafe(LENGTH_BYTES + body.length);
-  out.writeUInt32BE(body.length, 0);
-  body.copy(out, LENGTH_BYTES);
+/** A frame: JSON text (a string) or MessagePack (bytes), told apart by the length's top bit. */
+export function encodeFrame(body: string | Uint8Array): Buffer {
+  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+  if (bytes.byteLength > LENGTH_MASK) throw new RangeError(`an IPC frame holds at most ${LENGTH_MASK} bytes`);
+  const out = Buffer.allocUnsafe(LENGTH_BYTES + bytes.byteLength);
+  out.writeUInt32BE(typeof body === 'string' ? bytes.byteLength : (bytes.byteLength | MSGPACK_FLAG) >>> 0, 0);
+  out.set(bytes, LENGTH_BYTES);
   return out;
 }
 
-export type Decoded = { kind: 'frame'; text: string } | { kind: 'oversized'; length: number };
+export type Decoded =
+  | { kind: 'json'; text: string }
+  /** A view into the stream's bytes, not a copy: valid as long as the caller keeps it. */
+  | { kind: 'msgpack'; bytes: Buffer }
+  | { kind: 'oversized'; length: number; msgpack: boolean };
 
 /**
  * Incremental decoder. A frame above `maxFrame` is reported once and its bytes skipped as
@@ -40,15 +53,19 @@ export class FrameDecoder {
         if (this.skip > 0) break;
       }
       if (data.length < LENGTH_BYTES) break;
-      const len = data.readUInt32BE(0);
+      const prefix = data.readUInt32BE(0);
+      const msgpack = prefix >= MSGPACK_FLAG;
+      const len = prefix & LENGTH_MASK;
       if (len > this.maxFrame) {
-        out.push({ kind: 'oversized', length: len });
+        out.push({ kind: 'oversized', length: len, msgpack });
         this.skip = len;
         data = data.subarray(LENGTH_BYTES);
         continue;
       }
       if (data.length < LENGTH_BYTES + len) break;
-      out.push({ kind: 'frame', text: data.toString('utf8', LENGTH_BYTES, LENGTH_BYTES + len) });
+      // chunks are fresh buffers from the socket (and `buf` a copy), so a view of one stays valid
+      if (msgpack) out.push({ kind: 'msgpack', bytes: data.subarray(LENGTH_BYTES, LENGTH_BYTES + len) });
+      else out.push({ kind: 'json', text: data.toString('utf8', LENGTH_BYTES, LENGTH_BYTES + len) });
       data = data.subarray(LENGTH_BYTES + len);
     }
     this.buf = data.length > 0 ? Buffer.from(data) : Buffer.alloc(0);

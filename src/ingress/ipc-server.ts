@@ -1,8 +1,9 @@
 /**
  * IpcServer — a Unix domain socket (mode 0600: only the server's user) for local producers.
- * Framing and messages are in ipc-framing.ts. Requests on one connection are handled in
- * order. When the engine is overloaded the server stops reading that connection and retries
- * the waiting request until it is accepted: back-pressure reaches the producer through the
+ * Framing and messages are in ipc-framing.ts: each frame is JSON or MessagePack, and its
+ * reply comes in the same format. Requests on one connection are handled in order. When
+ * the engine is overloaded the server stops reading that connection and retries the
+ * waiting request until it is accepted: back-pressure reaches the producer through the
  * socket, and nothing is dropped.
  */
 import { existsSync, statSync, unlinkSync, chmodSync } from 'node:fs';
@@ -13,8 +14,9 @@ import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 import type { Logger } from '../engine/logger.js';
-import { MAX_ACK_ID, ackFrame, publishTargets, toClientMessage } from '../protocol/messages.js';
-import { Payload } from '../protocol/payload.js';
+import { MAX_ACK_ID, ackFrame, dataBytes, publishTargets, toClientMessage } from '../protocol/messages.js';
+import { Payload, unpackValue } from '../protocol/payload.js';
+import { WireFormat, frameFor } from '../protocol/wire-format.js';
 
 /** How long an overloaded request waits before it is tried again. */
 const RETRY_MS = 5;
@@ -27,10 +29,13 @@ interface IpcRequest {
   kind: 'publish';
   id: string | null;
   channels: string[];
+  /** JSON text from a JSON frame; MessagePack (re-encoded after validation) from a MessagePack one. */
   data: string | Uint8Array;
+  /** The request frame's format: its reply is written in it. */
+  format: WireFormat;
 }
 
-type Entry = IpcRequest | { kind: 'error'; id: string | null; code: ErrorCode; message: string };
+type Entry = IpcRequest | { kind: 'error'; id: string | null; code: ErrorCode; message: string; format: WireFormat };
 
 export class IpcServer {
   private readonly server: Server;
@@ -86,8 +91,9 @@ export class IpcServer {
     const queue: Entry[] = [];
     let busy = false;
     let held = false; // the head request was refused as overloaded and is being retried
-    const reply = (json: string): void => {
-      if (!socket.destroyed) socket.write(encodeFrame(json));
+    /** A reply built as JSON text, written in `format`. */
+    const reply = (json: string, format: WireFormat): void => {
+      if (!socket.destroyed) socket.write(encodeFrame(frameFor(json, format)));
     };
 
     const next = (): void => {
@@ -100,7 +106,7 @@ export class IpcServer {
         }
         if (entry.kind === 'error') {
           queue.shift();
-          reply(errorReply(entry.id, entry.code, entry.message));
+          reply(errorReply(entry.id, entry.code, entry.message), entry.format);
           continue;
         }
         busy = true;
@@ -111,7 +117,7 @@ export class IpcServer {
             queue.shift();
             this.counters.mainAdd('ipcPublishes');
             this.counters.mainAdd('published', seqs.length);
-            reply(ackFrame(entry.id, entry.channels, seqs));
+            reply(ackFrame(entry.id, entry.channels, seqs), entry.format);
             next();
           },
           (err: unknown) => {
@@ -127,7 +133,7 @@ export class IpcServer {
             queue.shift();
             const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
             if (e.code === ErrorCode.PayloadTooLarge) this.counters.mainAdd('rejectedTooLarge');
-            reply(errorReply(entry.id, e.code, e.message));
+            reply(errorReply(entry.id, e.code, e.message), entry.format);
             next();
           },
         );
@@ -137,20 +143,24 @@ export class IpcServer {
     socket.on('data', (chunk: Buffer) => {
       for (const d of decoder.push(chunk)) {
         if (d.kind === 'oversized') {
-          queue.push({ kind: 'error', id: null, code: ErrorCode.PayloadTooLarge, message: `frame of ${d.length} bytes is above the ${this.maxPayload}-byte limit` });
+          const format = d.msgpack ? WireFormat.Msgpack : WireFormat.Json;
+          queue.push({ kind: 'error', id: null, code: ErrorCode.PayloadTooLarge, message: `frame of ${d.length} bytes is above the ${this.maxPayload}-byte limit`, format });
           continue;
         }
+        const format = d.kind === 'json' ? WireFormat.Json : WireFormat.Msgpack;
+        let value: unknown = null;
         try {
-          const req = parseRequest(d.text);
-          // the limit applies to the data as it will be sent: re-serialised JSON can grow
-          if (Buffer.byteLength(req.data) > this.maxPayload) {
-            queue.push({ kind: 'error', id: req.id, code: ErrorCode.PayloadTooLarge, message: `data re-serialises to more than the ${this.maxPayload}-byte limit` });
+          value = d.kind === 'json' ? parseJson(d.text) : unpackValue(d.bytes);
+          const req = parseRequest(value, format);
+          // the limit applies to the data as it will be sent: re-serialised data can grow
+          if (dataBytes(req.data) > this.maxPayload) {
+            queue.push({ kind: 'error', id: req.id, code: ErrorCode.PayloadTooLarge, message: `data re-serialises to more than the ${this.maxPayload}-byte limit`, format });
           } else {
             queue.push(req);
           }
         } catch (err) {
           if (!(err instanceof ShardcastError)) throw err;
-          queue.push({ kind: 'error', id: idOf(d.text), code: err.code, message: err.message });
+          queue.push({ kind: 'error', id: idOf(value), code: err.code, message: err.message, format });
         }
       }
       if (queue.length > MAX_QUEUED || socket.writableNeedDrain) socket.pause();
@@ -169,31 +179,34 @@ function errorReply(id: string | null, code: ErrorCode, message: string): string
   return JSON.stringify({ type: 'error', id, code, message });
 }
 
-function parseRequest(text: string): IpcRequest {
-  let v: unknown;
+function parseJson(text: string): unknown {
   try {
-    v = JSON.parse(text);
+    return JSON.parse(text);
   } catch {
     throw new ShardcastError(ErrorCode.BadJson, 'frame is not valid JSON');
   }
+}
+
+/**
+ * A decoded request frame, validated. The data is re-encoded in the frame's format by the
+ * WebSocket publish rules: JSON text, or MessagePack (packValue), so binary stays binary.
+ */
+function parseRequest(v: unknown, format: WireFormat): IpcRequest {
   const m = (typeof v === 'object' && v !== null ? v : {}) as Record<string, unknown>;
   if (m['type'] !== 'publish') {
     throw new ShardcastError(ErrorCode.UnknownType, 'IPC requests are {"type":"publish",…}');
   }
   // channel, channels or user (exactly one); then id and data by the WebSocket publish rules
   const channels = publishTargets(m);
-  const one = toClientMessage({ ...m, channel: 'x', channels: undefined, user: undefined });
+  const one = toClientMessage({ ...m, channel: 'x', channels: undefined, user: undefined }, format);
   if (one.type !== 'publish') throw new Error('unreachable: type was checked above');
-  return { kind: 'publish', id: one.id, channels, data: one.data };
+  return { kind: 'publish', id: one.id, channels, data: one.data, format };
 }
 
-function idOf(text: string): string | null {
-  try {
-    const v = JSON.parse(text) as { id?: unknown };
-    return typeof v.id === 'string' ? v.id.slice(0, MAX_ACK_ID) : null;
-  } catch {
-    return null;
-  }
+/** The request's id for an error reply, if the frame decoded to something with a string id. */
+function idOf(v: unknown): string | null {
+  const id = typeof v === 'object' && v !== null ? (v as { id?: unknown }).id : undefined;
+  return typeof id === 'string' ? id.slice(0, MAX_ACK_ID) : null;
 }
 
 /** Removes a socket file left by a dead server; refuses to steal one a live server uses. */
