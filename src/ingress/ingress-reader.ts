@@ -82,7 +82,10 @@ export class IngressReader {
       return;
     }
     broker.publish(req.channels, data).then(
-      (seqs) => this.answer(req, seqs, promised),
+      (seqs) => {
+        this.answer(req, seqs, promised);
+        this.countBatch(); // answered after its batch
+      },
       (err: unknown) => {
         this.fanout.cancelReply(promised);
         this.refuse(req, err);
