@@ -24,13 +24,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../src/bench/clock.js';
-import { processTree } from '../src/bench/server-probe.js';
 import { Args } from './lib/args.js';
+import { runHarness, usageExit } from './lib/harness.js';
 import { describeMachine, type MachineInfo } from './lib/machine.js';
 import { LOADS, mergeTable, pointLabel, runFigures, type LoadName, type MergeRun, type Point } from './lib/merge-table.js';
 import { runScenario } from './lib/run-scenario.js';
 import { benchFlags, scenarios, type Scenario } from './lib/scenarios.js';
-import { killAllServers } from './lib/server-process.js';
 import { syscallMeter, syscallMeterProblem } from './lib/syscall-meter.js';
 import { renderMarkdown, renderText } from './lib/table.js';
 import { displayCommand, targetSpec } from './lib/targets.js';
@@ -42,6 +41,7 @@ const PAUSE_MS = 1_000;
 
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 const args = new Args();
+const usage = usageExit(KNOWN);
 const unknown = args.unknown(KNOWN);
 if (unknown.length > 0) usage(`unknown option(s): ${unknown.map((u) => `--${u}`).join(' ')}`);
 const windows = args.list('windows', ['0', '2', '5', '20', '50']).map(Number);
@@ -62,11 +62,6 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const jsonPath = args.str('json', `${projectRoot}bench/out/merge-${stamp}.json`);
 const command = `node dist/bench/merge.js ${process.argv.slice(2).join(' ')}`.trim();
 const log = (line: string): void => console.log(line);
-
-function usage(message: string): never {
-  console.error(`${message}\noptions: ${KNOWN.map((k) => `--${k}`).join(' ')}`);
-  process.exit(2);
-}
 
 interface MergeRecord {
   machine: MachineInfo;
@@ -181,15 +176,4 @@ async function main(): Promise<number> {
   return rec.runs.some((m) => m.run.report === null || m.run.error !== null) ? 1 : 0;
 }
 
-main()
-  .then((code) => {
-    killAllServers();
-    const leftovers = processTree(process.pid).filter((p) => p !== process.pid);
-    if (leftovers.length > 0) console.error(`warning: child processes still alive: ${leftovers.join(' ')}`);
-    process.exit(code);
-  })
-  .catch((err: unknown) => {
-    console.error(err);
-    killAllServers();
-    process.exit(1);
-  });
+runHarness(main);
