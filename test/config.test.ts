@@ -45,7 +45,7 @@ describe('resolveConfig', () => {
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
       ipcSocket: null,
-      mergeMs: 0,
+      mergeMs: 20,
       mergeMaxBytes: 64 * KiB,
       conflate: [],
       clientPublish: ['*'],
