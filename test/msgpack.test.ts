@@ -7,14 +7,12 @@
  * (or 400) and never hurts a shard. The MessagePack codec here is the test's own.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Packr } from 'msgpackr';
-import { ErrorCode, startServer, type ShardcastServer } from '../src/index.js';
-import { IpcClient } from '../src/ingress/ipc-client.js';
-import { TestClient, type Frame } from './helpers/client.js';
+import { ErrorCode, type ShardcastServer } from '../src/index.js';
+import type { IpcClient } from '../src/ingress/ipc-client.js';
+import { startWithIpc, type ServerWithIpc } from './helpers/ipc-server.js';
+import { TestClient, spreadOverTwoShards, type Frame } from './helpers/client.js';
 import { upgrade } from './helpers/upgrade.js';
 
 const API_KEY = 'msgpack-test-key-123456';
@@ -22,23 +20,13 @@ const packr = new Packr({ useRecords: false });
 
 describe('MessagePack connections and publishers', () => {
   let server: ShardcastServer;
-  let dir: string;
+  let fixture: ServerWithIpc | undefined;
   let ipc: IpcClient;
   const opened: TestClient[] = [];
 
-  /** `n` clients of one format with at least one on each shard (the kernel picks; bounded tries). */
-  const spread = async (format: 'json' | 'msgpack', n: number): Promise<TestClient[]> => {
-    const kept: TestClient[] = [];
-    for (let tries = 0; tries < 60 && kept.length < n; tries++) {
-      const c = format === 'json' ? await TestClient.connect(server.port) : await TestClient.connectMsgpack(server.port);
-      opened.push(c);
-      const missing = [0, 1].filter((s) => !kept.some((k) => k.welcome!.shard === s));
-      if (kept.length < n - missing.length || missing.includes(c.welcome!.shard)) kept.push(c);
-      else c.close();
-    }
-    assert.equal(kept.length, n, `${n} ${format} clients over both shards`);
-    return kept;
-  };
+  /** `n` clients of one format with at least one on each shard. */
+  const spread = (format: 'json' | 'msgpack', n: number): Promise<TestClient[]> =>
+    spreadOverTwoShards(() => (format === 'json' ? TestClient.connect(server.port) : TestClient.connectMsgpack(server.port)), n, opened);
 
   const post = async (body: string | Uint8Array, contentType: string): Promise<{ status: number; body: Record<string, unknown> }> => {
     const res = await fetch(`http://127.0.0.1:${server.port}/api/publish`, { method: 'POST', headers: { authorization: `Bearer ${API_KEY}`, 'content-type': contentType }, body });
@@ -46,16 +34,12 @@ describe('MessagePack connections and publishers', () => {
   };
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'shardcast-msgpack-'));
-    server = await startServer({ port: 0, host: '127.0.0.1', workers: 2, logLevel: 'silent', apiKey: API_KEY, ipcSocket: join(dir, 'ipc.sock') });
-    ipc = await IpcClient.connect(join(dir, 'ipc.sock'));
+    fixture = await startWithIpc({ port: 0, host: '127.0.0.1', workers: 2, logLevel: 'silent', apiKey: API_KEY });
+    ({ server, ipc } = fixture);
   });
 
   after(async () => {
-    for (const c of opened) c.close();
-    await ipc?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture?.close(opened);
   });
 
   it('chooses the format at the handshake: subprotocol (echoed) or ?format=, JSON by default; unknown formats get 400 bad_format', async () => {

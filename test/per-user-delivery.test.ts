@@ -6,14 +6,12 @@
  * closes exactly that user's connections with 4500 and answers how many.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { SignJWT } from 'jose';
-import { CloseCode, ErrorCode, shouldReconnect, startServer, userChannel, type ShardcastServer } from '../src/index.js';
-import { IpcClient } from '../src/ingress/ipc-client.js';
-import { TestClient } from './helpers/client.js';
+import { CloseCode, ErrorCode, shouldReconnect, userChannel, type ShardcastServer } from '../src/index.js';
+import type { IpcClient } from '../src/ingress/ipc-client.js';
+import { startWithIpc, type ServerWithIpc } from './helpers/ipc-server.js';
+import { TestClient, spreadOverTwoShards } from './helpers/client.js';
 
 const SECRET = 'per-user-delivery-test-secret-0123456789';
 const API_KEY = 'per-user-api-key-1234';
@@ -21,7 +19,7 @@ const AUTH = { authorization: `Bearer ${API_KEY}` };
 
 describe('per-user delivery across two shards', () => {
   let server: ShardcastServer;
-  let dir: string;
+  let fixture: ServerWithIpc | undefined;
   let ipc: IpcClient;
   const opened: TestClient[] = [];
 
@@ -34,20 +32,8 @@ describe('per-user delivery across two shards', () => {
     return c;
   };
 
-  /** `n` connections of `sub` (null: anonymous) with at least one on each shard (the kernel picks; bounded tries). */
-  const spread = async (sub: string | null, n: number): Promise<TestClient[]> => {
-    const kept: TestClient[] = [];
-    for (let tries = 0; tries < 60; tries++) {
-      const c = await connect(sub);
-      const shards = new Set(kept.map((k) => k.welcome!.shard));
-      const missing = [0, 1].filter((s) => !shards.has(s));
-      // keep it unless it would fill the last place without covering a missing shard
-      if (kept.length < n - missing.length || missing.includes(c.welcome!.shard)) kept.push(c);
-      else c.close();
-      if (kept.length === n) return kept;
-    }
-    throw new Error(`could not spread ${n} connections over both shards`);
-  };
+  /** `n` connections of `sub` (null: anonymous) with at least one on each shard. */
+  const spread = (sub: string | null, n: number): Promise<TestClient[]> => spreadOverTwoShards(() => connect(sub), n, []);
 
   const post = async (path: string, body: string, headers: Record<string, string> = AUTH): Promise<{ status: number; body: Record<string, unknown> }> => {
     const res = await fetch(`http://127.0.0.1:${server.port}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
@@ -56,16 +42,12 @@ describe('per-user delivery across two shards', () => {
   const errorCode = (r: { body: Record<string, unknown> }): unknown => (r.body['error'] as { code: string }).code;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'shardcast-user-'));
-    server = await startServer({ port: 0, workers: 2, logLevel: 'silent', jwtSecret: SECRET, allowAnonymous: true, anonymousChannels: ['*'], apiKey: API_KEY, ipcSocket: join(dir, 'ipc.sock') });
-    ipc = await IpcClient.connect(join(dir, 'ipc.sock'));
+    fixture = await startWithIpc({ port: 0, workers: 2, logLevel: 'silent', jwtSecret: SECRET, allowAnonymous: true, anonymousChannels: ['*'], apiKey: API_KEY });
+    ({ server, ipc } = fixture);
   });
 
   after(async () => {
-    for (const c of opened) c.close();
-    await ipc?.close();
-    await server?.close();
-    rmSync(dir, { recursive: true, force: true });
+    await fixture?.close(opened);
   });
 
   it('delivers a publish to a user on every connection of that user, over HTTP, IPC and the in-process API, and to no one else', async () => {

@@ -174,3 +174,21 @@ export function withoutEpoch(f: Frame): Frame {
   const { epoch: _epoch, ...rest } = f;
   return rest as Frame;
 }
+
+/**
+ * `n` clients from `connect` with at least one on each of two shards (the kernel picks the
+ * shard; bounded tries). Every client opened, kept or not, goes into `opened` for cleanup.
+ */
+export async function spreadOverTwoShards(connect: () => Promise<TestClient>, n: number, opened: TestClient[]): Promise<TestClient[]> {
+  const kept: TestClient[] = [];
+  for (let tries = 0; tries < 60 && kept.length < n; tries++) {
+    const c = await connect();
+    opened.push(c);
+    const missing = [0, 1].filter((s) => !kept.some((k) => k.welcome!.shard === s));
+    // keep it unless it would fill the last place without covering a missing shard
+    if (kept.length < n - missing.length || missing.includes(c.welcome!.shard)) kept.push(c);
+    else c.close();
+  }
+  if (kept.length !== n) throw new Error(`could not spread ${n} clients over both shards`);
+  return kept;
+}
