@@ -45,7 +45,7 @@ describe('resolveConfig', () => {
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
       ipcSocket: null,
-      mergeMs: 20,
+      mergeMs: 0,
       mergeMaxBytes: 64 * KiB,
       conflate: [],
       clientPublish: ['*'],
