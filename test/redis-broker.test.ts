@@ -193,3 +193,43 @@ describe('Redis broker: two nodes on one Redis', () => {
     }
   });
 });
+
+describe('Redis broker: Redis unreachable at start', () => {
+  it('the node starts anyway, refuses publishes overloaded, and publishes once Redis answers', async () => {
+    const redis = await RedisServer.create();
+    await redis.kill(); // its port, with nothing listening
+    const lines: string[] = [];
+    const log = (l: string): number => lines.push(l);
+    const started = Date.now();
+    const s = await startServer({ port: 0, workers: 1, logLevel: 'silent', broker: 'redis', redisUrl: redis.url }, { debug: () => {}, info: log, warn: log, error: log });
+    try {
+      assert.ok(Date.now() - started < 8000, 'start-up waits a bounded time for Redis');
+      assert.ok(lines.some((l) => l.includes('cannot reach')), lines.join('\n'));
+      assert.equal(s.stats().main.brokerUp, 0);
+      await assert.rejects(s.publish('x', 1), (err: unknown) => err instanceof ShardcastError && err.code === ErrorCode.Overloaded);
+      const c = await TestClient.connect(s.port);
+      await c.subscribe('x');
+      await redis.start();
+      await waitUntil(() => s.stats().main.brokerUp === 1, 15_000, 'connected');
+      await waitUntil(() => lines.some((l) => l.includes('connected to')), 1000, 'logged');
+      // the subscribe made while Redis was away is in place (not only its own publishes' replies)
+      const probe = new Redis(redis.url, { maxRetriesPerRequest: 1 });
+      try {
+        const deadline = Date.now() + 5000;
+        while (Number(((await probe.pubsub('NUMSUB', 'shardcast:x')) as [string, number])[1]) !== 1) {
+          assert.ok(Date.now() < deadline, 'subscribed once Redis answered');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        probe.disconnect();
+      }
+      const seq = await s.publish('x', 'hello');
+      const m = await c.waitFor((f) => f.type === 'message' && f['channel'] === 'x');
+      assert.deepEqual([m['seq'], m['data']], [seq, 'hello']);
+      c.close();
+    } finally {
+      await s.close();
+      await redis.stop();
+    }
+  });
+});
