@@ -3,7 +3,8 @@
  * this box: a one-shard server, one WebSocket subscriber, N publishes through the in-process
  * API with a fixed number in flight; the time until the subscriber has all of them, and the
  * CPU of this process (server main thread + shard + the subscriber; Redis is a process of its
- * own, not counted). Runs alternate so that a busy box slows both alike.
+ * own, not counted). --merge-ms 0: each message goes out at once. Runs alternate so that a
+ * busy box slows both alike.
  *
  *   node dist/bench/redis-broker.js [--messages N] [--inflight N] [--runs N]
  *
@@ -21,7 +22,7 @@ const N = Number(args.messages);
 const INFLIGHT = Number(args.inflight);
 
 async function run(broker: 'memory' | 'redis', url: string): Promise<{ ms: number; cpuMs: number }> {
-  const server = await startServer({ port: 0, workers: 1, logLevel: 'silent', ...(broker === 'redis' ? { broker, redisUrl: url } : {}) });
+  const server = await startServer({ port: 0, workers: 1, logLevel: 'silent', mergeMs: 0, ...(broker === 'redis' ? { broker, redisUrl: url } : {}) });
   const ws = new WebSocket(`ws://127.0.0.1:${server.port}/ws`, { perMessageDeflate: false });
   let got = 0;
   let done = (): void => {};

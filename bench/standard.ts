@@ -17,14 +17,13 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { sleep } from '../src/bench/clock.js';
-import { processTree } from '../src/bench/server-probe.js';
 import { Args } from './lib/args.js';
+import { runHarness, usageExit } from './lib/harness.js';
 import { comparisonTable, problems, slowText, stopText } from './lib/comparison.js';
 import { describeMachine, type MachineInfo } from './lib/machine.js';
 import { writeGeneratedSection } from './lib/results-file.js';
 import { runScenario, type ScenarioRun } from './lib/run-scenario.js';
 import { ALL_SCENARIOS, isScenarioName, scenarios, type Scenario } from './lib/scenarios.js';
-import { killAllServers } from './lib/server-process.js';
 import { renderMarkdown, renderText } from './lib/table.js';
 import { ALL_TARGETS, KNOWN_TARGETS, isTargetName, type TargetName } from './lib/targets.js';
 
@@ -34,6 +33,7 @@ const PAUSE_MS = 1_000;
 
 const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 const args = new Args();
+const usage = usageExit(KNOWN);
 const unknown = args.unknown(KNOWN);
 if (unknown.length > 0) usage(`unknown option(s): ${unknown.map((u) => `--${u}`).join(' ')}`);
 const quick = args.bool('quick', false);
@@ -49,11 +49,6 @@ const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const jsonPath = args.str('json', `${projectRoot}bench/out/standard-${stamp}.json`);
 const command = `node dist/bench/standard.js ${process.argv.slice(2).join(' ')}`.trim();
 const log = (line: string): void => console.log(line);
-
-function usage(message: string): never {
-  console.error(`${message}\noptions: ${KNOWN.map((k) => `--${k}`).join(' ')}`);
-  process.exit(2);
-}
 
 /** Everything a run produces; what --json saves and --from-json reloads. */
 interface RunRecord {
@@ -230,16 +225,4 @@ async function main(): Promise<number> {
   return rec.runs.some((r) => r.report === null || r.error !== null) ? 1 : 0;
 }
 
-main()
-  .then((code) => {
-    killAllServers();
-    // Anything of ours still alive here is a bug in the harness: say so loudly.
-    const leftovers = processTree(process.pid).filter((p) => p !== process.pid);
-    if (leftovers.length > 0) console.error(`warning: child processes still alive: ${leftovers.join(' ')}`);
-    process.exit(code);
-  })
-  .catch((err: unknown) => {
-    console.error(err);
-    killAllServers();
-    process.exit(1);
-  });
+runHarness(main);

@@ -74,6 +74,9 @@ describe('bench against a real Shardcast server', () => {
     assert.equal(r.server?.source, 'stats-endpoint');
     assert.equal(r.server?.counters['published'], 200);
     assert.equal(r.server?.counters['deliveries'], 20_000);
+    // one frame per subscriber per message, or fewer when a merge window held several
+    const frames = r.server?.counters['framesSent'] ?? 0;
+    assert.ok(frames >= 2 * 100 && frames <= 20_000, `framesSent ${frames}`);
   });
 
   it('MessagePack load connections (--format msgpack): the same exact accounting', async () => {
@@ -103,6 +106,10 @@ describe('bench against a real Shardcast server', () => {
     assert.equal(r.server?.source, 'pid');
     assert.ok((r.server?.rssBytesAfter ?? 0) > 0);
     assert.ok((r.server?.cpuMicrosPer1kDeliveries ?? 0) > 0);
+    // this process is the server: its main thread (server main + bench publisher) is a part of
+    // its CPU, the shard and load threads the rest
+    const share = r.server?.mainThreadCpuShare;
+    assert.ok(typeof share === 'number' && share > 0 && share < 1, `mainThreadCpuShare ${share}`);
   });
 
   it('a duration-bounded run stops publishing on time and still drains everything', async () => {

@@ -47,7 +47,7 @@ describe('resolveConfig', () => {
       ipcSocket: null,
       broker: 'memory',
       redisUrl: null,
-      mergeMs: 0,
+      mergeMs: 20,
       mergeMaxBytes: 64 * KiB,
       conflate: [],
       clientPublish: ['*'],

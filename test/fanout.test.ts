@@ -102,7 +102,7 @@ describe('fan-out over shards from every ingress', () => {
     const channels = await server.channels();
     const byName = Object.fromEntries(channels.map((c) => [c.channel, c.subscribers]));
     assert.equal(byName['all'], CLIENTS);
-    assert.equal(byName['room-0'] + byName['room-1'] + byName['room-2'], CLIENTS);
+    assert.equal((byName['room-0'] ?? 0) + (byName['room-1'] ?? 0) + (byName['room-2'] ?? 0), CLIENTS);
   });
 
   it('tells a new subscriber the last seq, and the next delivery is that seq + 1', async () => {

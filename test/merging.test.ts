@@ -144,8 +144,8 @@ describe('packet merging and conflation', () => {
     assert.ok(got.length < 400, `${got.length} frames for 400 seqs`);
   });
 
-  it('refuses --conflate without --merge-ms, and a --merge-max-bytes above 1/8 of the ring', () => {
-    assert.match(refusal({ conflate: 'tick:*' }).message, /mergeMs/);
+  it('refuses --conflate with --merge-ms 0, and a --merge-max-bytes above 1/8 of the ring', () => {
+    assert.match(refusal({ conflate: 'tick:*', mergeMs: 0 }).message, /mergeMs/);
     assert.match(refusal({ mergeMs: 5, mergeMaxBytes: '4m', ringSize: '16m' }).message, /ringSize \/ 8/);
     assert.match(refusal({ mergeMs: 1001 }).message, /0 to 1000/);
   });

@@ -6,17 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
-import { chooseUws, unsupportedMessage, versionAtLeast, type UwsHost } from '../src/transport/uws-choice.js';
+import { chooseUws, glibcVersion, unsupportedMessage, versionAtLeast, type UwsHost } from '../src/transport/uws-choice.js';
 import { uws, uwsPackage } from '../src/transport/uws.js';
 
 const CLI = new URL('../src/cli.js', import.meta.url).pathname;
 const OLD = 'uWebSockets.js';
 const NEW = '@btc-vision/uwebsockets.js';
-
-function glibcHere(): string | null {
-  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
-  return header?.glibcVersionRuntime ?? null;
-}
 
 describe('choosing the uWS build', () => {
   const linux = (abi: number, glibc: string | null): UwsHost => ({ abi, glibc, platform: 'linux', arch: 'x64' });
@@ -64,13 +59,13 @@ describe('choosing the uWS build', () => {
 describe('the build this process runs on', () => {
   it('is native and the one the table expects for this Node and libc', () => {
     assert.ok(String(uws.App).includes('[native code]'));
-    const host: UwsHost = { abi: Number(process.versions.modules), glibc: glibcHere(), platform: process.platform, arch: process.arch };
+    const host: UwsHost = { abi: Number(process.versions.modules), glibc: glibcVersion(), platform: process.platform, arch: process.arch };
     assert.equal(uwsPackage, chooseUws(host).expected?.pkg, `node ${process.version}, glibc ${host.glibc}`);
   });
 
   it('refuses the JavaScript shim with one line on stderr and exit 1, when no other build loads here', (t) => {
     // UWS_USE_FALLBACK forces the 20.30 package onto its shim; the 20.57 build must not load here either
-    const host: UwsHost = { abi: Number(process.versions.modules), glibc: glibcHere(), platform: process.platform, arch: process.arch };
+    const host: UwsHost = { abi: Number(process.versions.modules), glibc: glibcVersion(), platform: process.platform, arch: process.arch };
     if (host.platform !== 'linux' || host.glibc === null || versionAtLeast(host.glibc, '2.38')) {
       t.skip('the 20.57 build may load on this host (glibc ≥ 2.38 or not Linux/glibc), so the shim cannot be forced');
       return;

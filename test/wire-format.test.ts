@@ -103,7 +103,7 @@ describe('Fanout formats', () => {
     assert.deepEqual(seen, ['both:JM', 'j:J', 'm:M', 'none:J', 'none:M']);
   });
 
-  it('keeps a merge window in the formats it opened with: a frame holds every message of its window', () => {
+  it('closes a merge window early when a message needs a format it lacks: a frame holds every message of its window', () => {
     const ring = createRing({ capacity: 64 * 1024, maxConsumers: 1, attached: 1 });
     let formats = JSON_BIT;
     const fanout = new Fanout(ring, { formatsOf: () => formats, mergeMs: 1000, mergeMaxBytes: 4096 });
@@ -123,8 +123,20 @@ describe('Fanout formats', () => {
     consumer.release();
     const msg = (seq: number, data: number): object => ({ type: 'message', channel: 'w', seq, data });
     assert.deepEqual(records, [
-      [3, 2, [msg(2, 1), msg(3, 2)], null], // the MessagePack subscriber's shard makes that frame from this one
-      [4, 1, msg(4, 3), msg(4, 3)], // the next window opens in both formats
+      [2, 1, msg(2, 1), null], // written when seq 3 needed MessagePack too
+      [3, 1, msg(3, 2), msg(3, 2)],
+      [4, 1, msg(4, 3), msg(4, 3)],
     ]);
+    // data that came as MessagePack is always encoded in MessagePack too (JSON would lose its binary)
+    formats = JSON_BIT;
+    assert.equal(fanout.deliver(['w'], [5], [1], Payload.msgpack(packr.pack({ b: Buffer.from([7]) }))), 'written');
+    fanout.flush();
+    const at = consumer.next();
+    const r = readPublication(consumer, at, pub);
+    const bin = (decodeMsgpack(r.msgpack) as { data: { b: Uint8Array } }).data.b;
+    assert.ok(bin instanceof Uint8Array);
+    assert.deepEqual([...bin], [7]);
+    assert.deepEqual((decodeJson(r.json) as { data: unknown }).data, { b: { $binary: 'Bw==' } });
+    consumer.release();
   });
 });

@@ -19,7 +19,7 @@ import type { AttackMix } from './attack-mix.js';
 import type { AttackerInit, AttackerMessage } from './attacker-thread.js';
 import type { HealthyInit, HealthyMessage, HealthyResult } from './healthy-protocol.js';
 import { RssSampler, type RssSample } from './rss-sampler.js';
-import { API_KEY, HEALTHY_ADDRESS, MAX_PAYLOAD, MAX_SUBSCRIPTIONS, MEMORY_SLACK_BYTES, RINGS_BYTES, SHARDS, attackerAddress, serverArgs } from './settings.js';
+import { API_KEY, HEALTHY_ADDRESS, HTTP_IDLE_CLOSE_MS, MAX_PAYLOAD, MAX_SUBSCRIPTIONS, MEMORY_SLACK_BYTES, RINGS_BYTES, SHARDS, attackerAddress, serverArgs } from './settings.js';
 import { SoakThread } from './soak-thread.js';
 import { Tally, type TallyData } from './tally.js';
 
@@ -90,7 +90,7 @@ export interface SoakResult {
 const START_TIMEOUT_MS = 20_000;
 const READY_TIMEOUT_MS = 60_000;
 /** Beyond the attack's end: attackers wait up to 15 s for answers still due, then close. */
-const ATTACKER_GRACE_MS = 45_000;
+const ATTACKER_GRACE_MS = Math.max(45_000, HTTP_IDLE_CLOSE_MS + 15_000);
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

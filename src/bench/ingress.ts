@@ -34,7 +34,11 @@ export interface PublishIngress {
 export function createIngress(o: BenchOptions): PublishIngress {
   switch (o.publish) {
     case 'http':
-      return new HttpIngress(o.httpUrl, o.apiKey, o.inflight ?? Math.min(256, Math.max(8, Math.ceil((o.rate ?? 0) / 50))));
+      // Open loop: enough sockets that each may wait 100 ms for its answer and the schedule
+      // still holds — a server with a merge window answers a publish only after the window
+      // holding it went out (up to --merge-ms later), and a pool sized for prompt answers
+      // would make the publisher, not the server, fall behind.
+      return new HttpIngress(o.httpUrl, o.apiKey, o.inflight ?? Math.min(256, Math.max(8, Math.ceil((o.rate ?? 0) / 10))));
     case 'ws':
       return new WsIngress(withToken(o.target, 'publisher'), o.connectTimeoutMs);
     case 'ipc':

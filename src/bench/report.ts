@@ -164,6 +164,11 @@ export interface ServerCost {
   readonly counters: Readonly<Record<string, number>>;
   /** Kernel share of the CPU above, 0–1 (pid source only). */
   readonly cpuSystemShare?: number | null;
+  /**
+   * The server process's main thread's share of the CPU above, 0–1 (pid source only; its
+   * descendants count in the whole, not in this share). A single-threaded server reads ~1.
+   */
+  readonly mainThreadCpuShare?: number | null;
 }
 
 /** A frame format as the reports print it; reports written before formats existed were JSON. */

@@ -47,6 +47,12 @@ export interface RunHooks {
   readonly statusEveryMs?: number;
   /** The command line to record in the report. */
   readonly command?: string;
+  /**
+   * Awaited at the edges of the measured part: 'start' just before the server is first
+   * sampled (before the first publish), 'end' after the drain, before it is sampled again.
+   * For a harness that counts something else over exactly that span (e.g. system calls).
+   */
+  readonly onMeasure?: (edge: 'start' | 'end') => Promise<void> | void;
 }
 
 const STOP_TIMEOUT_MS = 5000;
@@ -111,6 +117,7 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
       return await finish('no-publisher');
     }
 
+    await hooks.onMeasure?.('start');
     probeBefore = await sampleServer({ pid: o.serverPid, httpUrl: o.httpUrl, apiKey: o.apiKey });
     publishStartAt = wallMs();
     subscribers = await pool.startMeasuring(o.channels, publishStartAt);
@@ -153,6 +160,7 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
     drainEndAt = wallMs();
     const cpu = process.cpuUsage(cpu0);
     cpuMicros = cpu.user + cpu.system;
+    await hooks.onMeasure?.('end');
     probeAfter = await sampleServer({ pid: o.serverPid, httpUrl: o.httpUrl, apiKey: o.apiKey });
     return await finish(signal?.aborted ? 'aborted' : 'ran');
   } catch (err) {

@@ -17,6 +17,8 @@ export interface ProbeSample {
   /** user + system CPU of the process tree in µs, and the system part (pid only). */
   readonly cpuMicros: number | null;
   readonly sysMicros: number | null;
+  /** user + system CPU of the process's main thread alone, in µs (pid only). */
+  readonly mainThreadMicros: number | null;
   readonly rssBytes: number | null;
   readonly counters: Record<string, number> | null;
   /** Why the stats endpoint gave nothing ("HTTP 401", "ECONNREFUSED" …). */
@@ -33,12 +35,14 @@ export interface ProbeTarget {
 export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
   let cpuMicros: number | null = null;
   let sysMicros: number | null = null;
+  let mainThreadMicros: number | null = null;
   let rssBytes: number | null = null;
   let pidError: string | null = null;
   if (t.pid !== null) {
     const s = sampleTree(t.pid);
     if (s === null) pidError = `no process ${t.pid} to read in /proc`;
     else ({ cpuMicros, sysMicros, rssBytes } = s);
+    mainThreadMicros = mainThreadCpu(t.pid);
   }
   const headers = t.apiKey ? { authorization: `Bearer ${t.apiKey}` } : undefined;
   let counters: Record<string, number> | null = null;
@@ -52,7 +56,7 @@ export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
     statsError = errorLabel(err);
   }
   if (rssBytes === null && counters !== null) rssBytes = await metricsRss(t.httpUrl);
-  return { cpuMicros, sysMicros, rssBytes, counters, statsError, pidError };
+  return { cpuMicros, sysMicros, mainThreadMicros, rssBytes, counters, statsError, pidError };
 }
 
 /** Combines the two samples; null when neither /proc nor the stats endpoint told anything. */
@@ -71,6 +75,7 @@ export function serverCost(before: ProbeSample, after: ProbeSample, delivered: n
   }
   const cpu = viaPid ? after.cpuMicros! - before.cpuMicros! : null;
   const sys = viaPid && before.sysMicros !== null && after.sysMicros !== null ? after.sysMicros - before.sysMicros : null;
+  const main = viaPid && before.mainThreadMicros !== null && after.mainThreadMicros !== null ? after.mainThreadMicros - before.mainThreadMicros : null;
   return {
     cost: {
       source: viaPid ? 'pid' : 'stats-endpoint',
@@ -79,6 +84,7 @@ export function serverCost(before: ProbeSample, after: ProbeSample, delivered: n
       rssBytesAfter: after.rssBytes,
       counters,
       cpuSystemShare: cpu === null || sys === null || cpu <= 0 ? null : Math.round((sys / cpu) * 1000) / 1000,
+      mainThreadCpuShare: cpu === null || main === null || cpu <= 0 ? null : Math.round((main / cpu) * 1000) / 1000,
     },
     warnings,
   };
@@ -106,6 +112,7 @@ function pickCounters(body: unknown): Record<string, number> {
     shardRestarts: n(main['shardRestarts']),
     published: n(main['published']),
     deliveries: n(totals['deliveries']),
+    framesSent: n(totals['framesSent']),
   };
   if (Array.isArray(s.feedLag)) out['maxFeedLagBytes'] = Math.max(0, ...s.feedLag.map(n));
   return out;
@@ -147,10 +154,10 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
-function readStat(pid: number): { ppid: number; userTicks: number; sysTicks: number } | null {
+function readStat(pid: number, file = `/proc/${pid}/stat`): { ppid: number; userTicks: number; sysTicks: number } | null {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
     return null;
   }
@@ -167,6 +174,16 @@ function readRss(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+/**
+ * CPU of the process's main thread alone (its task whose id is the pid), in µs. In Shardcast
+ * that is the control plane — ingress, sequencing, merging — the one serial stage, so its
+ * share of the server's CPU bounds how many cores the rest can use.
+ */
+function mainThreadCpu(pid: number): number | null {
+  const st = readStat(pid, `/proc/${pid}/task/${pid}/stat`);
+  return st === null ? null : ((st.userTicks + st.sysTicks) * 1e6) / ticksPerSecond();
 }
 
 /** pid and every live descendant of it (pid first); just [pid] when /proc cannot be listed. */

@@ -68,7 +68,11 @@ export function renderTerminalReport(r: BenchReport, color = false): string {
     const cpu = s.cpuMicrosPer1kDeliveries !== null ? `${fmtInt(s.cpuMicrosPer1kDeliveries)} µs CPU per 1k deliveries` : 'CPU not measured';
     const rss = s.rssBytesBefore !== null && s.rssBytesAfter !== null
       ? `RSS ${fmtBytes(s.rssBytesBefore)} → ${fmtBytes(s.rssBytesAfter)}` : 'RSS not measured';
-    const kernel = typeof s.cpuSystemShare === 'number' ? ` (${fmtPct(s.cpuSystemShare)} kernel)` : '';
+    const shares = [
+      ...(typeof s.cpuSystemShare === 'number' ? [`${fmtPct(s.cpuSystemShare)} kernel`] : []),
+      ...(typeof s.mainThreadCpuShare === 'number' ? [`${fmtPct(s.mainThreadCpuShare)} main thread`] : []),
+    ];
+    const kernel = shares.length > 0 ? ` (${shares.join(', ')})` : '';
     out.push(row(p, 'Server cost', [[`${s.source === 'pid' ? '/proc' : '/api/stats'}:`, ''], [cpu + kernel, ''], [rss, '']]));
     const counters = Object.entries(s.counters);
     if (counters.length > 0) {

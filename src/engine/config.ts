@@ -172,9 +172,9 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
   broker: { kind: 'string', flag: '--broker', env: 'SHARDCAST_BROKER', help: 'memory (one machine) or redis (several Shardcast nodes sharing one Redis 7+: a publish on any node reaches the subscribers of every node, in one order per channel). Default memory.' },
   redisUrl: { kind: 'string', flag: '--redis-url', env: 'SHARDCAST_REDIS_URL', help: 'Redis of --broker redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS. Default redis://127.0.0.1:6379.' },
-  mergeMs: { kind: 'int', flag: '--merge-ms', env: 'SHARDCAST_MERGE_MS', min: 0, max: 1000, help: 'Milliseconds over which what a channel receives is merged into one frame (an array of messages), encoded once per channel per window: far fewer frames and system calls for at most this much added latency. 0 = every message at once. Default 0.' },
+  mergeMs: { kind: 'int', flag: '--merge-ms', env: 'SHARDCAST_MERGE_MS', min: 0, max: 1000, help: 'Milliseconds over which what a channel receives is merged into one frame (an array of messages), encoded once per channel per window: far fewer frames and system calls for at most this much added latency. 0 = every message at once. Default 20 (measured: bench/RESULTS.md).' },
   mergeMaxBytes: { kind: 'size', flag: '--merge-max-bytes', env: 'SHARDCAST_MERGE_MAX_BYTES', min: 1 * KiB, max: 16 * MiB, help: 'Largest merged frame in bytes; a window past it is split, in order (a single larger message still goes alone). At most 1/8 of --ring-size. Default 64k (or 1/8 of a smaller ring).' },
-  conflate: { kind: 'patterns', flag: '--conflate', env: 'SHARDCAST_CONFLATE', help: 'Channels (comma-separated patterns as for --client-publish) whose merge window delivers only its latest message, marked with "replaces": n (tickers, scores, cursors). Needs --merge-ms. Default: none.' },
+  conflate: { kind: 'patterns', flag: '--conflate', env: 'SHARDCAST_CONFLATE', help: 'Channels (comma-separated patterns as for --client-publish) whose merge window delivers only its latest message, marked with "replaces": n (tickers, scores, cursors). Needs --merge-ms above 0. Default: none.' },
   clientPublish: { kind: 'patterns', flag: '--client-publish', env: 'SHARDCAST_CLIENT_PUBLISH', help: 'Channels WebSocket clients may publish to: comma-separated patterns, each a channel name or a prefix ending in * (e.g. "chat:*,lobby"); * for all; --no-client-publish for none. Default: * when listening on loopback, none otherwise.' },
   clientPublishRate: { kind: 'int', flag: '--client-publish-rate', env: 'SHARDCAST_CLIENT_PUBLISH_RATE', min: 0, max: 1_000_000, help: 'Publishes per second one WebSocket connection may make (token bucket); over it: rate_limited, and a client that goes on past another burst is closed with 1008. 0 = no limit. Default 100.' },
   clientPublishBurst: { kind: 'int', flag: '--client-publish-burst', env: 'SHARDCAST_CLIENT_PUBLISH_BURST', min: 1, max: 1_000_000, help: 'Publishes a connection may make at once before --client-publish-rate applies. Default 2 × the rate (at least 1).' },
@@ -210,7 +210,7 @@ const defaults = {
   channelTtl: 300_000, // ms
   ringSize: 16 * MiB,
   ingressRingSize: 4 * MiB,
-  mergeMs: 0, // ms
+  mergeMs: 20, // ms; chosen from measurements: bench/RESULTS.md, "Packet merging (issue 9)"
   mergeMaxBytes: 64 * KiB,
   clientPublishRate: 100, // publishes per second per connection
   shardStallTimeout: 3000, // ms

@@ -122,15 +122,21 @@ export class Fanout {
     let largest = 0;
     const frames = new Array<PublicationFrames>(channels.length);
     const formats = new Array<number>(channels.length);
+    const joins = new Array<boolean>(channels.length);
     for (let i = 0; i < channels.length; i++) {
       const w = this.windows.get(channels[i]!);
-      // a message joins its window in the window's formats (a split window keeps them)
-      formats[i] = w !== undefined && w.epoch === epochs[i] ? w.formats : this.formatsFor(channels[i]!, data);
+      const needed = this.formatsFor(channels[i]!, data);
+      // a message joins its channel's window if it is of the same incarnation and needs no
+      // format the window lacks (each frame holds every message of its window); otherwise the
+      // window is written first and the message opens the next one
+      const join = w !== undefined && w.epoch === epochs[i] && (needed & ~w.formats) === 0;
+      formats[i] = join ? w.formats : needed;
       const f = (frames[i] = this.encode(channels[i]!, seqs[i]!, epochs[i]!, data, formats[i]!));
+      joins[i] = join && !w.overflows(f, this.mergeMaxBytes);
       const fresh = MergeWindow.firstSpace(channels[i]!, f, this.conflated(channels[i]!));
       if (fresh > largest) largest = fresh;
       // a window that must close first keeps its promise; the message opens a new one
-      added += w === undefined || w.epoch !== epochs[i] || w.overflows(f, this.mergeMaxBytes) ? fresh : w.spaceWith(f) - w.space;
+      added += joins[i] ? w!.spaceWith(f) - w!.space : fresh;
     }
     if (added + largest > this.handle.capacity / 2) return 'too-large';
     if (!this.ring.room(added + this.reserved())) return 'full';
@@ -138,7 +144,7 @@ export class Fanout {
       const channel = channels[i]!;
       const f = frames[i]!;
       let w = this.windows.get(channel);
-      if (w !== undefined && (w.epoch !== epochs[i] || w.overflows(f, this.mergeMaxBytes))) {
+      if (w !== undefined && !joins[i]) {
         this.windows.delete(channel);
         this.writeWindow(w);
         this.scheduleFlush();
@@ -268,9 +274,14 @@ export class Fanout {
     this.write(w.channel, w.seq, w.epoch, f, f.count);
   }
 
-  /** The formats in use for `channel`, or the one its data came in when none is. */
+  /**
+   * The formats to encode a message of `channel` in: those in use, or the one its data came
+   * in when none is; and MessagePack whenever the data came so — JSON cannot carry binary, so
+   * a shard that must make a MessagePack frame itself (its subscribers' report was on its
+   * way) must have one to make it from, not a JSON one that lost the binary.
+   */
   private formatsFor(channel: string, data: Payload): number {
-    return this.formatsOf(channel) || (data.isMsgpack ? MSGPACK_BIT : JSON_BIT);
+    return data.isMsgpack ? this.formatsOf(channel) | MSGPACK_BIT : this.formatsOf(channel) || JSON_BIT;
   }
 
   /**

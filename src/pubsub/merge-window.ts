@@ -46,8 +46,9 @@ export class MergeWindow {
     readonly conflated: boolean,
     /**
      * The formats (JSON_BIT | MSGPACK_BIT) every message of the window is encoded in, fixed
-     * when it opens: a frame must hold all of the window's messages. Subscribers in a format
-     * that came later get it from their shard, made from the other frame (Feed).
+     * when it opens: a frame must hold all of the window's messages. A message that needs
+     * another format closes the window (Fanout.hold); until main knows of new subscribers'
+     * format, their shard makes it from the other frame (Feed).
      */
     readonly formats: number,
   ) {}

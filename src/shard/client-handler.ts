@@ -22,6 +22,7 @@ import { unpackValue } from '../protocol/payload.js';
 import { JSON_PROTOCOL, MSGPACK_PROTOCOL, WireFormat, negotiateFormat, topicOf, type Negotiated } from '../protocol/wire-format.js';
 import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
 import { ReplyTarget } from '../transport/records.js';
+import { uwsVersion } from '../transport/uws.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
 import { clientTopic, sendFrame, type Client, type ClientSocket, type ShardContext } from './context.js';
@@ -30,6 +31,9 @@ import { AuthGate, offeredProtocols } from './auth-gate.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';
 import { IpLimits } from './ip-limits.js';
 import { AllowedOrigins } from '../auth/allowed-origins.js';
+
+/** Whether an upgrade after an asynchronous token check runs in res.cork: on 20.30 only (see finishUpgrade). */
+const CORKED_ASYNC_UPGRADE = uwsVersion.startsWith('20.30.');
 
 export class ClientHandler {
   /** Test hook: the next client frame makes the handler throw (a fault inside a uWS callback). */
@@ -124,12 +128,12 @@ export class ClientHandler {
         sendError(res, ErrorCode.ShuttingDown, 'server is shutting down');
         return;
       }
-      this.finishUpgrade(res, context, ipSlot, v, key, negotiated, extensions);
+      this.finishUpgrade(res, context, ipSlot, v, key, negotiated, extensions, CORKED_ASYNC_UPGRADE);
     });
   }
 
   /** The token check's outcome (or the anonymous permissions), then the global connection limit. */
-  private finishUpgrade(res: HttpResponse, context: us_socket_context_t, ipSlot: number, verdict: TokenVerdict, key: string, negotiated: Negotiated, extensions: string): void {
+  private finishUpgrade(res: HttpResponse, context: us_socket_context_t, ipSlot: number, verdict: TokenVerdict, key: string, negotiated: Negotiated, extensions: string, corked = true): void {
     const { ctx } = this;
     if (isRefusal(verdict)) {
       this.ipLimits.release(ipSlot);
@@ -153,8 +157,11 @@ export class ClientHandler {
     // and read as `Connection: close`, the new WebSocket was closed at once (1006, no close
     // frame, no fault). With nothing done in open, it reads the response's own last state.
     // (Fixed in uWebSockets v20.79.0. Upgrading uncorked avoids it too, but uWS.js then
-    // prints a warning on stderr for every such upgrade.)
-    res.cork(() => res.upgrade(client, key, negotiated.protocol, extensions, context));
+    // prints a warning on stderr for every such upgrade.) 20.57 reads the freed block too, and
+    // nothing done in open helps there (in some processes every such upgrade was closed), so on
+    // builds other than 20.30 the upgrade after an asynchronous check is uncorked.
+    if (corked) res.cork(() => res.upgrade(client, key, negotiated.protocol, extensions, context));
+    else res.upgrade(client, key, negotiated.protocol, extensions, context);
     if (this.opening.delete(client.ref)) {
       const ws = ctx.clients.get(client.ref)!;
       ws.cork(() => this.greet(ws));

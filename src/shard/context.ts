@@ -11,7 +11,7 @@ import { writePublish, type PublishRequest } from '../transport/records.js';
 import { RingProducer, type RingHandle } from '../transport/ring.js';
 import { readSnapshot, type ChannelSnapshot } from '../transport/channel-snapshot.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
-import { WireFormat, frameFor, topicOf } from '../protocol/wire-format.js';
+import { WireFormat, frameFor, splitTopic, topicOf } from '../protocol/wire-format.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
 export interface Client {
@@ -67,6 +67,8 @@ export class ShardContext {
   readonly pending = new Map<number, PendingHttp>();
   /** Local subscriber count per topic (a channel in one format), for GET /api/channels and interest. */
   readonly channelCounts = new Map<string, number>();
+  /** Topics of channelCounts in MessagePack: while 0, the feed does not look for MessagePack subscribers. */
+  msgpackTopics = 0;
   /**
    * Last seq and epoch per channel with state, as of this shard's position in the feed
    * (entries come with publications and go with FORGET records).
@@ -139,7 +141,10 @@ export class ShardContext {
     const n = (this.channelCounts.get(topic) ?? 0) + delta;
     if (n <= 0) this.channelCounts.delete(topic);
     else this.channelCounts.set(topic, n);
-    if (n === 1 || n <= 0) this.touch(topic);
+    if (n === 1 || n <= 0) {
+      this.touch(topic);
+      if (splitTopic(topic).format === WireFormat.Msgpack) this.msgpackTopics += n === 1 ? 1 : -1;
+    }
   }
 
   /** Tells main again that this shard has subscribers of `topic` (after a FORGET raced them). */

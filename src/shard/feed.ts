@@ -55,7 +55,8 @@ export class Feed {
         }
         this.publications += p.count;
         this.deliverFormat(p, WireFormat.Json, p.json);
-        this.deliverFormat(p, WireFormat.Msgpack, p.msgpack);
+        // no MessagePack subscriber on this shard: not even a topic name to make
+        if (this.ctx.msgpackTopics > 0) this.deliverFormat(p, WireFormat.Msgpack, p.msgpack);
         return;
       }
       case RecordKind.Reply: {

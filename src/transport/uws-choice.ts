@@ -40,6 +40,13 @@ export interface UwsChoice {
   readonly order: readonly string[];
 }
 
+/** glibc's runtime version from the process report (null on musl, off Linux, or when unknown). */
+export function glibcVersion(): string | null {
+  if (process.platform !== 'linux') return null;
+  const header = (process.report.getReport() as { header?: { glibcVersionRuntime?: string } }).header;
+  return header?.glibcVersionRuntime ?? null;
+}
+
 /** Compares dotted versions numerically: '2.38' > '2.4'. */
 export function versionAtLeast(have: string, need: string): boolean {
   const a = have.split('.').map(Number);
