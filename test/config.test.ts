@@ -12,7 +12,7 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, test } from 'node:test';
-import { resolveConfig, specs, type Options } from '../src/engine/config.js';
+import { optionsFromEnv, resolveConfig, specs, type Options } from '../src/engine/config.js';
 import { ConfigError } from '../src/protocol/errors.js';
 import { startServer, type ShardcastServer } from '../src/engine/engine.js';
 
@@ -45,6 +45,8 @@ describe('resolveConfig', () => {
       ringSize: 16 * MiB,
       ingressRingSize: 4 * MiB,
       ipcSocket: null,
+      broker: 'memory',
+      redisUrl: null,
       mergeMs: 0,
       mergeMaxBytes: 64 * KiB,
       conflate: [],
@@ -63,6 +65,13 @@ describe('resolveConfig', () => {
       jwt: null,
       testHooks: false,
     });
+  });
+
+  test('broker: memory by default; redis with a default URL, or a redis:// / rediss:// URL with password and database', () => {
+    assert.deepEqual([resolveConfig({ broker: 'redis' }).broker, resolveConfig({ broker: 'redis' }).redisUrl], ['redis', 'redis://127.0.0.1:6379']);
+    const url = 'rediss://user:s%40cret@redis.internal:6380/2';
+    assert.equal(resolveConfig({ broker: 'redis', redisUrl: url }).redisUrl, url);
+    assert.equal(resolveConfig(optionsFromEnv({ SHARDCAST_BROKER: 'redis', SHARDCAST_REDIS_URL: 'redis://:pw@redis.internal' })).redisUrl, 'redis://:pw@redis.internal');
   });
 
   test('typical values, as numbers and as strings (sizes with k/m suffixes)', () => {
@@ -254,6 +263,12 @@ describe('resolveConfig', () => {
     { name: 'logLevel is case-sensitive', options: { logLevel: 'INFO' }, option: 'logLevel', allowed: ['one of'] },
     { name: 'empty host', options: { host: '' }, option: 'host', allowed: ['a non-empty string'] },
     { name: 'empty ipcSocket', options: { ipcSocket: '' }, option: 'ipcSocket', allowed: ['a non-empty string'] },
+    { name: 'broker kafka', options: { broker: 'kafka' }, option: 'broker', allowed: ['one of memory, redis'] },
+    { name: 'redisUrl with the memory broker', options: { redisUrl: 'redis://127.0.0.1:6379' }, option: 'redisUrl', allowed: ['only with broker redis'] },
+    { name: 'redisUrl not a URL', options: { broker: 'redis', redisUrl: '127.0.0.1:6379' }, option: 'redisUrl', allowed: ['a URL', 'rediss://'] },
+    { name: 'redisUrl http://', options: { broker: 'redis', redisUrl: 'http://127.0.0.1:6379' }, option: 'redisUrl', allowed: ['a redis:// or rediss:// (TLS) URL'] },
+    { name: 'redisUrl with a path that is no database', options: { broker: 'redis', redisUrl: 'redis://127.0.0.1:6379/db0' }, option: 'redisUrl', allowed: ['a database number'] },
+    { name: 'a bad redisUrl is shown without its password', options: { broker: 'redis', redisUrl: 'redis://u:hunter2@127.0.0.1/x' }, option: 'redisUrl', shows: '"redis://***@127.0.0.1/x"', allowed: ['a database number'] },
     { name: 'clientPublish with a * inside a pattern', options: { clientPublish: 'chat:*,a*b' }, option: 'clientPublish', allowed: ['pattern "a*b"', 'prefix ending in *'] },
     { name: 'clientPublish with a space in a name', options: { clientPublish: 'my room' }, option: 'clientPublish', allowed: ['pattern "my room"'] },
     { name: 'clientPublish 42 (a number)', options: { clientPublish: 42 as unknown as string }, option: 'clientPublish', shows: '42', allowed: ['channel patterns'] },
@@ -291,6 +306,7 @@ describe('resolveConfig', () => {
           assert.match(err.message, new RegExp(`^invalid ${b.option}: `), err.message);
           assert.ok(err.message.includes(shows), `message shows the value ${shows}: ${err.message}`);
           for (const a of b.allowed) assert.ok(err.message.includes(a), `message says what is allowed (${a}): ${err.message}`);
+          assert.ok(!err.message.includes('hunter2'), 'no password in the message');
           return true;
         },
       );

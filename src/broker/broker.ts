@@ -1,8 +1,8 @@
 /**
  * Broker — the one seam between "a publish was accepted" and "it reached the local shards".
  * Every ingress (HTTP, WebSocket clients, IPC socket, in-process API) publishes through it.
- * MemoryBroker (broker-memory.ts) sequences and delivers on this machine; a Redis broker
- * for several machines will implement the same interface and feed the same Fanout, so the
+ * MemoryBroker (broker-memory.ts) sequences and delivers on this machine; RedisBroker
+ * (redis-broker.ts) lets several machines share one Redis and feeds the same Fanout, so the
  * shards never change.
  */
 /**

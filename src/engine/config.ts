@@ -9,6 +9,7 @@ import { MAX_LEEWAY, loadJwtSettings, type JwtSettings } from '../auth/jwt-setti
 import { readOrigins, readPatterns } from './option-lists.js';
 import { ConfigError } from '../protocol/errors.js';
 import { readApiKeys, readTls } from './config-files.js';
+import { readBroker } from './broker-options.js';
 import { parseSize } from '../protocol/sizes.js';
 
 const KiB = 1024;
@@ -53,6 +54,10 @@ export interface Options {
   ringSize?: number | string;
   ingressRingSize?: number | string;
   ipcSocket?: string;
+  /** 'memory' (one machine, the default) or 'redis' (several nodes on one Redis). */
+  broker?: string;
+  /** redis://[user:password@]host[:port][/db] or rediss://… (TLS); with broker 'redis'. */
+  redisUrl?: string;
   mergeMs?: number | string;
   mergeMaxBytes?: number | string;
   /** Channel patterns whose merge window keeps only the latest message (array or comma-separated). */
@@ -109,6 +114,10 @@ export interface Config {
   readonly ringSize: number;
   readonly ingressRingSize: number;
   readonly ipcSocket: string | null;
+  /** Where publications are sequenced: this process, or Redis (several nodes). */
+  readonly broker: 'memory' | 'redis';
+  /** With broker 'redis': the checked URL (default redis://127.0.0.1:6379); null with 'memory'. */
+  readonly redisUrl: string | null;
   /** Channel patterns WebSocket clients may publish to (see channel-patterns.ts); [] = none. */
   /** ms; 0 = no merging. */
   readonly mergeMs: number;
@@ -161,6 +170,8 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ringSize: { kind: 'size', flag: '--ring-size', env: 'SHARDCAST_RING_SIZE', min: 256 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of the broadcast ring (main → shards), a power of two from 256k, at least 4 × (max-payload + 1k). Default 16m.' },
   ingressRingSize: { kind: 'size', flag: '--ingress-ring-size', env: 'SHARDCAST_INGRESS_RING_SIZE', min: 64 * KiB, max: 1024 * MiB, powerOfTwo: true, help: 'Bytes of each shard → main ring (client and HTTP publishes), a power of two, at least 4 × (max-payload + 1k). Default 4m.' },
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
+  broker: { kind: 'string', flag: '--broker', env: 'SHARDCAST_BROKER', help: 'memory (one machine) or redis (several Shardcast nodes sharing one Redis 7+: a publish on any node reaches the subscribers of every node, in one order per channel). Default memory.' },
+  redisUrl: { kind: 'string', flag: '--redis-url', env: 'SHARDCAST_REDIS_URL', help: 'Redis of --broker redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS. Default redis://127.0.0.1:6379.' },
   mergeMs: { kind: 'int', flag: '--merge-ms', env: 'SHARDCAST_MERGE_MS', min: 0, max: 1000, help: 'Milliseconds over which what a channel receives is merged into one frame (an array of messages), encoded once per channel per window: far fewer frames and system calls for at most this much added latency. 0 = every message at once. Default 0 for now; 20 is the measured best (bench/RESULTS.md), not yet the default because windows raise memory under a publish flood.' },
   mergeMaxBytes: { kind: 'size', flag: '--merge-max-bytes', env: 'SHARDCAST_MERGE_MAX_BYTES', min: 1 * KiB, max: 16 * MiB, help: 'Largest merged frame in bytes; a window past it is split, in order (a single larger message still goes alone). At most 1/8 of --ring-size. Default 64k (or 1/8 of a smaller ring).' },
   conflate: { kind: 'patterns', flag: '--conflate', env: 'SHARDCAST_CONFLATE', help: 'Channels (comma-separated patterns as for --client-publish) whose merge window delivers only its latest message, marked with "replaces": n (tickers, scores, cursors). Needs --merge-ms above 0. Default: none.' },
@@ -254,6 +265,7 @@ export function resolveConfig(options: Options): Config {
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
+    ...readBroker(str(options, 'broker'), str(options, 'redisUrl')),
     mergeMs: num(options, 'mergeMs', defaults.mergeMs),
     mergeMaxBytes: 0, // below: its default follows the ring size
     conflate: readPatterns(options, 'conflate', []),

@@ -8,9 +8,9 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { Broker } from '../broker/broker.js';
-import { MemoryBroker } from '../broker/broker-memory.js';
+import { createBroker, forgetNow, startBroker } from './brokers.js';
 import { ErrorCode } from '../protocol/codes.js';
-import { isLoopback, resolveConfig, type Config, type Options } from './config.js';
+import { resolveConfig, type Config, type Options } from './config.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
 import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
 import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
@@ -28,6 +28,7 @@ import { checkChannelList, serialiseData } from '../protocol/messages.js';
 import { checkUser, userChannel } from '../protocol/user-channel.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
 import { StallWatch } from './stall-watch.js';
+import { anonymousSummary, listeningLine } from './start-line.js';
 import { Supervisor } from './supervisor.js';
 import '../transport/uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
 
@@ -103,7 +104,6 @@ class Engine implements ShardcastServer {
   /** Last seq and epoch per channel as of the feed position: the snapshot a starting shard gets. */
   private readonly sequencer = new Sequencer();
   private readonly broker: Broker;
-  private readonly memoryBroker: MemoryBroker;
   /** Which channels have subscribers on some shard (reported by the shards). */
   private readonly interest: Interest;
   private readonly supervisor: Supervisor;
@@ -126,7 +126,7 @@ class Engine implements ShardcastServer {
     // formats in use per channel as the shards reported them (Interest, made below); merge windows; conflation
     const conflate = new ChannelPatterns(config.conflate);
     this.fanout = new Fanout(this.broadcast, { formatsOf: (c) => this.interest.formatsOf(c), mergeMs: config.mergeMs, mergeMaxBytes: config.mergeMaxBytes, conflated: (c) => conflate.matches(c) });
-    this.broker = this.memoryBroker = new MemoryBroker(this.fanout, this.sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters: this.counters });
+    this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log);
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
     this.supervisor = new Supervisor(config, this.broadcast, this.counters, {
@@ -159,6 +159,7 @@ class Engine implements ShardcastServer {
 
   async start(): Promise<void> {
     try {
+      await startBroker(this.broker);
       await this.supervisor.start();
       this.stallWatch.start();
       if (this.config.ipcSocket !== null) {
@@ -168,11 +169,7 @@ class Engine implements ShardcastServer {
       await this.close();
       throw err;
     }
-    this.log.info(
-      `shardcast listening on ${this.config.host}:${this.port}${this.config.tlsCert === null ? '' : ' (TLS: wss:// and https://)'} with ${this.config.workers} shard(s)` +
-        (this.ipc ? `, IPC socket ${this.config.ipcSocket}` : '') +
-        (this.config.apiKeys.length === 0 ? ' (no API key: loopback only)' : this.config.apiKeys.length > 1 ? ` (${this.config.apiKeys.length} API keys)` : ''),
-    );
+    this.log.info(listeningLine(this.config, this.port, this.ipc !== null));
     if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
   }
 
@@ -283,7 +280,7 @@ class Engine implements ShardcastServer {
 
   injectForget(channel: string): boolean {
     if (!this.config.testHooks) throw new Error('injectForget needs the testHooks option');
-    return this.memoryBroker.forgetNow(channel);
+    return forgetNow(this.broker, channel);
   }
 
   close(): Promise<void> {
@@ -385,11 +382,4 @@ class Engine implements ShardcastServer {
       }
     }
   }
-}
-
-/** The start-up line that says what a connection without a token may do. */
-function anonymousSummary(config: Config): string {
-  const list = (p: readonly string[]): string => (p.length === 0 ? 'no channel' : p.includes('*') ? 'every channel' : p.join(','));
-  return `anonymous WebSocket connections allowed: they may subscribe to ${list(config.anonymousChannels)} and publish to ${list(config.clientPublish)}` +
-    (isLoopback(config.host) ? ' (loopback: open for local development)' : '');
 }

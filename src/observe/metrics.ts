@@ -63,11 +63,15 @@ const MAIN_HELP: Record<MainCounterName, string> = {
   channelsLive: 'Channels with sequencer state (at most --max-channels)',
   channelsForgotten: 'Channel states dropped after --channel-ttl with no publication and no subscriber',
   rejectedTooManyChannels: 'Publishes refused because they would create a channel past --max-channels',
+  brokerUp: '1 while the Redis broker is connected and publishing (--broker redis); 0 while Redis is unreachable, and with the memory broker',
+  brokerDisconnects: 'Times the Redis broker lost its connection (publishes are refused with overloaded until it is back)',
+  brokerReceived: 'Messages received from Redis Pub/Sub (channels with local subscribers; a node\'s own publications included)',
+  brokerDropped: 'Messages from Redis not delivered locally: not in Shardcast\'s format, larger than half the ring, or past the backlog kept while the ring was full',
 };
 
 /** Counter slots that hold a current value, exposed as gauges (no _total suffix). */
 const SHARD_GAUGES: ReadonlySet<ShardCounterName> = new Set(['connectionsOpen', 'channelStates']);
-const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive']);
+const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive', 'brokerUp']);
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 

@@ -71,6 +71,10 @@ export const MainCounter = {
   channelsLive: 8, // gauge: channels with sequencer state
   channelsForgotten: 9, // channel states dropped (idle for --channel-ttl with no subscriber)
   rejectedTooManyChannels: 10, // publishes refused by --max-channels
+  brokerUp: 11, // gauge: 1 while the Redis broker's connection is ready (0 with the memory broker)
+  brokerDisconnects: 12, // times the Redis broker lost its connection
+  brokerReceived: 13, // messages that arrived from Redis Pub/Sub
+  brokerDropped: 14, // messages from Redis not delivered here: not ours, or no ring room for too long
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 

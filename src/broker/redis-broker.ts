@@ -1,0 +1,321 @@
+/**
+ * RedisBroker — the broker for several machines: every node publishes through one Redis,
+ * whose Lua script (redis-script.ts) gives each channel one order for all nodes, and every
+ * node feeds its own Fanout from what Redis sends back. The shards do not change.
+ *
+ * One connection, RESP3. Pub/Sub messages and command replies then arrive on the same socket,
+ * in the order Redis wrote them, and ioredis hands both over synchronously as it parses them
+ * (a message as a `messageBuffer` event, a reply through Command.resolve, wrapped here). For
+ * one channel that order is its seq order: a script's PUBLISH is written to every subscribed
+ * connection before its reply, and every earlier script's messages before that. So:
+ * - a channel this node is subscribed to is delivered from its messages, and the reply to
+ *   this node's own publish finds its message already delivered (it only answers);
+ * - a channel it is not (yet) subscribed to is delivered from the reply, so a publish is
+ *   always in the local Fanout before it resolves (contract point 3), subscribed or not;
+ * - a message whose seq is not past what the Sequencer holds for its epoch is an echo of
+ *   one already delivered, and is dropped. Nothing is buffered to restore order.
+ * A message the ring has no room for waits in a bounded FIFO (nothing overtakes it).
+ */
+import { Command, Redis } from 'ioredis';
+import type { Broker } from './broker.js';
+import { ErrorCode } from '../protocol/codes.js';
+import { ShardcastError } from '../protocol/errors.js';
+import { Payload } from '../protocol/payload.js';
+import type { Fanout } from '../pubsub/fanout.js';
+import type { Sequencer } from '../pubsub/sequencer.js';
+import type { Counters } from '../transport/counters.js';
+import type { Logger } from '../engine/logger.js';
+import { KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
+
+/** Entries each channel's history stream keeps at least (MAXLEN ~: Redis trims whole nodes). */
+export const HISTORY_BOUND = 1000;
+/** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
+const SUBSCRIBE_CHUNK = 1000;
+/** Bytes of data waiting for ring room before further messages are dropped (and counted). */
+const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
+/** How soon a backlog waiting for ring room is tried again. */
+const BACKLOG_RETRY_MS = 1;
+
+export interface RedisBrokerOptions {
+  /** redis://[user:password@]host[:port][/db] or rediss://… (TLS). */
+  readonly url: string;
+  /** --channel-ttl: a channel's keys expire this long after its last publication (0 = never). */
+  readonly channelTtl: number;
+  readonly counters: Counters;
+  readonly log: Logger;
+}
+
+/** A publication on its way into the local Fanout. */
+interface Inbound {
+  readonly channel: string;
+  readonly seq: number;
+  readonly epoch: number;
+  readonly data: Payload;
+  /** Called once it is delivered (or dropped): the publish it answers resolves. */
+  readonly done: (() => void) | null;
+}
+
+export class RedisBroker implements Broker {
+  private readonly redis: Redis;
+  /** Channels with local subscribers: what this node is (or will be, once connected) subscribed to. */
+  private readonly interested = new Set<string>();
+  /** Interest changes of this turn, net, sent as a few commands on the next. */
+  private readonly interestChanges = new Map<string, boolean>();
+  private interestFlushQueued = false;
+  /** Publications waiting for ring room, in arrival order. */
+  private backlog: Inbound[] = [];
+  private backlogBytes = 0;
+  private backlogTimer: NodeJS.Timeout | null = null;
+  /** Ready and the script loaded: publishes are sent. */
+  private up = false;
+  private wasUp = false;
+  private downSince = 0;
+  private lastError = 'not connected yet';
+  private closed = false;
+  private corked = false;
+  private received = 0;
+  private countQueued = false;
+  private readonly where: string;
+
+  constructor(
+    private readonly fanout: Fanout,
+    /** Records what this node hands its Fanout (broker contract point 4). */
+    private readonly sequencer: Sequencer,
+    private readonly options: RedisBrokerOptions,
+  ) {
+    this.where = redactUrl(options.url);
+    this.redis = new Redis(options.url, {
+      protocol: 3, // messages and replies on one connection, in one order (see above)
+      lazyConnect: true,
+      // a publish is sent once or refused: never queued while Redis is away, never sent again
+      // after a connection broke (Redis may have run it: a resend would publish it twice)
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 0,
+      autoResendUnfulfilledCommands: false,
+      autoResubscribe: false, // onReady subscribes to what is interesting *now*
+      retryStrategy: (attempt) => Math.min(50 * 2 ** Math.min(attempt, 6), 2000) + Math.floor(Math.random() * 50),
+      connectTimeout: 5000,
+      connectionName: 'shardcast',
+    });
+    this.redis.on('ready', () => this.onReady());
+    this.redis.on('close', () => this.onDown());
+    this.redis.on('error', (err: Error) => {
+      this.lastError = err.message;
+    });
+    this.redis.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    options.counters.mainSet('brokerUp', 0);
+  }
+
+  /** Connects; resolves once Redis answers, or after `waitMs` (publishes are refused until it does). */
+  async start(waitMs: number): Promise<void> {
+    const ready = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, waitMs);
+      this.redis.once('ready', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+    this.redis.connect().catch(() => {}); // a failed first attempt is retried like any other
+    await ready;
+    if (!this.up) this.options.log.warn(`Redis broker: cannot reach ${this.where} (${this.lastError}); publishes are refused with overloaded until it answers`);
+  }
+
+  publish(channels: readonly string[], data: Payload): Promise<readonly number[]> {
+    if (!this.up || this.redis.status !== 'ready') return Promise.reject(new ShardcastError(ErrorCode.Overloaded, 'Redis is unreachable; retry shortly'));
+    return new Promise((resolve, reject) => {
+      const n = channels.length;
+      const args: Array<string | Buffer | number> = [PUBLISH_SCRIPT_SHA, 2 * n];
+      for (const c of channels) args.push(metaKey(c), historyKey(c));
+      const raw = data.raw;
+      args.push(typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
+      args.push(data.isMsgpack ? 'm' : 'j', HISTORY_BOUND, this.sequencer.newEpoch(), this.options.channelTtl);
+      for (const c of channels) args.push(pubsubChannel(c));
+      const cmd = new Command('evalsha', args);
+      // the reply is taken as it is parsed, between the messages around it (see above)
+      const settle = cmd.resolve;
+      cmd.resolve = (reply: unknown): void => {
+        settle(reply);
+        this.onPublished(channels, data, reply as number[], resolve);
+      };
+      (cmd.promise as Promise<unknown>).catch((err: Error) => reject(this.refusal(err)));
+      this.cork();
+      this.redis.sendCommand(cmd);
+    });
+  }
+
+  /**
+   * Pipelining: the publishes of one turn of the event loop leave in one write (one system
+   * call, one TCP segment when they fit) instead of one write each.
+   */
+  private cork(): void {
+    if (this.corked) return;
+    const stream = this.redis.stream;
+    stream.cork();
+    this.corked = true;
+    process.nextTick(() => {
+      this.corked = false;
+      stream.uncork();
+    });
+  }
+
+  setInterest(channel: string, interested: boolean): void {
+    if (interested) this.interested.add(channel);
+    else this.interested.delete(channel);
+    this.interestChanges.set(channel, interested);
+    if (!this.interestFlushQueued) {
+      this.interestFlushQueued = true;
+      setImmediate(() => this.flushInterest());
+    }
+  }
+
+  /** Whether the connection is ready (tests, stats). */
+  get connected(): boolean {
+    return this.up;
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.backlogTimer) clearTimeout(this.backlogTimer);
+    this.up = false;
+    if (this.redis.status === 'ready') await this.redis.quit().catch(() => {});
+    this.redis.disconnect();
+  }
+
+  private onReady(): void {
+    if (this.closed) return;
+    // first on the connection: every EVALSHA after it finds the script (Redis may be new)
+    this.redis.script('LOAD', PUBLISH_SCRIPT).catch((err: Error) => {
+      this.options.log.error(`Redis broker: ${this.where} refused the publish script (Redis 7.0 or later is needed): ${err.message}`);
+    });
+    this.interestChanges.clear();
+    this.sendInterest([...this.interested], true);
+    this.up = true;
+    this.options.counters.mainSet('brokerUp', 1);
+    if (!this.wasUp) this.options.log.info(`Redis broker: connected to ${this.where}`);
+    else {
+      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what other nodes published meanwhile is not replayed here)`);
+    }
+    this.wasUp = true;
+  }
+
+  private onDown(): void {
+    if (!this.up || this.closed) return;
+    this.up = false;
+    this.downSince = Date.now();
+    this.options.counters.mainSet('brokerUp', 0);
+    this.options.counters.mainAdd('brokerDisconnects');
+    this.options.log.warn(`Redis broker: lost ${this.where} (${this.lastError}); publishes are refused with overloaded until it is back; clients stay connected`);
+  }
+
+  private onMessage(channel: Buffer, message: Buffer): void {
+    this.received++;
+    if (!this.countQueued) {
+      this.countQueued = true;
+      setImmediate(() => this.countReceived());
+    }
+    const m = channel.length > KEY_PREFIX.length ? decodeMessage(message) : null;
+    if (m === null) {
+      this.options.counters.mainAdd('brokerDropped'); // not ours: another program on our channel names
+      return;
+    }
+    this.offer({ channel: channel.toString('utf8', KEY_PREFIX.length), seq: m.seq, epoch: m.epoch, data: Payload.of(m.data), done: null });
+  }
+
+  private onPublished(channels: readonly string[], data: Payload, reply: number[], resolve: (seqs: readonly number[]) => void): void {
+    const n = channels.length;
+    const seqs = new Array<number>(n);
+    for (let i = 0; i < n; i++) seqs[i] = reply[2 * i]!;
+    // delivered in order, so the last channel's delivery means all of them are in
+    for (let i = 0; i < n; i++) {
+      this.offer({ channel: channels[i]!, seq: seqs[i]!, epoch: reply[2 * i + 1]!, data, done: i === n - 1 ? () => resolve(seqs) : null });
+    }
+  }
+
+  /** Delivers at once, or behind the publications already waiting for ring room. */
+  private offer(p: Inbound): void {
+    if (this.backlog.length === 0 && this.deliver(p)) return;
+    if (this.backlogBytes > MAX_BACKLOG_BYTES) {
+      // shards this far behind are cut loose by --shard-stall-timeout; until then, a gap
+      this.options.counters.mainAdd('brokerDropped');
+      p.done?.();
+      return;
+    }
+    this.backlog.push(p);
+    this.backlogBytes += p.data.byteLength;
+    this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
+  }
+
+  private drainBacklog(): void {
+    this.backlogTimer = null;
+    let i = 0;
+    while (i < this.backlog.length && this.deliver(this.backlog[i]!)) this.backlogBytes -= this.backlog[i++]!.data.byteLength;
+    this.backlog = this.backlog.slice(i);
+    if (this.backlog.length > 0 && !this.closed) this.backlogTimer = setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
+  }
+
+  /** Hands one publication to the Fanout unless it is an echo; false when the ring has no room now. */
+  private deliver(p: Inbound): boolean {
+    const s = this.sequencer.get(p.channel);
+    if (s === undefined || s.epoch !== p.epoch || p.seq > s.seq) {
+      const r = this.fanout.deliver([p.channel], [p.seq], [p.epoch], p.data);
+      if (r === 'full') return false;
+      if (r === 'too-large') this.options.counters.mainAdd('brokerDropped'); // larger than half this node's ring
+      else {
+        const before = this.sequencer.channels;
+        this.sequencer.commit(p.channel, p.seq, p.epoch, Date.now());
+        if (this.sequencer.channels !== before) this.options.counters.mainSet('channelsLive', this.sequencer.channels);
+      }
+    }
+    p.done?.();
+    return true;
+  }
+
+  private flushInterest(): void {
+    this.interestFlushQueued = false;
+    if (!this.up) {
+      this.interestChanges.clear(); // onReady subscribes to the whole set
+      return;
+    }
+    const on: string[] = [];
+    const off: string[] = [];
+    for (const [c, v] of this.interestChanges) (v ? on : off).push(c);
+    this.interestChanges.clear();
+    this.sendInterest(on, true);
+    this.sendInterest(off, false);
+  }
+
+  private sendInterest(channels: readonly string[], on: boolean): void {
+    for (let i = 0; i < channels.length; i += SUBSCRIBE_CHUNK) {
+      const names = channels.slice(i, i + SUBSCRIBE_CHUNK).map(pubsubChannel);
+      // a command lost with the connection is made good by onReady's full resubscribe
+      (on ? this.redis.subscribe(...names) : this.redis.unsubscribe(...names)).catch(() => {});
+    }
+  }
+
+  private countReceived(): void {
+    this.countQueued = false;
+    this.options.counters.mainAdd('brokerReceived', this.received);
+    this.received = 0;
+  }
+
+  private refusal(err: Error): ShardcastError {
+    if (err.message.startsWith('NOSCRIPT')) {
+      // someone flushed the script cache: load it again; this publish did not run
+      this.redis.script('LOAD', PUBLISH_SCRIPT).catch(() => {});
+    } else if (this.up && err.name === 'ReplyError') {
+      this.options.log.warn(`Redis broker: a publish was refused by Redis: ${err.message}`);
+    }
+    return new ShardcastError(ErrorCode.Overloaded, `Redis did not take the publish (${err.message}); retry shortly`);
+  }
+}
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

@@ -1,0 +1,28 @@
+/** Which Broker the engine runs (--broker), made and started here. */
+import type { Broker } from '../broker/broker.js';
+import { MemoryBroker } from '../broker/broker-memory.js';
+import { RedisBroker } from '../broker/redis-broker.js';
+import type { Fanout } from '../pubsub/fanout.js';
+import type { Sequencer } from '../pubsub/sequencer.js';
+import type { Counters } from '../transport/counters.js';
+import type { Config } from './config.js';
+import type { Logger } from './logger.js';
+
+/** How long start-up waits for Redis before it goes on (publishes refused until Redis answers). */
+const REDIS_START_WAIT_MS = 3000;
+
+export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger): Broker {
+  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, counters, log });
+  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters });
+}
+
+/** Connects a broker that has somewhere to connect to. */
+export async function startBroker(broker: Broker): Promise<void> {
+  if (broker instanceof RedisBroker) await broker.start(REDIS_START_WAIT_MS);
+}
+
+/** Test hook (injectForget): only the memory broker forgets channel state on its own. */
+export function forgetNow(broker: Broker, channel: string): boolean {
+  if (!(broker instanceof MemoryBroker)) throw new Error('injectForget needs the memory broker');
+  return broker.forgetNow(channel);
+}
