@@ -121,6 +121,13 @@ async function serve(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM', 0));
   process.on('SIGINT', () => stop('SIGINT', 0));
+  // key rotation without dropping a connection: read the key files again (docs/security.md)
+  process.on('SIGHUP', () => {
+    server.reloadCredentials().then(
+      (s) => log.info(`SIGHUP: credentials reloaded: ${s.apiKeys} API key(s)${s.jwt === null ? '' : `, JWT ${s.jwt} with ${s.jwtKeys} key(s)`}`),
+      (err: Error) => log.error(`SIGHUP: credentials not reloaded, the previous ones stay in force: ${err.message}`),
+    );
+  });
   // a bug on the main thread must not end the process while shards hold sockets (that
   // aborts it): log it and shut down properly, exiting 1
   const crash = (err: unknown): void => {

@@ -27,7 +27,7 @@ const PKG = fileURLToPath(new URL('../../package.json', import.meta.url));
 describe('resolveConfig', () => {
   test('defaults', () => {
     const c = resolveConfig({});
-    assert.deepEqual({ ...c }, {
+    assert.deepEqual({ ...c, source: undefined }, {
       host: '127.0.0.1',
       port: 8080,
       workers: availableParallelism(),
@@ -64,7 +64,9 @@ describe('resolveConfig', () => {
       logLevel: 'info',
       jwt: null,
       testHooks: false,
+      source: undefined,
     });
+    assert.deepEqual(c.source, {});
   });
 
   test('broker: memory by default; redis with a default URL, or a redis:// / rediss:// URL with password and database', () => {

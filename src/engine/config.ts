@@ -146,6 +146,11 @@ export interface Config {
   /** Token authentication on the handshake (null: not configured; see src/auth/jwt-settings.ts). */
   readonly jwt: JwtSettings | null;
   readonly testHooks: boolean;
+  /**
+   * The options this Config was resolved from (flags and environment merged), kept so that
+   * the credentials they name by file can be read again on reload (credentials.ts).
+   */
+  readonly source: Readonly<Options>;
 }
 
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
@@ -156,7 +161,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
   workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
   apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters, no spaces or commas); several comma-separated keys are all accepted (rotation). Without a key, the server listens on loopback only and the API is open to local callers.' },
-  apiKeyFile: { kind: 'string', flag: '--api-key-file', env: 'SHARDCAST_API_KEY_FILE', help: 'File holding the HTTP API key(s), one per line (blank lines and lines starting with # ignored), read at start, so that no key is on the command line. Adds to --api-key.' },
+  apiKeyFile: { kind: 'string', flag: '--api-key-file', env: 'SHARDCAST_API_KEY_FILE', help: 'File holding the HTTP API key(s), one per line (blank lines and lines starting with # ignored), read at start and again on SIGHUP, so that no key is on the command line. Adds to --api-key.' },
   maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },
   maxBackpressure: { kind: 'size', flag: '--max-backpressure', env: 'SHARDCAST_MAX_BACKPRESSURE', min: 16 * KiB, max: 1024 * MiB, help: 'Per-connection send buffer limit in bytes; a client past it is closed with 4001 (slow consumer). Default 1m.' },
   idleTimeout: { kind: 'int', flag: '--idle-timeout', env: 'SHARDCAST_IDLE_TIMEOUT', min: 8, max: 960, help: 'Seconds without traffic before a connection is closed; the server pings idle clients before that. Default 32.' },
@@ -291,6 +296,7 @@ export function resolveConfig(options: Options): Config {
       jwtLeeway: num(options, 'jwtLeeway', 0),
     }),
     testHooks: bool(options, 'testHooks', false),
+    source: Object.freeze({ ...options }),
   };
   config.clientPublishBurst = num(options, 'clientPublishBurst', Math.max(1, 2 * config.clientPublishRate));
   if (config.shardStallTimeout !== 0 && config.shardStallTimeout < 100) {

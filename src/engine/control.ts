@@ -4,6 +4,7 @@
  * acks never travel here; they go through the rings.
  */
 import type { Config } from './config.js';
+import type { JwtSettings } from '../auth/jwt-settings.js';
 import type { ErrorCode } from '../protocol/codes.js';
 import type { IpTables } from '../limits/ip-slots.js';
 import type { RingHandle } from '../transport/ring.js';
@@ -47,6 +48,8 @@ export type ToShard =
   | { type: 'disconnect-user'; query: number; user: string }
   /** A publish from this shard was refused (ring full): tell the client. */
   | { type: 'publish-refused'; target: 'ws' | 'http'; ref: number; code: ErrorCode; message: string; ackId: string }
+  /** New API keys and JWT key material (a reload, credentials.ts): use them, then confirm. */
+  | { type: 'credentials'; query: number; apiKeys: readonly string[]; jwt: JwtSettings | null }
   /** Test hooks (testHooks only): a fatal error, or a shard thread that blocks for `ms`. */
   | { type: 'inject-fault'; where: 'timer' | 'ws-message' }
   | { type: 'inject-stall'; ms: number };
@@ -73,5 +76,7 @@ export type FromShard =
   | { type: 'interest'; on: string[]; off: string[] }
   /** Something the operator should see (rare by construction: never one per message). */
   | { type: 'log'; level: 'warn' | 'error'; message: string }
+  /** Answer to `credentials`: this shard checks with the new credentials from now on. */
+  | { type: 'credentials-applied'; query: number }
   | { type: 'fault'; message: string; stack: string }
   | { type: 'closed' };

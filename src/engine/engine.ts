@@ -11,6 +11,8 @@ import type { Broker } from '../broker/broker.js';
 import { createBroker, forgetNow, startBroker } from './brokers.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { resolveConfig, type Config, type Options } from './config.js';
+import { CredentialReload, type CredentialSummary } from './credentials.js';
+import { ShardQueries } from './shard-queries.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
 import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
 import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
@@ -33,7 +35,7 @@ import { Supervisor } from './supervisor.js';
 import '../transport/uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
 
 /** How long GET /api/channels waits for the shards' reports. */
-const CHANNELS_QUERY_TIMEOUT_MS = 2000;
+const SHARD_QUERY_TIMEOUT_MS = 2000;
 
 export interface ChannelInfo {
   channel: string;
@@ -71,6 +73,12 @@ export interface ShardcastServer {
   stats(): Stats;
   /** Prometheus text exposition. */
   metrics(): Promise<string>;
+  /**
+   * Reads the API key and JWT key files again (what SIGHUP does) and resolves once every
+   * shard uses them; open connections stay. Rejects with a ConfigError, changing nothing,
+   * when a file no longer passes the start-up checks (docs/security.md, "Key rotation").
+   */
+  reloadCredentials(): Promise<CredentialSummary>;
   /** Graceful shutdown: clients get 1001, every shard closes its sockets, then resolves. */
   close(): Promise<void>;
   /** Test-only (testHooks): makes a shard hit a fatal error. */
@@ -112,13 +120,13 @@ class Engine implements ShardcastServer {
   private readonly metricsRegistry;
   private ipc: IpcServer | null = null;
   private closing: Promise<void> | null = null;
-  private queries = new Map<number, { pending: number; sums: Map<string, number>; done: () => void }>();
-  private nextQuery = 1;
-  /** disconnectUser() calls waiting for the shards' counts. */
-  private disconnects = new Map<number, { pending: number; add: (closed: number) => void; done: () => void }>();
+  /** Questions to every shard: channels(), disconnectUser(), reloadCredentials(). */
+  private readonly queries: ShardQueries;
+  private readonly credentials: CredentialReload;
 
   constructor(
-    readonly config: Config,
+    /** Its apiKeys and jwt change on a credential reload (credentials.ts). */
+    public config: Config,
     private readonly log: Logger,
   ) {
     this.counters = new Counters(createCounters(config.workers));
@@ -146,6 +154,8 @@ class Engine implements ShardcastServer {
       },
       onMessage: (shard, m) => this.onShardMessage(shard, m),
     }, log);
+    this.queries = new ShardQueries(this.supervisor, SHARD_QUERY_TIMEOUT_MS);
+    this.credentials = new CredentialReload(this.queries, () => this.config, (c) => (this.config = this.supervisor.config = c));
     this.stallWatch = new StallWatch(this.fanout, config.workers, config.shardStallTimeout, (shard, ms) => {
       this.counters.mainAdd('shardStalls');
       this.supervisor.markStalled(shard);
@@ -208,45 +218,26 @@ class Engine implements ShardcastServer {
     }
   }
 
-  channels(): Promise<ChannelInfo[]> {
-    return new Promise((resolve) => {
-      const query = this.nextQuery++;
-      const sums = new Map<string, number>();
-      const done = (): void => {
-        clearTimeout(timer);
-        this.queries.delete(query);
-        resolve([...sums].map(([channel, subscribers]) => ({ channel, subscribers })).sort((a, b) => a.channel.localeCompare(b.channel)));
-      };
-      // a shard that dies mid-query must not hang the answer
-      const timer = setTimeout(done, CHANNELS_QUERY_TIMEOUT_MS);
-      const pending = this.supervisor.broadcast({ type: 'channels-query', query });
-      if (pending === 0) return done();
-      this.queries.set(query, { pending, sums, done });
+  async channels(): Promise<ChannelInfo[]> {
+    const sums = new Map<string, number>();
+    await this.queries.ask((query) => ({ type: 'channels-query', query }), (channels: Array<[string, number]>) => {
+      for (const [topic, n] of channels) {
+        const c = splitTopic(topic).channel;
+        sums.set(c, (sums.get(c) ?? 0) + n);
+      }
     });
+    return [...sums].map(([channel, subscribers]) => ({ channel, subscribers })).sort((a, b) => a.channel.localeCompare(b.channel));
   }
 
   async disconnectUser(user: string): Promise<number> {
     checkUser(user);
-    return new Promise((resolve) => {
-      const query = this.nextQuery++;
-      let closed = 0;
-      const done = (): void => {
-        clearTimeout(timer);
-        this.disconnects.delete(query);
-        resolve(closed);
-      };
-      // a shard that dies mid-query must not hang the answer (its connections closed with it)
-      const timer = setTimeout(done, CHANNELS_QUERY_TIMEOUT_MS);
-      const pending = this.supervisor.broadcast({ type: 'disconnect-user', query, user });
-      if (pending === 0) return done();
-      this.disconnects.set(query, {
-        pending,
-        add: (n) => {
-          closed += n;
-        },
-        done,
-      });
-    });
+    let closed = 0;
+    await this.queries.ask((query) => ({ type: 'disconnect-user', query, user }), (n: number) => (closed += n));
+    return closed;
+  }
+
+  reloadCredentials(): Promise<CredentialSummary> {
+    return this.credentials.reload();
   }
 
   stats(): Stats {
@@ -317,16 +308,9 @@ class Engine implements ShardcastServer {
 
   private onShardMessage(shard: number, m: FromShard): void {
     switch (m.type) {
-      case 'channels-report': {
-        const q = this.queries.get(m.query);
-        if (!q) return;
-        for (const [topic, n] of m.channels) {
-          const c = splitTopic(topic).channel;
-          q.sums.set(c, (q.sums.get(c) ?? 0) + n);
-        }
-        if (--q.pending === 0) q.done();
+      case 'channels-report':
+        this.queries.answer(m.query, m.channels);
         return;
-      }
       case 'http-control':
         void this.answerControl(m.route).then(
           (answer) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer }),
@@ -348,13 +332,12 @@ class Engine implements ShardcastServer {
           this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 200, contentType: 'application/json', body: `{"closed":${closed}}` } }),
         );
         return;
-      case 'disconnected': {
-        const d = this.disconnects.get(m.query);
-        if (!d) return;
-        d.add(m.closed);
-        if (--d.pending === 0) d.done();
+      case 'disconnected':
+        this.queries.answer(m.query, m.closed);
         return;
-      }
+      case 'credentials-applied':
+        this.queries.answer(m.query, null);
+        return;
       case 'attach-feed':
       case 'listening':
       case 'listen-failed':

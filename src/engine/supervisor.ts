@@ -57,7 +57,8 @@ export class Supervisor {
   private readonly ipTables: IpTables;
 
   constructor(
-    private readonly config: Config,
+    /** Replaced on a credential reload (credentials.ts): a restarted shard gets the keys in force. */
+    public config: Config,
     private readonly broadcastRing: RingHandle,
     private readonly counters: Counters,
     private readonly hooks: ShardHooks,

@@ -33,11 +33,21 @@ const REFUSED_COUNTER = {
 export class AuthGate {
   /** What every connection gets when JWT is not configured (one object for all of them). */
   readonly anonymous: Permissions;
-  /** Null when JWT is not configured. */
-  readonly verifier: TokenVerifier | null;
+  /** Null when JWT is not configured. Replaced on a credential reload (useKeys). */
+  verifier: TokenVerifier | null = null;
 
   constructor(private readonly ctx: ShardContext) {
     this.anonymous = anonymousPermissions(ctx.config);
+    this.useKeys();
+  }
+
+  /**
+   * Verifies with the JWT key material now in ctx.config. A new verifier starts with an empty
+   * cache, so a token verified with a key that was just removed is not accepted again from
+   * the cache; open connections keep the permissions they were given until their tokens expire.
+   */
+  useKeys(): void {
+    const { ctx } = this;
     this.verifier = ctx.config.jwt && new TokenVerifier(ctx.config.jwt, () => ctx.count('tokenCacheHits'));
   }
 

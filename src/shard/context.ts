@@ -88,7 +88,8 @@ export class ShardContext {
   constructor(
     readonly shard: number,
     readonly generation: number,
-    readonly config: Config,
+    /** Replaced (apiKeys and jwt only) on a credential reload: read it at each use, never keep a field of it. */
+    public config: Config,
     readonly app: TemplatedApp,
     ingress: RingHandle,
     counters: SharedArrayBuffer,

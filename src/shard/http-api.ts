@@ -26,10 +26,15 @@ import { sendError, sendJson } from './http-reply.js';
 
 export class HttpApi {
   /** SHA-256 of each accepted key; empty: no key, the API is open (loopback only). */
-  private readonly keys: readonly Buffer[];
+  private keys: readonly Buffer[] = [];
 
   constructor(private readonly ctx: ShardContext) {
-    this.keys = ctx.config.apiKeys.map(digest);
+    this.useKeys();
+  }
+
+  /** Accepts the API keys now in ctx.config (at start, and on a credential reload). */
+  useKeys(): void {
+    this.keys = this.ctx.config.apiKeys.map(digest);
   }
 
   mount(): void {

@@ -28,6 +28,7 @@ export const STALLED_EXIT_CODE = 71;
 export class Shard {
   private readonly ctx: ShardContext;
   private readonly clients: ClientHandler;
+  private readonly httpApi: HttpApi;
   /** Built once the main thread has attached this shard's feed slot. */
   private feed: Feed | null = null;
   private listenSocket: us_listen_socket | null = null;
@@ -44,7 +45,8 @@ export class Shard {
     this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, post);
     this.clients = new ClientHandler(this.ctx, init.ipTables);
     app.ws('/ws', this.clients.behavior());
-    new HttpApi(this.ctx).mount();
+    this.httpApi = new HttpApi(this.ctx);
+    this.httpApi.mount();
   }
 
   /**
@@ -117,6 +119,12 @@ export class Shard {
           const ws = this.ctx.clients.get(m.ref);
           if (ws) this.clients.reject(ws, m.code, m.message, m.ackId === '' ? 'publish' : m.ackId);
         }
+        return;
+      case 'credentials':
+        this.ctx.config = { ...this.ctx.config, apiKeys: m.apiKeys, jwt: m.jwt };
+        this.httpApi.useKeys();
+        this.clients.auth.useKeys();
+        this.ctx.post({ type: 'credentials-applied', query: m.query });
         return;
       case 'inject-fault':
         if (!this.init.config.testHooks) throw new Error('inject-fault needs testHooks');
