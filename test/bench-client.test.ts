@@ -368,8 +368,8 @@ describe('bench options and CLI usage', () => {
   it('rejects bad values and combinations with a clear message', () => {
     bad(['--url', 'ws://h:1/ws', '--bogus'], /unknown option --bogus/);
     bad([], /--url is required/);
-    bad(['http://h:1/'], /scheme must be ws:\/\//);
-    bad(['wss://h:1/ws'], /wss:\/\/ is not supported/);
+    bad(['http://h:1/'], /scheme must be ws:\/\/ or wss:\/\//);
+    bad(['ws://h:1/ws', '--insecure'], /--insecure is only for a wss:\/\/ URL/);
     bad(['ws://h:1/ws', '--rate', '10', '--inflight', '4'], /not both/);
     bad(['ws://h:1/ws', '--connections', '0'], /--connections/);
     bad(['ws://h:1/ws', '--connections', 'many'], /--connections "many"/);

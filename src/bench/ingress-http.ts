@@ -5,6 +5,8 @@
  * does not count towards expected deliveries.
  */
 import http from 'node:http';
+import https from 'node:https';
+import { tlsConnectOptions, type BenchTls } from './bench-tls.js';
 import { ACCEPTED, NO_ANSWER, failed, refused, type PublishIngress, type PublishOutcome } from './ingress.js';
 
 /** A publish unanswered this long is given up on (its outcome stays unknown). */
@@ -17,9 +19,14 @@ export class HttpIngress implements PublishIngress {
   private readonly pending = new Set<http.ClientRequest>();
   private closed = false;
 
-  constructor(base: string, apiKey: string | null, maxSockets: number) {
+  private readonly request: typeof http.request;
+
+  /** `tls`: how to trust an https:// base (the run's wss:// settings). */
+  constructor(base: string, apiKey: string | null, maxSockets: number, tls: BenchTls | null = null) {
     this.url = new URL(`${base}/api/publish`);
-    this.agent = new http.Agent({ keepAlive: true, maxSockets });
+    const secure = this.url.protocol === 'https:';
+    this.agent = secure ? new https.Agent({ keepAlive: true, maxSockets, ...tlsConnectOptions(tls ?? { ca: null, verify: true }, this.url.hostname) }) : new http.Agent({ keepAlive: true, maxSockets });
+    this.request = secure ? https.request : http.request;
     this.headers = { 'content-type': 'application/json', ...(apiKey ? { authorization: `Bearer ${apiKey}` } : {}) };
   }
 
@@ -34,7 +41,7 @@ export class HttpIngress implements PublishIngress {
   private post(body: string, isRetry: boolean): Promise<PublishOutcome> {
     if (this.closed) return Promise.resolve(refused('not sent: the run ended'));
     return new Promise((resolve) => {
-      const req = http.request(this.url, {
+      const req = this.request(this.url, {
         method: 'POST',
         agent: this.agent,
         headers: { ...this.headers, 'content-length': String(Buffer.byteLength(body)) },

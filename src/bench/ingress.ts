@@ -38,7 +38,7 @@ export function createIngress(o: BenchOptions): PublishIngress {
       // still holds — a server with a merge window answers a publish only after the window
       // holding it went out (up to --merge-ms later), and a pool sized for prompt answers
       // would make the publisher, not the server, fall behind.
-      return new HttpIngress(o.httpUrl, o.apiKey, o.inflight ?? Math.min(256, Math.max(8, Math.ceil((o.rate ?? 0) / 10))));
+      return new HttpIngress(o.httpUrl, o.apiKey, o.inflight ?? Math.min(256, Math.max(8, Math.ceil((o.rate ?? 0) / 10))), o.target.tls ?? null);
     case 'ws':
       return new WsIngress(withToken(o.target, 'publisher'), o.connectTimeoutMs);
     case 'ipc':

@@ -7,6 +7,7 @@ import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { parseSize } from '../protocol/sizes.js';
 import { benchAuth, type BenchAuth } from './bench-token.js';
+import { readBenchTls, type BenchTls } from './bench-tls.js';
 
 export type Ingress = 'http' | 'ws' | 'ipc';
 export type BenchFormat = 'json' | 'msgpack';
@@ -50,6 +51,10 @@ export interface BenchInput {
   tokenFile?: string | null;
   /** The server's HS256 secret: each connection mints its own token (own sub). */
   tokenSecret?: string | null;
+  /** wss://: a PEM file of a CA to trust besides the system's (a private CA, a self-signed certificate). */
+  ca?: string | null;
+  /** wss://: accept any certificate (a test box). */
+  insecure?: boolean;
 }
 
 /** Validated options with every default filled in. */
@@ -89,6 +94,8 @@ export interface WsTarget {
   readonly path: string;
   /** How connections authenticate (see bench-token.ts); absent: no token. */
   readonly auth?: BenchAuth | null;
+  /** wss:// (see bench-tls.ts); absent or null: plain ws://. */
+  readonly tls?: BenchTls | null;
 }
 
 export const DEFAULTS = {
@@ -144,7 +151,13 @@ Publishing:
   --drain T             after the last publish, wait up to T for deliveries (default ${DEFAULTS.drainMs / 1000}s)
   --api-key KEY         bearer key for the HTTP API (default: $SHARDCAST_API_KEY)
   --ipc-socket PATH     the server's IPC socket (for --publish ipc)
-  --http-url URL        HTTP base for publishing and /api/stats (default: derived from --url)
+  --http-url URL        HTTP base for publishing and /api/stats (default: derived from --url;
+                        https:// for a wss:// URL)
+
+TLS (a wss:// URL; https:// for the HTTP API, trusted the same way):
+  --ca FILE             also trust this PEM CA certificate (a private CA, or the server's
+                        self-signed certificate); the system's store is trusted either way
+  --insecure            accept any certificate (a test box only; the report says so)
 
 Authentication (a server with --jwt-secret, --jwt-public-key or --jwks-file):
   --token JWT           every connection presents this token (?token=)
@@ -198,6 +211,8 @@ const FLAGS = {
   token: { type: 'string' },
   'token-file': { type: 'string' },
   'token-secret': { type: 'string' },
+  ca: { type: 'string' },
+  insecure: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
@@ -251,6 +266,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (v.token !== undefined) input.token = v.token;
   if (v['token-file'] !== undefined) input.tokenFile = v['token-file'];
   if (v['token-secret'] !== undefined) input.tokenSecret = v['token-secret'];
+  if (v.ca !== undefined) input.ca = v.ca;
+  if (v.insecure !== undefined) input.insecure = v.insecure;
   // Validate everything now, so a typo is reported before a long run starts.
   resolveBenchOptions(input);
   return { help: false, input, json: v.json ?? null, html: v.html ?? null };
@@ -259,7 +276,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 /** Fills defaults and checks every value and combination; throws BenchUsageError. */
 export function resolveBenchOptions(input: BenchInput): BenchOptions {
   const { target: plain, url } = wsTarget(input.url);
-  const target: WsTarget = { ...plain, auth: benchAuth(input) };
+  const target: WsTarget = { ...plain, auth: benchAuth(input), tls: readBenchTls(url.startsWith('wss:'), input.ca ?? null, input.insecure ?? false) };
   const connections = range('--connections', input.connections ?? DEFAULTS.connections, 1, 1_000_000, true);
   const channels = range('--channels', input.channels ?? DEFAULTS.channels, 1, 100_000, true);
   const channelPrefix = input.channelPrefix ?? DEFAULTS.channelPrefix;
@@ -326,20 +343,19 @@ function wsTarget(raw: string): { target: WsTarget; url: string } {
   } catch {
     throw new BenchUsageError(`invalid --url ${JSON.stringify(raw)} (a WebSocket URL such as ws://127.0.0.1:8080/ws)`);
   }
-  if (u.protocol === 'wss:') throw new BenchUsageError('wss:// is not supported yet: bench the plain ws:// endpoint behind your TLS proxy');
-  if (u.protocol !== 'ws:') throw new BenchUsageError(`invalid --url ${JSON.stringify(raw)}: the scheme must be ws://`);
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new BenchUsageError(`invalid --url ${JSON.stringify(raw)}: the scheme must be ws:// or wss://`);
   if (u.username || u.password) throw new BenchUsageError('invalid --url: credentials in the URL are not supported');
   // A bare ws://host:port means Shardcast's endpoint, not "/", which Shardcast answers 404.
-  const path = (u.pathname === '/' && !/^ws:\/\/[^/]+\/$/.test(raw) ? '/ws' : u.pathname) + u.search;
+  const path = (u.pathname === '/' && !/^wss?:\/\/[^/]+\/$/.test(raw) ? '/ws' : u.pathname) + u.search;
   const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-  const port = u.port === '' ? 80 : Number(u.port);
-  return { target: { host, port, path }, url: `ws://${u.host}${path}` };
+  const port = u.port === '' ? (u.protocol === 'wss:' ? 443 : 80) : Number(u.port);
+  return { target: { host, port, path }, url: `${u.protocol}//${u.host}${path}` };
 }
 
 function httpBase(given: string | null, target: WsTarget): string {
   if (given === null) {
     const host = target.host.includes(':') ? `[${target.host}]` : target.host;
-    return `http://${host}:${target.port}`;
+    return `${target.tls ? 'https' : 'http'}://${host}:${target.port}`;
   }
   let u: URL;
   try {
@@ -347,7 +363,9 @@ function httpBase(given: string | null, target: WsTarget): string {
   } catch {
     throw new BenchUsageError(`invalid --http-url ${JSON.stringify(given)} (e.g. http://127.0.0.1:8080)`);
   }
-  if (u.protocol !== 'http:') throw new BenchUsageError(`invalid --http-url ${JSON.stringify(given)}: only http:// is supported`);
+  if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new BenchUsageError(`invalid --http-url ${JSON.stringify(given)}: http:// or https://`);
+  // an https:// API is trusted as the wss:// URL is (--ca, --insecure); without wss:// there is nothing to say how
+  if (u.protocol === 'https:' && !target.tls) throw new BenchUsageError(`invalid --http-url ${JSON.stringify(given)}: https:// needs a wss:// --url`);
   return `${u.protocol}//${u.host}${u.pathname.replace(/\/$/, '')}`;
 }
 

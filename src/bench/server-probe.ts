@@ -9,6 +9,9 @@
  */
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { tlsConnectOptions, type BenchTls } from './bench-tls.js';
 import type { ServerCost } from './report.js';
 
 const HTTP_TIMEOUT_MS = 2000;
@@ -30,6 +33,8 @@ export interface ProbeTarget {
   readonly pid: number | null;
   readonly httpUrl: string;
   readonly apiKey: string | null;
+  /** How to trust an https:// httpUrl (the run's wss:// settings). */
+  readonly tls?: BenchTls | null;
 }
 
 export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
@@ -44,18 +49,17 @@ export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
     else ({ cpuMicros, sysMicros, rssBytes } = s);
     mainThreadMicros = mainThreadCpu(t.pid);
   }
-  const headers = t.apiKey ? { authorization: `Bearer ${t.apiKey}` } : undefined;
+  const headers: Record<string, string> = t.apiKey ? { authorization: `Bearer ${t.apiKey}` } : {};
   let counters: Record<string, number> | null = null;
   let statsError: string | null = null;
   try {
-    const res = await fetch(`${t.httpUrl}/api/stats`, { headers, signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-    if (res.ok) counters = pickCounters(await res.json());
+    const res = await get(`${t.httpUrl}/api/stats`, headers, t.tls ?? null);
+    if (res.status === 200) counters = pickCounters(JSON.parse(res.body));
     else statsError = `HTTP ${res.status}`;
-    if (!res.bodyUsed) await res.body?.cancel();
   } catch (err) {
     statsError = errorLabel(err);
   }
-  if (rssBytes === null && counters !== null) rssBytes = await metricsRss(t.httpUrl);
+  if (rssBytes === null && counters !== null) rssBytes = await metricsRss(t.httpUrl, t.tls ?? null);
   return { cpuMicros, sysMicros, mainThreadMicros, rssBytes, counters, statsError, pidError };
 }
 
@@ -118,24 +122,38 @@ function pickCounters(body: unknown): Record<string, number> {
   return out;
 }
 
-async function metricsRss(httpUrl: string): Promise<number | null> {
+async function metricsRss(httpUrl: string, tls: BenchTls | null): Promise<number | null> {
   try {
-    const res = await fetch(`${httpUrl}/metrics`, { signal: AbortSignal.timeout(HTTP_TIMEOUT_MS) });
-    if (!res.ok) {
-      await res.body?.cancel();
-      return null;
-    }
-    const m = /^shardcast_process_resident_memory_bytes\s+([0-9.e+]+)\s*$/m.exec(await res.text());
+    const res = await get(`${httpUrl}/metrics`, {}, tls);
+    if (res.status !== 200) return null;
+    const m = /^shardcast_process_resident_memory_bytes\s+([0-9.e+]+)\s*$/m.exec(res.body);
     return m ? Number(m[1]) : null;
   } catch {
     return null;
   }
 }
 
+/** One GET on a connection of its own (http or https, trusted as the run's wss:// URL), bounded by HTTP_TIMEOUT_MS. */
+function get(url: string, headers: Record<string, string>, tls: BenchTls | null): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const secure = u.protocol === 'https:';
+    const options = { headers, agent: false as const, ...(secure ? tlsConnectOptions(tls ?? { ca: null, verify: true }, u.hostname) : {}) };
+    const req = (secure ? https : http).get(u, options, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d));
+      res.once('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.once('error', reject);
+    });
+    req.setTimeout(HTTP_TIMEOUT_MS, () => req.destroy(Object.assign(new Error('timeout'), { name: 'TimeoutError' })));
+    req.once('error', reject);
+  });
+}
+
 function errorLabel(err: unknown): string {
-  const e = err as { name?: string; code?: string; cause?: { code?: string; message?: string }; message?: string };
+  const e = err as { name?: string; code?: string; message?: string };
   if (e.name === 'TimeoutError') return `no answer within ${HTTP_TIMEOUT_MS} ms`;
-  return e.cause?.code ?? e.code ?? e.cause?.message ?? e.message ?? String(err);
+  return e.code ?? e.message ?? String(err);
 }
 
 // ---- /proc ----

@@ -13,6 +13,8 @@
  *   ("ECONNREFUSED", "HTTP 503", "close 4001 slow consumer" …): the report counts by label.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import { tlsConnectOptions } from './bench-tls.js';
 import type { WsTarget } from './options.js';
 import {
   OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
@@ -58,19 +60,20 @@ export class WsConnection {
 
   /** `protocol`: the subprotocol to ask for (the frame format); the server must echo it. */
   constructor(target: WsTarget, private readonly sink: WsSink, private readonly protocol: string | null = null) {
-    this.socket = net.connect({
-      host: target.host,
-      port: target.port,
-      noDelay: true,
-      onread: {
-        buffer: sharedReadBuffer,
-        callback: (nread: number, buf: Uint8Array): boolean => {
-          this.onBytes(buf as Buffer, nread);
-          return true;
-        },
+    const onread = {
+      buffer: sharedReadBuffer,
+      callback: (nread: number, buf: Uint8Array): boolean => {
+        this.onBytes(buf as Buffer, nread);
+        return true;
       },
-    });
-    this.socket.once('connect', () => {
+    };
+    // wss://: the same shared read buffer receives the decrypted bytes (tls.connect documents
+    // onread, as net.connect does, though @types/node leaves it out of ConnectionOptions)
+    const secure: tls.ConnectionOptions & { onread: typeof onread } | null = target.tls ? { host: target.host, port: target.port, onread, ...tlsConnectOptions(target.tls, target.host) } : null;
+    this.socket = secure !== null
+      ? tls.connect(secure).setNoDelay(true)
+      : net.connect({ host: target.host, port: target.port, noDelay: true, onread });
+    this.socket.once(target.tls ? 'secureConnect' : 'connect', () => {
       if (this.state !== 'connecting') return;
       this.state = 'handshake';
       this.socket.write(upgradeRequest(target.host, target.port, target.path, this.secKey, protocol));
