@@ -7,7 +7,8 @@ import { accessSync, constants, existsSync, statSync, writeFileSync } from 'node
 import { dirname, resolve } from 'node:path';
 import { wantsColor } from './format.js';
 import { renderHtml } from './html-report.js';
-import { BENCH_USAGE, BenchUsageError, parseBenchArgs } from './options.js';
+import { BenchUsageError, parseBenchArgs } from './options.js';
+import { BENCH_USAGE } from './usage.js';
 import { Progress } from './progress.js';
 import { runBench } from './run.js';
 import { renderTerminalReport } from './terminal-report.js';

@@ -49,5 +49,12 @@ export interface Broker {
    * subscribes once per channel that has local subscribers.
    */
   setInterest(channel: string, interested: boolean): void;
+  /**
+   * A broker that joins several nodes tells the others to close every connection of `user`
+   * (each does so with the `onDisconnectUser` hook it was made with) and resolves with how
+   * many other nodes heard it; rejects with `overloaded` when they cannot be told now. Absent:
+   * there are no other nodes.
+   */
+  disconnectUser?(user: string): Promise<number>;
   close(): Promise<void>;
 }

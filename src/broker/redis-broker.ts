@@ -16,6 +16,7 @@
  *   one already delivered, and is dropped. Nothing is buffered to restore order.
  * A message the ring has no room for waits in a bounded FIFO (nothing overtakes it).
  */
+import { randomBytes } from 'node:crypto';
 import { Command, Redis } from 'ioredis';
 import type { Broker } from './broker.js';
 import { ErrorCode } from '../protocol/codes.js';
@@ -25,7 +26,7 @@ import type { Fanout } from '../pubsub/fanout.js';
 import type { Sequencer } from '../pubsub/sequencer.js';
 import type { Counters } from '../transport/counters.js';
 import type { Logger } from '../engine/logger.js';
-import { KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
+import { DISCONNECT_CHANNEL, KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
 
 /** Entries each channel's history stream keeps at least (MAXLEN ~: Redis trims whole nodes). */
 export const HISTORY_BOUND = 1000;
@@ -43,6 +44,8 @@ export interface RedisBrokerOptions {
   readonly channelTtl: number;
   readonly counters: Counters;
   readonly log: Logger;
+  /** Another node was asked to close every connection of `user` (POST /api/disconnect there): do it here. */
+  readonly onDisconnectUser?: (user: string) => void;
 }
 
 /** A publication on its way into the local Fanout. */
@@ -76,6 +79,8 @@ export class RedisBroker implements Broker {
   private received = 0;
   private countQueued = false;
   private readonly where: string;
+  /** Names this node in its disconnect requests, so it skips its own when Redis sends them back. */
+  private readonly node = randomBytes(8).toString('hex');
 
   constructor(
     private readonly fanout: Fanout,
@@ -168,6 +173,17 @@ export class RedisBroker implements Broker {
     }
   }
 
+  disconnectUser(user: string): Promise<number> {
+    if (!this.up || this.redis.status !== 'ready') {
+      return Promise.reject(new ShardcastError(ErrorCode.Overloaded, 'Redis is unreachable: the other nodes were not told; retry shortly'));
+    }
+    // PUBLISH answers how many subscribers got it: every node, this one included
+    return this.redis.publish(DISCONNECT_CHANNEL, JSON.stringify({ node: this.node, user })).then(
+      (heard) => Math.max(0, heard - 1),
+      (err: Error) => Promise.reject(new ShardcastError(ErrorCode.Overloaded, `Redis did not take the disconnect (${err.message}); retry shortly`)),
+    );
+  }
+
   /** Whether the connection is ready (tests, stats). */
   get connected(): boolean {
     return this.up;
@@ -188,6 +204,7 @@ export class RedisBroker implements Broker {
       this.options.log.error(`Redis broker: ${this.where} refused the publish script (Redis 7.0 or later is needed): ${err.message}`);
     });
     this.interestChanges.clear();
+    this.redis.subscribe(DISCONNECT_CHANNEL).catch(() => {}); // lost with the connection: made good on the next ready
     this.sendInterest([...this.interested], true);
     this.up = true;
     this.options.counters.mainSet('brokerUp', 1);
@@ -208,6 +225,7 @@ export class RedisBroker implements Broker {
   }
 
   private onMessage(channel: Buffer, message: Buffer): void {
+    if (channel.length === DISCONNECT_CHANNEL.length && channel.toString('latin1') === DISCONNECT_CHANNEL) return this.onDisconnectMessage(message);
     this.received++;
     if (!this.countQueued) {
       this.countQueued = true;
@@ -219,6 +237,17 @@ export class RedisBroker implements Broker {
       return;
     }
     this.offer({ channel: channel.toString('utf8', KEY_PREFIX.length), seq: m.seq, epoch: m.epoch, data: Payload.of(m.data), done: null });
+  }
+
+  private onDisconnectMessage(message: Buffer): void {
+    let m: { node?: unknown; user?: unknown };
+    try {
+      m = JSON.parse(message.toString('utf8')) as typeof m;
+    } catch {
+      return void this.options.counters.mainAdd('brokerDropped'); // not ours
+    }
+    if (m.node === this.node || typeof m.user !== 'string') return;
+    this.options.onDisconnectUser?.(m.user);
   }
 
   private onPublished(channels: readonly string[], data: Payload, reply: number[], resolve: (seqs: readonly number[]) => void): void {

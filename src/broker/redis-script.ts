@@ -19,6 +19,11 @@ export const KEY_PREFIX = 'shardcast:';
 export const metaKey = (channel: string): string => `${KEY_PREFIX}m:${channel}`;
 export const historyKey = (channel: string): string => `${KEY_PREFIX}h:${channel}`;
 export const pubsubChannel = (channel: string): string => KEY_PREFIX + channel;
+/**
+ * Where nodes tell each other to close a user's connections (POST /api/disconnect). It does
+ * not start with KEY_PREFIX, so no channel's Pub/Sub name can be it.
+ */
+export const DISCONNECT_CHANNEL = 'shardcast!disconnect';
 
 /**
  * KEYS: meta and history key of each channel, in order. ARGV: [1] data, [2] format letter

@@ -11,8 +11,9 @@ import type { Logger } from './logger.js';
 /** How long start-up waits for Redis before it goes on (publishes refused until Redis answers). */
 const REDIS_START_WAIT_MS = 3000;
 
-export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger): Broker {
-  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, counters, log });
+/** `onDisconnectUser`: another node asks this one to close a user's connections (several nodes only). */
+export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger, onDisconnectUser: (user: string) => void): Broker {
+  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, counters, log, onDisconnectUser });
   return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters });
 }
 

@@ -13,6 +13,7 @@ import { ErrorCode } from '../protocol/codes.js';
 import { resolveConfig, type Config, type Options } from './config.js';
 import { CredentialReload, type CredentialSummary } from './credentials.js';
 import { ShardQueries } from './shard-queries.js';
+import { disconnectAnswer, disconnectEverywhere, type UserDisconnect } from './user-disconnect.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
 import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
 import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
@@ -66,7 +67,11 @@ export interface ShardcastServer {
    * channel (docs/protocol.md, "Per-user delivery"); resolves with its seq.
    */
   publishToUser(user: string, data: unknown): Promise<number>;
-  /** Closes every connection of `user` on every shard with 4500; resolves with how many. */
+  /**
+   * Closes every connection of `user` on every shard with 4500; resolves with how many. With
+   * --broker redis every other node closes the user's connections too; when Redis cannot be
+   * reached this node's are closed and the promise rejects with `overloaded` (retry: it is idempotent).
+   */
   disconnectUser(user: string): Promise<number>;
   /** Channels with local subscribers, summed over shards. */
   channels(): Promise<ChannelInfo[]>;
@@ -134,7 +139,7 @@ class Engine implements ShardcastServer {
     // formats in use per channel as the shards reported them (Interest, made below); merge windows; conflation
     const conflate = new ChannelPatterns(config.conflate);
     this.fanout = new Fanout(this.broadcast, { formatsOf: (c) => this.interest.formatsOf(c), mergeMs: config.mergeMs, mergeMaxBytes: config.mergeMaxBytes, conflated: (c) => conflate.matches(c) });
-    this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log);
+    this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log, (user) => void this.closeUserHere(user));
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
     this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
     this.supervisor = new Supervisor(config, this.broadcast, this.counters, {
@@ -230,7 +235,17 @@ class Engine implements ShardcastServer {
   }
 
   async disconnectUser(user: string): Promise<number> {
+    const { closed, nodes } = await this.disconnectEverywhere(user);
+    if (nodes instanceof ShardcastError) throw nodes;
+    return closed;
+  }
+
+  private disconnectEverywhere(user: string): Promise<UserDisconnect> {
     checkUser(user);
+    return disconnectEverywhere(user, (u) => this.closeUserHere(u), this.broker);
+  }
+
+  private async closeUserHere(user: string): Promise<number> {
     let closed = 0;
     await this.queries.ask((query) => ({ type: 'disconnect-user', query, user }), (n: number) => (closed += n));
     return closed;
@@ -328,9 +343,7 @@ class Engine implements ShardcastServer {
         this.log[m.level](m.message);
         return;
       case 'http-disconnect':
-        void this.disconnectUser(m.user).then((closed) =>
-          this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 200, contentType: 'application/json', body: `{"closed":${closed}}` } }),
-        );
+        void this.disconnectEverywhere(m.user).then((r) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: disconnectAnswer(r) }));
         return;
       case 'disconnected':
         this.queries.answer(m.query, m.closed);
@@ -366,3 +379,4 @@ class Engine implements ShardcastServer {
     }
   }
 }
+
