@@ -33,7 +33,17 @@ export interface FrameEncoder {
   merge(messages: readonly Frame[], bytes: number): Frame;
   /** Bytes merge() adds around `count` messages. */
   mergeOverhead(count: number): number;
+  /**
+   * The same merge in parts, for messages kept as bytes (a merge window's arena): the bytes
+   * before the first message, the one byte between two messages (-1: none), and the bytes
+   * after the last — all empty for one message.
+   */
+  mergeHead(count: number): Uint8Array;
+  readonly mergeSeparator: number;
+  mergeTail(count: number): Uint8Array;
 }
+
+const NOTHING = new Uint8Array(0);
 
 /** Protocol v1 text frames: {"type":"message","channel":C,"seq":n,"data":…}. */
 export class JsonFrameEncoder implements FrameEncoder {
@@ -57,6 +67,18 @@ export class JsonFrameEncoder implements FrameEncoder {
 
   mergeOverhead(count: number): number {
     return count === 1 ? 0 : count + 1;
+  }
+
+  readonly mergeSeparator = 0x2c; // ','
+  private readonly open = Buffer.from('[');
+  private readonly close = Buffer.from(']');
+
+  mergeHead(count: number): Uint8Array {
+    return count === 1 ? NOTHING : this.open;
+  }
+
+  mergeTail(count: number): Uint8Array {
+    return count === 1 ? NOTHING : this.close;
   }
 }
 
@@ -113,6 +135,19 @@ export class MsgpackFrameEncoder implements FrameEncoder {
 
   mergeOverhead(count: number): number {
     return count === 1 ? 0 : count < 16 ? 1 : count < 0x10000 ? 3 : 5;
+  }
+
+  readonly mergeSeparator = -1;
+
+  mergeHead(count: number): Uint8Array {
+    if (count === 1) return NOTHING;
+    const out = Buffer.allocUnsafe(this.mergeOverhead(count));
+    writeArrayHeader(out, 0, count);
+    return out;
+  }
+
+  mergeTail(): Uint8Array {
+    return NOTHING;
   }
 }
 

@@ -8,9 +8,10 @@
 import { ENCODERS, frameBytes } from '../protocol/encoder.js';
 import type { Payload } from '../protocol/payload.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
-import { forgetSize, publicationSize, writeForget, writePublication, writeReply, replySize, type PublicationFrames, type ReplyAddress } from '../transport/records.js';
+import { forgetSize, publicationSize, writeForget, writePublication, writeReply, writeStagedPublication, replySize, type PublicationFrames, type ReplyAddress } from '../transport/records.js';
 import { RingProducer, recordSpace, type RingHandle } from '../transport/ring.js';
 import { MergeWindow } from './merge-window.js';
+import { WindowArena } from './window-arena.js';
 
 /**
  * Extra room kept while replies are promised: the promised replies are written in one pass
@@ -71,6 +72,8 @@ export class Fanout {
     this.writeWindows();
   };
   private readonly held: HeldReply[] = [];
+  /** Where open windows keep their messages' bytes (made when merging first holds one). */
+  private arena: WindowArena | null = null;
   /** Room kept beside promises for the one record of a pass that may skip the ring's tail. */
   private readonly wrapAllowance: number;
 
@@ -140,6 +143,20 @@ export class Fanout {
     }
     if (added + largest > this.handle.capacity / 2) return 'too-large';
     if (!this.ring.room(added + this.reserved())) return 'full';
+    // the arena full (a burst since the windows opened): close them all, which empties it, and start again
+    const arena = (this.arena ??= new WindowArena(this.handle.capacity / 2));
+    let jsonNeed = 0;
+    let msgpackNeed = 0;
+    for (let i = 0; i < channels.length; i++) {
+      const need = MergeWindow.arenaBytes(frames[i]!, this.conflated(channels[i]!));
+      jsonNeed += need.json;
+      msgpackNeed += need.msgpack;
+    }
+    if (!arena.fits(jsonNeed, msgpackNeed)) {
+      if (this.windows.size === 0) return 'too-large';
+      this.writeWindows();
+      return this.hold(channels, seqs, epochs, data);
+    }
     for (let i = 0; i < channels.length; i++) {
       const channel = channels[i]!;
       const f = frames[i]!;
@@ -151,7 +168,7 @@ export class Fanout {
         w = undefined;
       }
       if (w === undefined) {
-        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel), formats[i]!);
+        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel), formats[i]!, arena);
         this.windows.set(channel, w);
       }
       const space = w.spaceWith(f);
@@ -263,6 +280,7 @@ export class Fanout {
     }
     for (const w of this.windows.values()) this.writeWindow(w);
     this.windows.clear();
+    this.arena?.reset();
     for (const r of this.held) this.writeReplyNow(r.to, r.body, r.promised);
     this.held.length = 0;
     this.scheduleFlush();
@@ -270,8 +288,12 @@ export class Fanout {
 
   private writeWindow(w: MergeWindow): void {
     this.promised -= w.space;
-    const f = w.frames();
-    this.write(w.channel, w.seq, w.epoch, f, f.count);
+    const latest = w.latest();
+    if (latest !== null) return this.write(w.channel, w.seq, w.epoch, latest, latest.count);
+    const s = w.staged();
+    if (!writeStagedPublication(this.ring, w.seq, w.epoch, w.channel, s.json, s.msgpack, s.count)) {
+      throw new Error('ring refused a window after its space was promised'); // a bug, never policy
+    }
   }
 
   /**

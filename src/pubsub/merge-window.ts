@@ -1,8 +1,8 @@
 /**
  * MergeWindow — one channel's messages within the current merge window (--merge-ms), kept
- * encoded per format until the window closes and they go out as one frame: an array of the
- * message objects, built once per channel per window by concatenating the bytes already
- * encoded (FrameEncoder.merge), never per recipient. uWS then hands each subscriber one
+ * encoded per format, as bytes in the WindowArena, until the window closes and they go out as
+ * one frame: an array of the message objects, written once per channel per window straight
+ * from the arena into the ring (FrameEncoder's merge parts around them), never per recipient. uWS then hands each subscriber one
  * frame for the window instead of one per message: one pass over the subscribers, one
  * WebSocket frame and one message event in the browser.
  *
@@ -10,11 +10,12 @@
  * message, marked with `"replaces": n` when it stands for n earlier ones the window dropped,
  * so a client checking seqs sees the gap is conflation, not loss.
  */
-import { ENCODERS, frameBytes, type Frame } from '../protocol/encoder.js';
+import { ENCODERS, frameBytes } from '../protocol/encoder.js';
 import type { Payload } from '../protocol/payload.js';
-import { WireFormat } from '../protocol/wire-format.js';
-import { publicationSize, type PublicationFrames } from '../transport/records.js';
+import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
+import { publicationSize, type PublicationFrames, type StagedFrame } from '../transport/records.js';
 import { recordSpace } from '../transport/ring.js';
+import { ArenaSlices, type WindowArena } from './window-arena.js';
 
 /** Bytes a conflated message may grow by at the window's end: `"replaces":n,` (JSON) or one more map entry. */
 const REPLACES_ALLOWANCE = 32;
@@ -27,10 +28,11 @@ export interface MessageFrames {
 }
 
 export class MergeWindow {
-  /** Messages held, per format (one of the arrays stays empty when that format is not encoded). */
-  private json: Frame[] = [];
+  /** Messages held, per format, as ranges of the arena (empty when that format is not encoded). */
+  private readonly json: ArenaSlices;
+  private readonly msgpack: ArenaSlices;
+  /** Bytes of the held messages per format, separators not counted (a conflated window: its latest). */
   private jsonBytes = 0;
-  private msgpack: Frame[] = [];
   private msgpackBytes = 0;
   /** Messages the window holds (conflated: that it has seen). */
   count = 0;
@@ -51,12 +53,22 @@ export class MergeWindow {
      * format, their shard makes it from the other frame (Feed).
      */
     readonly formats: number,
-  ) {}
+    arena: WindowArena,
+  ) {
+    this.json = new ArenaSlices(arena.json);
+    this.msgpack = new ArenaSlices(arena.msgpack);
+  }
 
   /** The ring space of a new window holding `f` alone. */
   static firstSpace(channel: string, f: MessageFrames, conflated: boolean): number {
     const extra = conflated ? 2 * REPLACES_ALLOWANCE : 0;
     return recordSpace(publicationSize(channel, f.jsonBytes + (f.msgpack?.byteLength ?? 0) + extra));
+  }
+
+  /** Arena bytes add() takes at most for `f` (a conflated window keeps none: it re-encodes its latest). */
+  static arenaBytes(f: MessageFrames, conflated: boolean): { json: number; msgpack: number } {
+    if (conflated) return { json: 0, msgpack: 0 };
+    return { json: f.json === null ? 0 : f.jsonBytes + 1, msgpack: f.msgpack?.byteLength ?? 0 };
   }
 
   /** The ring space this window's record needs with `f` added. */
@@ -76,37 +88,51 @@ export class MergeWindow {
       (f.msgpack !== null && this.msgpackBytes + f.msgpack.byteLength + ENCODERS[WireFormat.Msgpack]!.mergeOverhead(n) > maxBytes);
   }
 
+  /** Adds a message; its bytes are copied into the arena (the caller checked arenaBytes() fit). */
   add(seq: number, f: MessageFrames, data: Payload): void {
     if (this.conflated) {
-      this.json.length = 0;
-      this.msgpack.length = 0;
-      this.jsonBytes = this.msgpackBytes = 0;
       this.data = data;
-    }
-    if (f.json !== null) {
-      this.json.push(f.json);
-      this.jsonBytes += f.jsonBytes;
-    }
-    if (f.msgpack !== null) {
-      this.msgpack.push(f.msgpack);
-      this.msgpackBytes += f.msgpack.byteLength;
+      this.jsonBytes = f.jsonBytes;
+      this.msgpackBytes = f.msgpack?.byteLength ?? 0;
+    } else {
+      if (f.json !== null) {
+        const separator = this.count === 0 ? -1 : ENCODERS[WireFormat.Json]!.mergeSeparator;
+        this.json.took(this.json.region.appendString(separator, f.json, f.jsonBytes));
+        this.jsonBytes += f.jsonBytes;
+      }
+      if (f.msgpack !== null) {
+        const separator = this.count === 0 ? -1 : ENCODERS[WireFormat.Msgpack]!.mergeSeparator;
+        this.msgpack.took(this.msgpack.region.appendBytes(separator, f.msgpack));
+        this.msgpackBytes += f.msgpack.byteLength;
+      }
     }
     this.count++;
     this.seq = seq;
   }
 
-  /** The window's frames, one per format encoded, for one PUBLICATION record. */
-  frames(): PublicationFrames & { count: number } {
-    if (this.conflated && this.count > 1) {
-      // the latest message, now standing for the ones before it in the window
-      const replaces = this.count - 1;
-      const json = this.json.length > 0 ? (ENCODERS[WireFormat.Json]!.encodeMessage(this.channel, this.seq, this.epoch, this.data!, replaces) as string) : null;
-      const msgpack = this.msgpack.length > 0 ? (ENCODERS[WireFormat.Msgpack]!.encodeMessage(this.channel, this.seq, this.epoch, this.data!, replaces) as Uint8Array) : null;
-      return { json, jsonBytes: json === null ? 0 : frameBytes(json), msgpack, count: 1 };
-    }
-    const n = this.json.length || this.msgpack.length;
-    const json = this.json.length > 0 ? (ENCODERS[WireFormat.Json]!.merge(this.json, this.jsonBytes) as string) : null;
-    const msgpack = this.msgpack.length > 0 ? (ENCODERS[WireFormat.Msgpack]!.merge(this.msgpack, this.msgpackBytes) as Uint8Array) : null;
-    return { json, jsonBytes: json === null ? 0 : this.jsonBytes + ENCODERS[WireFormat.Json]!.mergeOverhead(n), msgpack, count: n };
+  /**
+   * A conflated window's frames: the latest message, standing for the ones before it in the
+   * window (`replaces`), encoded again now. Null for other windows (see staged()).
+   */
+  latest(): (PublicationFrames & { count: number }) | null {
+    if (!this.conflated) return null;
+    const replaces = this.count - 1;
+    const json = this.formats & JSON_BIT ? (ENCODERS[WireFormat.Json]!.encodeMessage(this.channel, this.seq, this.epoch, this.data!, replaces) as string) : null;
+    const msgpack = this.formats & MSGPACK_BIT ? (ENCODERS[WireFormat.Msgpack]!.encodeMessage(this.channel, this.seq, this.epoch, this.data!, replaces) as Uint8Array) : null;
+    return { json, jsonBytes: json === null ? 0 : frameBytes(json), msgpack, count: 1 };
+  }
+
+  /** The window's frames as they sit in the arena, one per format held (null: not encoded), with the parts that make them one array. */
+  staged(): { json: StagedFrame | null; msgpack: StagedFrame | null; count: number } {
+    return {
+      json: this.formats & JSON_BIT ? this.stage(this.json, WireFormat.Json) : null,
+      msgpack: this.formats & MSGPACK_BIT ? this.stage(this.msgpack, WireFormat.Msgpack) : null,
+      count: this.count,
+    };
+  }
+
+  private stage(slices: ArenaSlices, format: WireFormat): StagedFrame {
+    const e = ENCODERS[format]!;
+    return { bytes: slices.region.bytes, ranges: slices.ranges, head: e.mergeHead(this.count), tail: e.mergeTail(this.count) };
   }
 }

@@ -61,6 +61,21 @@ export function publicationSize(channel: string, frameBytes: number): number {
   return PUB_HEAD + channel.length + frameBytes;
 }
 
+/** Reserves a publication record and writes its head and channel; where its frames go, or -1: the ring is full. */
+function reservePublication(ring: RingProducer, seq: number, epoch: number, channel: string, jsonBytes: number, msgpackBytes: number, count: number): number {
+  const at = ring.reserve(PUB_HEAD + channel.length + jsonBytes + msgpackBytes, RecordKind.Publication);
+  if (at < 0) return -1;
+  ring.f64[at >>> 3] = seq;
+  ring.words[(at + 8) >>> 2] = channel.length;
+  ring.words[(at + 12) >>> 2] = jsonBytes;
+  ring.words[(at + 16) >>> 2] = epoch;
+  ring.words[(at + 20) >>> 2] = msgpackBytes;
+  ring.words[(at + 24) >>> 2] = count;
+  // channel names are ASCII by protocol, so latin1 is exact and the fastest write
+  ring.buf.write(channel, at + PUB_HEAD, 'latin1');
+  return at + PUB_HEAD + channel.length;
+}
+
 /** One publication's frames, by format; null: not encoded. Lengths are their wire bytes. */
 export interface PublicationFrames {
   json: string | null;
@@ -72,19 +87,50 @@ export interface PublicationFrames {
 export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count = 1): boolean {
   const jsonBytes = f.json === null ? 0 : f.jsonBytes;
   const msgpackBytes = f.msgpack === null ? 0 : f.msgpack.byteLength;
-  const at = ring.reserve(PUB_HEAD + channel.length + jsonBytes + msgpackBytes, RecordKind.Publication);
-  if (at < 0) return false;
-  ring.f64[at >>> 3] = seq;
-  ring.words[(at + 8) >>> 2] = channel.length;
-  ring.words[(at + 12) >>> 2] = jsonBytes;
-  ring.words[(at + 16) >>> 2] = epoch;
-  ring.words[(at + 20) >>> 2] = msgpackBytes;
-  ring.words[(at + 24) >>> 2] = count;
-  // channel names are ASCII by protocol, so latin1 is exact and the fastest write
-  ring.buf.write(channel, at + PUB_HEAD, 'latin1');
-  const frameAt = at + PUB_HEAD + channel.length;
+  const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count);
+  if (frameAt < 0) return false;
   if (f.json !== null) ring.buf.write(f.json, frameAt, 'utf8');
   if (f.msgpack !== null) ring.bytes.set(f.msgpack, frameAt + jsonBytes);
+  return true;
+}
+
+/**
+ * One frame kept as byte ranges of a buffer (a merge window's arena): `head`, the bytes of
+ * every range [ranges[2k], ranges[2k+1]) in order, then `tail`.
+ */
+export interface StagedFrame {
+  readonly bytes: Uint8Array;
+  readonly ranges: readonly number[];
+  readonly head: Uint8Array;
+  readonly tail: Uint8Array;
+}
+
+function stagedBytes(f: StagedFrame | null): number {
+  if (f === null) return 0;
+  let n = f.head.byteLength + f.tail.byteLength;
+  for (let i = 0; i < f.ranges.length; i += 2) n += f.ranges[i + 1]! - f.ranges[i]!;
+  return n;
+}
+
+function copyStaged(ring: RingProducer, at: number, f: StagedFrame): number {
+  ring.bytes.set(f.head, at);
+  at += f.head.byteLength;
+  for (let i = 0; i < f.ranges.length; i += 2) {
+    ring.bytes.set(f.bytes.subarray(f.ranges[i]!, f.ranges[i + 1]!), at);
+    at += f.ranges[i + 1]! - f.ranges[i]!;
+  }
+  ring.bytes.set(f.tail, at);
+  return at + f.tail.byteLength;
+}
+
+/** writePublication() for frames kept as byte ranges (a merge window). False: the ring is full. */
+export function writeStagedPublication(ring: RingProducer, seq: number, epoch: number, channel: string, json: StagedFrame | null, msgpack: StagedFrame | null, count: number): boolean {
+  const jsonBytes = stagedBytes(json);
+  const msgpackBytes = stagedBytes(msgpack);
+  const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count);
+  if (frameAt < 0) return false;
+  if (json !== null) copyStaged(ring, frameAt, json);
+  if (msgpack !== null) copyStaged(ring, frameAt + jsonBytes, msgpack);
   return true;
 }
 
