@@ -3,7 +3,7 @@
  * playwright-core) loads the compiled client from a loopback static server with
  * `<script type="module">` — no bundler, no import map — connects to a JWT-protected server with
  * its token in the subprotocol list (a browser cannot set headers), receives a published
- * message, publishes with an ack, and comes back after its shard faults.
+ * message (JSON, and MessagePack through msgpackr's ES module build), publishes with an ack, and comes back after its shard faults.
  *
  * Skipped, saying so, where /usr/bin/chromium is absent (.ci/run installs it; the Debian 13 root
  * of .ci/node-matrix has none).
@@ -24,6 +24,8 @@ const FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backgro
 const SECRET = 'client-browser-test-secret-0123456789';
 /** dist/src: the compiled client and the protocol file it imports, as a browser fetches them. */
 const DIST_SRC = fileURLToPath(new URL('../src/', import.meta.url));
+/** msgpackr's ES module build (relative imports only), served at /msgpackr/ for the MessagePack client. */
+const MSGPACKR = fileURLToPath(new URL('../../node_modules/msgpackr/', import.meta.url));
 const skip = existsSync(CHROMIUM) ? false : `no ${CHROMIUM} here (Debian package chromium): the browser test cannot run`;
 
 /** The page: the application a user would write, importing the client by a relative URL. */
@@ -31,7 +33,10 @@ function page(wsUrl: string, token: string): string {
   return `<!doctype html><meta charset="utf-8"><title>shardcast client</title>
 <script type="module">
 import { ShardcastClient } from '/client/index.js';
-const log = (window.log = { received: [], opens: [], closes: [], errors: [], subs: [] });
+import { pack, unpack } from '/msgpackr/index.js';
+const log = (window.log = { received: [], opens: [], closes: [], errors: [], subs: [], packed: [] });
+const packed = new ShardcastClient({ url: ${JSON.stringify(wsUrl)}, token: ${JSON.stringify(token)}, format: 'msgpack', codec: { encode: pack, decode: unpack } });
+packed.subscribe('room:browser', (d) => log.packed.push(d)).then(() => (log.packedSubscribed = true));
 const client = (window.client = new ShardcastClient({ url: ${JSON.stringify(wsUrl)}, token: ${JSON.stringify(token)}, backoff: { initialMs: 100, maxMs: 500 } }));
 client.on('open', (e) => log.opens.push(e));
 client.on('close', (e) => log.closes.push(e));
@@ -49,8 +54,9 @@ function staticServer(html: () => string): Promise<Server> {
       res.writeHead(200, { 'content-type': 'text/html' }).end(html());
       return;
     }
-    const file = normalize(join(DIST_SRC, path));
-    if (!file.startsWith(DIST_SRC) || !file.endsWith('.js') || !existsSync(file)) {
+    const [root, rest] = path.startsWith('/msgpackr/') ? [MSGPACKR, path.slice('/msgpackr/'.length)] : [DIST_SRC, path];
+    const file = normalize(join(root, rest));
+    if (!file.startsWith(root) || !file.endsWith('.js') || !existsSync(file)) {
       res.writeHead(404).end();
       return;
     }
@@ -83,12 +89,14 @@ describe('client library in a browser (Chromium)', { skip }, () => {
   it('loads as an ES module, connects with the token in the subprotocol, receives, publishes, and reconnects', async () => {
     const address = web.address() as { port: number };
     await tab.goto(`http://127.0.0.1:${address.port}/`);
-    await tab.waitForFunction('window.log && window.log.subscribed', undefined, { timeout: 30_000 });
+    await tab.waitForFunction('window.log && window.log.subscribed && window.log.packedSubscribed', undefined, { timeout: 30_000 });
     assert.equal(await inPage<string>('window.log.opens[0].user'), 'carol');
 
     const seq = await server.publish('room:browser', { hello: 'browser' });
     await tab.waitForFunction(`window.log.received.length === 1`, undefined, { timeout: 10_000 });
     assert.deepEqual(await inPage('window.log.received.map((d) => [d.seq, d.data])'), [[seq, { hello: 'browser' }]]);
+    await tab.waitForFunction(`window.log.packed.length === 1`, undefined, { timeout: 10_000 });
+    assert.deepEqual(await inPage('window.log.packed.map((d) => [d.seq, d.data])'), [[seq, { hello: 'browser' }]], 'the MessagePack client too');
 
     const acked = await inPage<number>(`window.client.publish('room:browser', 'from the page')`);
     assert.equal(acked, seq + 1);
