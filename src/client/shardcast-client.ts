@@ -124,7 +124,12 @@ export class ShardcastClient extends Emitter<ClientEvents> {
   publish(channel: string, data: unknown): Promise<number> {
     if (!this.isOpen()) return Promise.reject(new ShardcastClientError('not_connected', `not connected (${this._state})`));
     const id = `p${++this.nextId}`;
-    this.send({ type: 'publish', channel, data, id });
+    try {
+      this.send({ type: 'publish', channel, data, id });
+    } catch (err) {
+      // data the format cannot carry (a BigInt in JSON, a function): nothing was sent
+      return Promise.reject(new ShardcastClientError('bad_data', `cannot encode the data: ${String(err)}`));
+    }
     return new Promise((resolve, reject) => this.acks.set(id, { resolve, reject }));
   }
 
