@@ -2,7 +2,8 @@
  * The client library (`shardcast/client`) against real two-shard servers on loopback: JSON and
  * MessagePack, subscribe and exactly-once in-order delivery (merged arrays and conflation
  * included), publish acks and refusals, unsubscribe, a reset, tokens (subprotocol, per-user
- * channel, a token function), and the terminal close that must not be retried.
+ * channel, a token function, 4003 answered with a fresh token), and the terminal close that must
+ * not be retried.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -198,6 +199,23 @@ describe('client library: tokens and terminal closes', () => {
     const next = await server.publish('room:1', 'after');
     await c.until(() => c.seqs('~user/alice').length === 2 && c.seqs('room:1').includes(next), 'messages after the reconnect');
     c.accounted('room:1', 1, next);
+  });
+
+  it('reconnects after 4003 (token expired) with a fresh token from the token function', async () => {
+    const exp = (s: number) => Math.floor(Date.now() / 1000) + s;
+    const tokens = [exp(2), exp(3600)].map((e) =>
+      new SignJWT({ channels: ['room:*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('erin').setExpirationTime(e).sign(new TextEncoder().encode(SECRET)),
+    );
+    let calls = 0;
+    const c = new RecordingClient(server.port, { token: () => tokens[Math.min(calls++, 1)]! });
+    clients.push(c);
+    await c.client.subscribe('room:exp');
+    await c.until(() => c.events('open').length === 2, 'the reconnect after expiry', 15_000);
+    assert.deepEqual(c.events('close').map((e) => [e.code, e.reconnectInMs !== null]), [[4003, true]]);
+    assert.equal(calls, 2);
+    await c.until(() => c.events('subscribed').some((s) => s.resubscribe), 'the resubscription');
+    const seq = await server.publish('room:exp', 'still here');
+    await c.until(() => c.seqs('room:exp').includes(seq), 'a message on the new connection');
   });
 
   it('does not reconnect after a terminal close (4500) and says so', async () => {
