@@ -218,6 +218,18 @@ describe('client library: tokens and terminal closes', () => {
     await c.until(() => c.seqs('room:exp').includes(seq), 'a message on the new connection');
   });
 
+  it('refresh() resolves with the new token’s exp, and rejects with the server’s code', async () => {
+    const c = new RecordingClient(server.port, { token: await mint('frank') });
+    clients.push(c);
+    await c.client.ready();
+    const exp = Math.floor(Date.now() / 1000) + 7200;
+    const fresh = await new SignJWT({ channels: ['room:*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('frank').setExpirationTime(exp).sign(new TextEncoder().encode(SECRET));
+    assert.equal(await c.client.refresh(fresh), exp);
+    await assert.rejects(c.client.refresh('not-a-jwt'), code('unauthorized'));
+    await assert.rejects(c.client.refresh(await mint('mallory')), code('forbidden'));
+    assert.equal(c.client.state, 'open');
+  });
+
   it('does not reconnect after a terminal close (4500) and says so', async () => {
     const c = new RecordingClient(server.port, { token: await mint('bob') });
     clients.push(c);

@@ -50,6 +50,10 @@ export class ShardcastClient extends Emitter<ClientEvents> {
   /** subscribe() promises not yet answered. */
   private readonly subscribing = new Map<string, Waiter<SubscribedEvent>[]>();
   private readonly acks = new Map<string, Waiter<number>>();
+  /** refresh() calls on this connection, answered in order (`refreshed` or an error with ref "refresh"). */
+  private refreshes: Waiter<number>[] = [];
+  /** A token given to refresh() replaces a fixed `token` option for later connections. */
+  private token: ClientOptions['token'];
   private readyWaiters: Waiter<void>[] = [];
   private nextId = 0;
   /** Back-off step of the next reconnect. */
@@ -68,6 +72,7 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     const WS = options.WebSocket ?? (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket;
     if (WS === undefined) throw new TypeError('no WebSocket here: pass one (options.WebSocket), e.g. the ws package on Node 20');
     this.WS = WS;
+    this.token = options.token;
     void this.connect();
   }
 
@@ -133,6 +138,18 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     return new Promise((resolve, reject) => this.acks.set(id, { resolve, reject }));
   }
 
+  /**
+   * Hands the server a new token for the same user before the current one expires (else the
+   * connection is closed with 4003 and reconnects); resolves with its `exp`. A fixed `token`
+   * option is replaced by it for later connections; a token function is still called.
+   */
+  refresh(token: string): Promise<number> {
+    if (typeof this.token !== 'function') this.token = token;
+    if (!this.isOpen()) return Promise.reject(new ShardcastClientError('not_connected', `not connected (${this._state})`));
+    this.send({ type: 'refresh', token });
+    return new Promise((resolve, reject) => this.refreshes.push({ resolve, reject }));
+  }
+
   /** Closes the connection for good: no reconnect; unanswered publishes reject with `closed`. */
   close(): void {
     if (this._state === 'closed') return;
@@ -168,7 +185,7 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     this.timer = null;
     let token: string | null = null;
     try {
-      const t = this.options.token;
+      const t = this.token;
       token = t === undefined ? null : typeof t === 'string' ? t : await t();
     } catch (err) {
       this.emit('error', { code: 'token', message: `the token function failed: ${String(err)}` });
@@ -219,11 +236,14 @@ export class ShardcastClient extends Emitter<ClientEvents> {
       case 'ack':
         this.settleAck(m['id'], m['seq'], null);
         return;
+      case 'refreshed':
+        this.refreshes.shift()?.resolve(Number(m['exp']));
+        return;
       case 'error':
         this.onError(m);
         return;
       default:
-        return; // unsubscribed, pong, refreshed: nothing waits for them
+        return; // unsubscribed, pong: nothing waits for them
     }
   }
 
@@ -268,6 +288,8 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     const ref = m['ref'];
     if (typeof ref === 'string' && this.acks.has(ref)) {
       this.settleAck(ref, null, new ShardcastClientError(code, message));
+    } else if (ref === 'refresh' && this.refreshes.length > 0) {
+      this.refreshes.shift()!.reject(new ShardcastClientError(code, message));
     } else if (ref === 'subscribe' && this.asked.length > 0) {
       // subscribe refusals come in the order the subscribes were sent: this one answers the oldest
       const channel = this.asked.shift()!;
@@ -335,8 +357,9 @@ export class ShardcastClient extends Emitter<ClientEvents> {
   }
 
   private failAcks(code: string, message: string): void {
-    const waiting = [...this.acks.values()];
+    const waiting = [...this.acks.values(), ...this.refreshes];
     this.acks.clear();
+    this.refreshes = [];
     for (const w of waiting) w.reject(new ShardcastClientError(code, message));
   }
 
