@@ -19,6 +19,7 @@ function recorder(): StreamSink & { log: Array<['message', Delivery] | ['gap', G
   const log: Array<['message', Delivery] | ['gap', GapEvent] | ['unrecovered', UnrecoveredEvent] | ['reset', string]> = [];
   return {
     log,
+    subscribed: () => {}, // its answer is what subscribed() returns, checked there
     deliver: (d) => log.push(['message', d]),
     gap: (g) => log.push(['gap', g]),
     unrecovered: (u) => log.push(['unrecovered', u]),

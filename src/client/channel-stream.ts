@@ -13,6 +13,8 @@ import type { Delivery, GapEvent, SubscribedEvent, UnrecoveredEvent } from './ev
 import type { ServerMessage } from './wire.js';
 
 export interface StreamSink {
+  /** The answer to a (re)subscription, told before what it implies (a gap, held messages). */
+  subscribed(s: SubscribedEvent): void;
   deliver(d: Delivery): void;
   gap(g: GapEvent): void;
   unrecovered(u: UnrecoveredEvent): void;
@@ -58,6 +60,8 @@ export class ChannelStream {
     const lastEpoch = this.epoch;
     const lastSeq = this.seq;
     this.streamEpoch = epoch;
+    this.answer = { channel: this.channel, seq, epoch, ...(recovered === undefined ? {} : { recovered }), resubscribe };
+    this.sink.subscribed(this.answer);
     if (!this.anchored) {
       this.place(epoch, seq);
       this.anchored = true;
@@ -76,7 +80,6 @@ export class ChannelStream {
     const held = this.pending ?? [];
     this.pending = null;
     for (const m of held) this.frame(m);
-    this.answer = { channel: this.channel, seq, epoch, ...(recovered === undefined ? {} : { recovered }), resubscribe };
     return this.answer;
   }
 

@@ -172,6 +172,10 @@ export class ShardcastClient extends Emitter<ClientEvents> {
   }
 
   private readonly sink: StreamSink = {
+    subscribed: (s) => {
+      this.emit('subscribed', s);
+      this.settleSubscribe(s.channel, s, null);
+    },
     deliver: (d) => {
       this.handlers.get(d.channel)?.(d);
       this.emit('message', d);
@@ -277,9 +281,7 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     const seq = typeof m['seq'] === 'number' ? m['seq'] : 0;
     const epoch = typeof m['epoch'] === 'string' ? m['epoch'] : null;
     const recovered = typeof m['recovered'] === 'boolean' ? m['recovered'] : undefined;
-    const event = stream.subscribed(seq, epoch, recovered);
-    this.emit('subscribed', event);
-    this.settleSubscribe(channel, event, null);
+    stream.subscribed(seq, epoch, recovered);
   }
 
   private onError(m: ServerMessage): void {
