@@ -109,6 +109,30 @@ test('the guard sees imports, type-only ones included', () => {
   assert.ok(importsOf('src/index.ts').some((i) => i.to === 'src/engine/engine.ts'), 'export … from is an import');
 });
 
+/** Non-relative run-time imports (`node:…`, packages) of a file. */
+function bareImportsOf(path: string): string[] {
+  const text = readFileSync(join(ROOT, path), 'utf8');
+  const re = /^(?:import|export)\s+(?!type\s)(?:[^;]*?\s+from\s+)?'([^.'][^']*)'/gms;
+  return [...text.matchAll(re)].map((m) => m[1]!);
+}
+
+test('the client library runs in a browser: what it imports at run time, transitively, imports only relative files', () => {
+  const seen = new Set<string>();
+  const queue = files.filter((f) => roomOf(f) === 'client');
+  assert.ok(queue.includes('src/client/index.ts'));
+  while (queue.length > 0) {
+    const f = queue.pop()!;
+    if (seen.has(f)) continue;
+    seen.add(f);
+    queue.push(...importsOf(f).filter((i) => !i.typeOnly).map((i) => i.to));
+  }
+  const bare = [...seen].flatMap((f) => bareImportsOf(f).map((b) => `${f} → ${b}`));
+  assert.deepEqual(bare, [], 'Node built-ins or packages reachable from src/client/');
+  assert.ok(seen.has('src/protocol/codes.ts'), 'the guard follows imports into other rooms');
+  assert.deepEqual(bareImportsOf('src/protocol/messages.ts'), [], 'relative imports are not counted as bare');
+  assert.ok(bareImportsOf('src/engine/config.ts').includes('node:os'), 'the guard sees node: imports');
+});
+
 test(`no source file is longer than ${MAX_LINES} lines`, () => {
   const long = files.map((f) => [f, readFileSync(join(ROOT, f), 'utf8').split('\n').length] as const).filter(([, n]) => n > MAX_LINES);
   assert.deepEqual(long, []);
