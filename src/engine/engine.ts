@@ -12,7 +12,9 @@ import { createBroker, forgetNow, startBroker } from './brokers.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { resolveConfig, type Config, type Options } from './config.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
-import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
+import { Counters, createCounters } from '../transport/counters.js';
+import { answerRoute, buildStats, type ChannelInfo, type RouteSources, type Stats } from './control-routes.js';
+import { readiness } from './readiness.js';
 import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
 import { splitTopic } from '../protocol/wire-format.js';
 import { ShardcastError } from '../protocol/errors.js';
@@ -35,20 +37,7 @@ import '../transport/uws.js'; // fail fast, on the main thread, if the native uW
 /** How long GET /api/channels waits for the shards' reports. */
 const CHANNELS_QUERY_TIMEOUT_MS = 2000;
 
-export interface ChannelInfo {
-  channel: string;
-  subscribers: number;
-}
-
-export interface Stats {
-  connections: number;
-  /** Per shard: bytes of the broadcast ring not read yet. */
-  feedLag: number[];
-  shards: Array<{ shard: number } & Record<ShardCounterName, number>>;
-  totals: Record<ShardCounterName, number>;
-  main: Record<MainCounterName, number>;
-  liveShards: number;
-}
+export type { ChannelInfo, Stats } from './control-routes.js';
 
 export interface ShardcastServer {
   readonly config: Config;
@@ -112,6 +101,10 @@ class Engine implements ShardcastServer {
   private readonly metricsRegistry;
   private ipc: IpcServer | null = null;
   private closing: Promise<void> | null = null;
+  /** start() has finished: until then /readyz says "starting". */
+  private started = false;
+  /** What the control routes (/api/stats, /metrics, /readyz, …) read, on either port. */
+  private readonly routes: RouteSources;
   private queries = new Map<number, { pending: number; sums: Map<string, number>; done: () => void }>();
   private nextQuery = 1;
   /** disconnectUser() calls waiting for the shards' counts. */
@@ -146,6 +139,13 @@ class Engine implements ShardcastServer {
       },
       onMessage: (shard, m) => this.onShardMessage(shard, m),
     }, log);
+    this.routes = {
+      channels: () => this.channels(),
+      stats: () => this.stats(),
+      metrics: () => this.metrics(),
+      metricsContentType: this.metricsRegistry.contentType,
+      readiness: () => readiness({ listening: this.supervisor.listening, broker: config.broker, brokerUp: this.counters.main('brokerUp') === 1, phase: this.closing ? 'stopping' : this.started ? 'running' : 'starting' }),
+    };
     this.stallWatch = new StallWatch(this.fanout, config.workers, config.shardStallTimeout, (shard, ms) => {
       this.counters.mainAdd('shardStalls');
       this.supervisor.markStalled(shard);
@@ -169,6 +169,7 @@ class Engine implements ShardcastServer {
       await this.close();
       throw err;
     }
+    this.started = true;
     this.log.info(listeningLine(this.config, this.port, this.ipc !== null));
     if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
   }
@@ -250,18 +251,7 @@ class Engine implements ShardcastServer {
   }
 
   stats(): Stats {
-    const c = this.counters;
-    const shards = Array.from({ length: this.config.workers }, (_, shard) => {
-      const row = { shard } as { shard: number } & Record<ShardCounterName, number>;
-      for (const name of Object.keys(ShardCounter) as ShardCounterName[]) row[name] = c.shard(shard, name);
-      return row;
-    });
-    const totals = {} as Record<ShardCounterName, number>;
-    for (const name of Object.keys(ShardCounter) as ShardCounterName[]) totals[name] = c.total(name);
-    const main = {} as Record<MainCounterName, number>;
-    for (const name of Object.keys(MainCounter) as MainCounterName[]) main[name] = c.main(name);
-    const feedLag = shards.map((s) => this.fanout.lag(s.shard));
-    return { connections: c.openTotal, feedLag, shards, totals, main, liveShards: this.supervisor.liveShards };
+    return buildStats(this.counters, (shard) => this.fanout.lag(shard), this.supervisor.liveShards);
   }
 
   metrics(): Promise<string> {
@@ -368,18 +358,7 @@ class Engine implements ShardcastServer {
     }
   }
 
-  private async answerControl(route: ControlRoute): Promise<HttpAnswer> {
-    switch (route) {
-      case 'channels':
-        return { status: 200, contentType: 'application/json', body: JSON.stringify({ channels: await this.channels() }) };
-      case 'stats':
-        return { status: 200, contentType: 'application/json', body: JSON.stringify(this.stats()) };
-      case 'metrics':
-        return { status: 200, contentType: this.metricsRegistry.contentType, body: await this.metrics() };
-      default: {
-        const never: never = route;
-        throw new Error(`unknown control route ${String(never)}`);
-      }
-    }
+  private answerControl(route: ControlRoute): Promise<HttpAnswer> {
+    return answerRoute(route, this.routes);
   }
 }

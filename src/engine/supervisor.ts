@@ -95,6 +95,11 @@ export class Supervisor {
     return n;
   }
 
+  /** Per shard: up and listening (what /readyz reports). */
+  get listening(): boolean[] {
+    return this.slots.map((s) => s.listening);
+  }
+
   /** Shards up and listening. */
   get liveShards(): number {
     return this.slots.filter((s) => s.listening).length;

@@ -11,6 +11,8 @@
  *   GET  /api/channels  → {"channels":[{"channel":C,"subscribers":n}…]}
  *   GET  /api/stats     → engine counters as JSON
  *   GET  /metrics       → Prometheus text (no API key needed)
+ *   GET  /readyz        → 200 when every shard listens (and Redis answers, with --broker redis),
+ *                         else 503; the JSON body names what is missing (no API key needed)
  *   GET  /healthz       → 200 {"ok":true}
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
@@ -39,8 +41,9 @@ export class HttpApi {
     app.get('/api/channels', (res, req) => this.control(res, req, 'channels'));
     app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
     app.get('/metrics', (res) => this.control(res, null, 'metrics'));
+    app.get('/readyz', (res) => this.control(res, null, 'readyz'));
     app.get('/healthz', (res) => sendJson(res, 200, '{"ok":true}'));
-    for (const [path, allow] of [['/api/publish', 'POST'], ['/api/disconnect', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/healthz', 'GET']] as const) {
+    for (const [path, allow] of [['/api/publish', 'POST'], ['/api/disconnect', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/readyz', 'GET'], ['/healthz', 'GET']] as const) {
       app.any(path, (res) => this.fail(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${allow}`, { allow }));
     }
     app.any('/*', (res) => this.fail(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
