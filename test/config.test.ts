@@ -62,6 +62,9 @@ describe('resolveConfig', () => {
       shardStallTimeout: 3000,
       shutdownTimeout: 5000,
       logLevel: 'info',
+      logFormat: 'json',
+      adminPort: null,
+      adminHost: '127.0.0.1',
       jwt: null,
       testHooks: false,
     });

@@ -24,6 +24,7 @@ import { IngressReader } from '../ingress/ingress-reader.js';
 import { Interest } from '../pubsub/interest.js';
 import { Sequencer } from '../pubsub/sequencer.js';
 import { IpcServer } from '../ingress/ipc-server.js';
+import { ADMIN_CONTROL, AdminServer } from './admin-server.js';
 import { createLogger, type Logger } from './logger.js';
 import { createMetrics } from '../observe/metrics.js';
 import { checkChannelList, serialiseData } from '../protocol/messages.js';
@@ -43,6 +44,8 @@ export interface ShardcastServer {
   readonly config: Config;
   /** The port the shards listen on (useful with port 0). */
   readonly port: number;
+  /** The admin port (--admin-port; useful with 0), or null when the admin routes are on `port`. */
+  readonly adminPort: number | null;
   /** Publishes `data` (any JSON value) on a channel; resolves with its seq. */
   publish(channel: string, data: unknown): Promise<number>;
   /** Publishes the same data on several channels; one seq per channel, in order. */
@@ -100,6 +103,7 @@ class Engine implements ShardcastServer {
   private readonly readers = new Map<number, IngressReader>();
   private readonly metricsRegistry;
   private ipc: IpcServer | null = null;
+  private admin: AdminServer | null = null;
   private closing: Promise<void> | null = null;
   /** start() has finished: until then /readyz says "starting". */
   private started = false;
@@ -157,8 +161,16 @@ class Engine implements ShardcastServer {
     return this.supervisor.listenPort;
   }
 
+  get adminPort(): number | null {
+    return this.admin?.port ?? null;
+  }
+
   async start(): Promise<void> {
     try {
+      // first: an orchestrator asking /readyz during start-up gets "starting", not a refused connection
+      if (this.config.adminPort !== null) {
+        this.admin = await AdminServer.listen(this.config.adminHost, this.config.adminPort, this.config.apiKeys, { control: ADMIN_CONTROL, answer: (route) => this.answerControl(route) });
+      }
       await startBroker(this.broker);
       await this.supervisor.start();
       this.stallWatch.start();
@@ -171,6 +183,7 @@ class Engine implements ShardcastServer {
     }
     this.started = true;
     this.log.info(listeningLine(this.config, this.port, this.ipc !== null));
+    if (this.admin !== null) this.log.info(`admin routes (/metrics, /api/stats, /readyz) on ${this.config.adminHost}:${this.admin.port}, not on the public port`);
     if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
   }
 
@@ -291,6 +304,7 @@ class Engine implements ShardcastServer {
     clearTimeout(timer);
     for (const r of this.readers.values()) r.stop();
     await this.broker.close();
+    await this.admin?.close(); // last: /readyz says "shutting down" until the shards are gone
     if (!stopped) throw new Error(`shards did not stop within ${this.config.shutdownTimeout + 2000} ms`);
     this.log.info(`shardcast stopped in ${Date.now() - started} ms`);
   }
@@ -320,8 +334,7 @@ class Engine implements ShardcastServer {
       case 'http-control':
         void this.answerControl(m.route).then(
           (answer) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer }),
-          (err: Error) => {
-            this.log.error(`control route ${m.route} failed: ${err.stack ?? err.message}`);
+          () => {
             const body = JSON.stringify({ error: { code: ErrorCode.Internal, message: 'internal error' } });
             this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 500, contentType: 'application/json', body } });
           },
@@ -358,7 +371,11 @@ class Engine implements ShardcastServer {
     }
   }
 
+  /** A control route's answer, for a shard or the admin port; a failure is logged and rejects. */
   private answerControl(route: ControlRoute): Promise<HttpAnswer> {
-    return answerRoute(route, this.routes);
+    return answerRoute(route, this.routes).catch((err: Error) => {
+      this.log.error(`control route ${route} failed: ${err.stack ?? err.message}`);
+      throw err;
+    });
   }
 }
