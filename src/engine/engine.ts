@@ -78,7 +78,7 @@ export interface ShardcastServer {
 
 export async function startServer(options: Options = {}, logger?: Logger): Promise<ShardcastServer> {
   const config = resolveConfig(options); // a ConfigError rejects the promise
-  return startWithConfig(config, logger ?? createLogger(config.logLevel));
+  return startWithConfig(config, logger ?? createLogger(config.logLevel, undefined, config.logFormat));
 }
 
 /** Starts from an already validated Config (the CLI validates flags and env first). */
@@ -153,7 +153,7 @@ class Engine implements ShardcastServer {
     this.stallWatch = new StallWatch(this.fanout, config.workers, config.shardStallTimeout, (shard, ms) => {
       this.counters.mainAdd('shardStalls');
       this.supervisor.markStalled(shard);
-      this.log.error(`shard ${shard} left its feed unread for ${ms} ms: cut loose so publishing goes on; it closes its clients with 4002 and is replaced when it runs again`);
+      this.log.error(`shard ${shard} left its feed unread for ${ms} ms: cut loose so publishing goes on; it closes its clients with 4002 and is replaced when it runs again`, { event: 'shard_stall', shard, ms });
     });
   }
 
@@ -182,9 +182,9 @@ class Engine implements ShardcastServer {
       throw err;
     }
     this.started = true;
-    this.log.info(listeningLine(this.config, this.port, this.ipc !== null));
-    if (this.admin !== null) this.log.info(`admin routes (/metrics, /api/stats, /readyz) on ${this.config.adminHost}:${this.admin.port}, not on the public port`);
-    if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
+    this.log.info(listeningLine(this.config, this.port, this.ipc !== null), { event: 'start', host: this.config.host, port: this.port, shards: this.config.workers, broker: this.config.broker, adminPort: this.adminPort });
+    if (this.admin !== null) this.log.info(`admin routes (/metrics, /api/stats, /readyz) on ${this.config.adminHost}:${this.admin.port}, not on the public port`, { event: 'admin_listening', host: this.config.adminHost, port: this.admin.port });
+    if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config), { event: 'anonymous_access' });
   }
 
   publish(channel: string, data: unknown): Promise<number> {
@@ -306,13 +306,13 @@ class Engine implements ShardcastServer {
     await this.broker.close();
     await this.admin?.close(); // last: /readyz says "shutting down" until the shards are gone
     if (!stopped) throw new Error(`shards did not stop within ${this.config.shutdownTimeout + 2000} ms`);
-    this.log.info(`shardcast stopped in ${Date.now() - started} ms`);
+    this.log.info(`shardcast stopped in ${Date.now() - started} ms`, { event: 'stopped', ms: Date.now() - started });
   }
 
   private startReader(shard: number, generation: number, ring: RingHandle, worker: Worker): void {
     this.readers.get(shard)?.stop();
     const reader = new IngressReader(shard, generation, ring, worker, this.broker, this.fanout, this.counters, (why) => {
-      this.log.error(`shard ${shard}: ${why}; restarting the shard`);
+      this.log.error(`shard ${shard}: ${why}; restarting the shard`, { event: 'shard_fail', shard });
       worker.postMessage({ type: 'fail', reason: why } satisfies ToShard);
     });
     this.readers.set(shard, reader);
@@ -344,7 +344,7 @@ class Engine implements ShardcastServer {
         this.interest.apply(shard, m.on, m.off);
         return;
       case 'log':
-        this.log[m.level](m.message);
+        this.log[m.level](m.message, { event: 'shard_log', shard });
         return;
       case 'http-disconnect':
         void this.disconnectUser(m.user).then((closed) =>
@@ -374,7 +374,7 @@ class Engine implements ShardcastServer {
   /** A control route's answer, for a shard or the admin port; a failure is logged and rejects. */
   private answerControl(route: ControlRoute): Promise<HttpAnswer> {
     return answerRoute(route, this.routes).catch((err: Error) => {
-      this.log.error(`control route ${route} failed: ${err.stack ?? err.message}`);
+      this.log.error(`control route ${route} failed: ${err.stack ?? err.message}`, { event: 'route_error', route });
       throw err;
     });
   }
