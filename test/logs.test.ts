@@ -118,8 +118,8 @@ describe('JSON logs of shard lifecycle events', () => {
     await p.waitEvent('shard_restart', (l) => l['shard'] === 0);
     await p.waitEvent('shard_up', (l) => l['shard'] === 0 && l['generation'] === 1);
 
-    p.send('stall 1 1500');
-    p.send('publish 20'); // a stall shows as records left unread
+    p.send('stall 1 2000');
+    p.send('publish 50'); // a stall shows as records left unread
     const stall = await p.waitEvent('shard_stall');
     assert.equal(stall['shard'], 1);
     assert.equal(stall['level'], 'error');

@@ -1,7 +1,7 @@
 /**
  * LogProcess — a real server in a child process whose log lines (stdout) a test reads as they
  * come: either the `shardcast serve` CLI, or startServer() in a small script that also takes
- * commands on stdin (`fault N`, `stall N MS`, `publish N`, `close`), for lifecycle events only the
+ * commands on stdin (`fault N`, `stall N MS`, `publish N` (one each 20 ms), `close`), for lifecycle events only the
  * in-process API can cause.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -38,7 +38,8 @@ export class LogProcess {
         const [cmd, a, b] = line.split(' ');
         if (cmd === 'fault') s.injectFault(Number(a));
         if (cmd === 'stall') s.injectStall(Number(a), Number(b));
-        if (cmd === 'publish') for (let i = 0; i < Number(a); i++) await s.publish('x', i);
+        // one every 20 ms: spread over time, so that some land while a shard is stalled
+        if (cmd === 'publish') for (let i = 0; i < Number(a); i++) { await s.publish('x', i); await new Promise((r) => setTimeout(r, 20)); }
         if (cmd === 'close') { await s.close(); process.exit(0); }
       });
     })().catch((err) => { process.stderr.write(String(err.stack)); process.exit(9); });`;
