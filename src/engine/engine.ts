@@ -26,17 +26,17 @@ import { Sequencer } from '../pubsub/sequencer.js';
 import { IpcServer } from '../ingress/ipc-server.js';
 import { ADMIN_CONTROL, AdminServer } from './admin-server.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics } from '../observe/metrics.js';
+import type { Registry } from 'prom-client';
+import type { ThreadSampler } from '../observe/thread-sampler.js';
+import { engineMetrics } from './engine-metrics.js';
 import { checkChannelList, serialiseData } from '../protocol/messages.js';
 import { checkUser, userChannel } from '../protocol/user-channel.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
 import { StallWatch } from './stall-watch.js';
 import { anonymousSummary, listeningLine } from './start-line.js';
 import { Supervisor } from './supervisor.js';
+import { ShardQueries } from './shard-queries.js';
 import '../transport/uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
-
-/** How long GET /api/channels waits for the shards' reports. */
-const CHANNELS_QUERY_TIMEOUT_MS = 2000;
 
 export type { ChannelInfo, Stats } from './control-routes.js';
 
@@ -101,7 +101,9 @@ class Engine implements ShardcastServer {
   private readonly supervisor: Supervisor;
   private readonly stallWatch: StallWatch;
   private readonly readers = new Map<number, IngressReader>();
-  private readonly metricsRegistry;
+  private readonly metricsRegistry: Registry;
+  /** Event-loop utilisation of every thread, sampled each second for /metrics. */
+  private readonly threads: ThreadSampler;
   private ipc: IpcServer | null = null;
   private admin: AdminServer | null = null;
   private closing: Promise<void> | null = null;
@@ -109,10 +111,8 @@ class Engine implements ShardcastServer {
   private started = false;
   /** What the control routes (/api/stats, /metrics, /readyz, …) read, on either port. */
   private readonly routes: RouteSources;
-  private queries = new Map<number, { pending: number; sums: Map<string, number>; done: () => void }>();
-  private nextQuery = 1;
-  /** disconnectUser() calls waiting for the shards' counts. */
-  private disconnects = new Map<number, { pending: number; add: (closed: number) => void; done: () => void }>();
+  /** channels() and disconnectUser(): questions to every shard. */
+  private readonly queries = new ShardQueries();
 
   constructor(
     readonly config: Config,
@@ -125,7 +125,7 @@ class Engine implements ShardcastServer {
     this.fanout = new Fanout(this.broadcast, { formatsOf: (c) => this.interest.formatsOf(c), mergeMs: config.mergeMs, mergeMaxBytes: config.mergeMaxBytes, conflated: (c) => conflate.matches(c) });
     this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log);
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
-    this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
+    ({ registry: this.metricsRegistry, threads: this.threads } = engineMetrics(config, this.counters, this.fanout, () => this.supervisor, this.readers));
     this.supervisor = new Supervisor(config, this.broadcast, this.counters, {
       attach: (shard) => {
         this.fanout.attach(shard);
@@ -174,6 +174,7 @@ class Engine implements ShardcastServer {
       await startBroker(this.broker);
       await this.supervisor.start();
       this.stallWatch.start();
+      this.threads.start();
       if (this.config.ipcSocket !== null) {
         this.ipc = await IpcServer.listen(this.config.ipcSocket, this.broker, this.counters, this.config.maxPayload, this.log);
       }
@@ -223,44 +224,24 @@ class Engine implements ShardcastServer {
   }
 
   channels(): Promise<ChannelInfo[]> {
-    return new Promise((resolve) => {
-      const query = this.nextQuery++;
-      const sums = new Map<string, number>();
-      const done = (): void => {
-        clearTimeout(timer);
-        this.queries.delete(query);
-        resolve([...sums].map(([channel, subscribers]) => ({ channel, subscribers })).sort((a, b) => a.channel.localeCompare(b.channel)));
-      };
-      // a shard that dies mid-query must not hang the answer
-      const timer = setTimeout(done, CHANNELS_QUERY_TIMEOUT_MS);
-      const pending = this.supervisor.broadcast({ type: 'channels-query', query });
-      if (pending === 0) return done();
-      this.queries.set(query, { pending, sums, done });
-    });
+    const sums = new Map<string, number>();
+    return this.queries.ask<Array<[string, number]>, ChannelInfo[]>(
+      (query) => this.supervisor.broadcast({ type: 'channels-query', query }),
+      (channels) => {
+        for (const [topic, n] of channels) {
+          const c = splitTopic(topic).channel;
+          sums.set(c, (sums.get(c) ?? 0) + n);
+        }
+      },
+      () => [...sums].map(([channel, subscribers]) => ({ channel, subscribers })).sort((a, b) => a.channel.localeCompare(b.channel)),
+    );
   }
 
   async disconnectUser(user: string): Promise<number> {
     checkUser(user);
-    return new Promise((resolve) => {
-      const query = this.nextQuery++;
-      let closed = 0;
-      const done = (): void => {
-        clearTimeout(timer);
-        this.disconnects.delete(query);
-        resolve(closed);
-      };
-      // a shard that dies mid-query must not hang the answer (its connections closed with it)
-      const timer = setTimeout(done, CHANNELS_QUERY_TIMEOUT_MS);
-      const pending = this.supervisor.broadcast({ type: 'disconnect-user', query, user });
-      if (pending === 0) return done();
-      this.disconnects.set(query, {
-        pending,
-        add: (n) => {
-          closed += n;
-        },
-        done,
-      });
-    });
+    let closed = 0;
+    // a shard that dies meanwhile closed its connections with it
+    return this.queries.ask<number, number>((query) => this.supervisor.broadcast({ type: 'disconnect-user', query, user }), (n) => (closed += n), () => closed);
   }
 
   stats(): Stats {
@@ -294,6 +275,7 @@ class Engine implements ShardcastServer {
   private async shutdown(): Promise<void> {
     const started = Date.now();
     this.stallWatch.stop();
+    this.threads.stop();
     await this.ipc?.close();
     this.fanout.flush();
     let timer: NodeJS.Timeout | undefined;
@@ -321,16 +303,9 @@ class Engine implements ShardcastServer {
 
   private onShardMessage(shard: number, m: FromShard): void {
     switch (m.type) {
-      case 'channels-report': {
-        const q = this.queries.get(m.query);
-        if (!q) return;
-        for (const [topic, n] of m.channels) {
-          const c = splitTopic(topic).channel;
-          q.sums.set(c, (q.sums.get(c) ?? 0) + n);
-        }
-        if (--q.pending === 0) q.done();
+      case 'channels-report':
+        this.queries.answer(m.query, m.channels);
         return;
-      }
       case 'http-control':
         void this.answerControl(m.route).then(
           (answer) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer }),
@@ -351,13 +326,9 @@ class Engine implements ShardcastServer {
           this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 200, contentType: 'application/json', body: `{"closed":${closed}}` } }),
         );
         return;
-      case 'disconnected': {
-        const d = this.disconnects.get(m.query);
-        if (!d) return;
-        d.add(m.closed);
-        if (--d.pending === 0) d.done();
+      case 'disconnected':
+        this.queries.answer(m.query, m.closed);
         return;
-      }
       case 'attach-feed':
       case 'listening':
       case 'listen-failed':

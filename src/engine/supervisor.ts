@@ -100,6 +100,11 @@ export class Supervisor {
     return this.slots.map((s) => s.listening);
   }
 
+  /** The shard's worker thread, if it has one now (its event-loop utilisation is read through it). */
+  worker(shard: number): Worker | null {
+    return this.slots[shard]?.worker ?? null;
+  }
+
   /** Shards up and listening. */
   get liveShards(): number {
     return this.slots.filter((s) => s.listening).length;

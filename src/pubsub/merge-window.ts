@@ -51,6 +51,8 @@ export class MergeWindow {
      * format, their shard makes it from the other frame (Feed).
      */
     readonly formats: number,
+    /** When its first message was accepted (nowMs): the record's stamp, so latency includes the wait. */
+    readonly opened: number,
   ) {}
 
   /** The ring space of a new window holding `f` alone. */

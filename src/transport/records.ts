@@ -5,14 +5,15 @@
  *
  * Broadcast ring (main → every shard):
  *   PUBLICATION  seq:f64 | channelLen:u32 | jsonLen:u32 | epoch:u32 | msgpackLen:u32 |
- *                count:u32 | (4 bytes unused) |
+ *                count:u32 | (4 bytes unused) | stamp:f64 |
  *                channel bytes | JSON frame bytes | MessagePack frame bytes
  *                The frames are finished wire frames, encoded once on the main thread,
  *                one per format some shard has subscribers in (a length of 0: not
  *                encoded; at least one always is); count is how many messages each frame
  *                holds (more than 1 when merged, see pubsub/merge-window.ts) and seq the
  *                last seq among them; the epoch names the channel's incarnation
- *                (sequencer.ts).
+ *                (sequencer.ts). stamp: when main accepted the (first) message, on the
+ *                clock every thread shares (clock.ts), for the delivery-latency histogram.
  *   REPLY        shard:i32 | generation:u32 | target:u32 | bodyLen:u32 | ref:f64 | body bytes
  *                Meant for one shard worker only (an ack for a WebSocket publish or the
  *                answer to an HTTP publish); the others skip it. Riding the broadcast ring
@@ -49,7 +50,7 @@ export const enum ReplyTarget {
   Http = 2,
 }
 
-const PUB_HEAD = 32;
+const PUB_HEAD = 40;
 const REPLY_HEAD = 24;
 const PUBLISH_HEAD = 32;
 const FORGET_HEAD = 8;
@@ -69,7 +70,7 @@ export interface PublicationFrames {
 }
 
 /** Writes a publication (a JSON frame string is encoded straight into the ring). False: the ring is full. */
-export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count = 1): boolean {
+export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count: number, stamp: number): boolean {
   const jsonBytes = f.json === null ? 0 : f.jsonBytes;
   const msgpackBytes = f.msgpack === null ? 0 : f.msgpack.byteLength;
   const at = ring.reserve(PUB_HEAD + channel.length + jsonBytes + msgpackBytes, RecordKind.Publication);
@@ -80,6 +81,7 @@ export function writePublication(ring: RingProducer, seq: number, epoch: number,
   ring.words[(at + 16) >>> 2] = epoch;
   ring.words[(at + 20) >>> 2] = msgpackBytes;
   ring.words[(at + 24) >>> 2] = count;
+  ring.f64[(at + 32) >>> 3] = stamp;
   // channel names are ASCII by protocol, so latin1 is exact and the fastest write
   ring.buf.write(channel, at + PUB_HEAD, 'latin1');
   const frameAt = at + PUB_HEAD + channel.length;
@@ -94,6 +96,8 @@ export interface PublicationView {
   channel: string;
   /** Messages in each frame (more than 1: a merged frame, an array of them). */
   count: number;
+  /** When main accepted its (first) message, in nowMs() time. */
+  stamp: number;
   /** Views of the frames in the ring (empty: not encoded): valid until the consumer releases. */
   json: Uint8Array;
   msgpack: Uint8Array;
@@ -106,6 +110,7 @@ export function readPublication(ring: RingConsumer, at: number, out: Publication
   out.epoch = ring.words[(at + 16) >>> 2]!;
   const msgpackLen = ring.words[(at + 20) >>> 2]!;
   out.count = ring.words[(at + 24) >>> 2]!;
+  out.stamp = ring.f64[(at + 32) >>> 3]!;
   const c = at + PUB_HEAD;
   out.channel = ring.buf.toString('latin1', c, c + channelLen);
   const j = c + channelLen;
