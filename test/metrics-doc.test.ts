@@ -15,6 +15,7 @@ import { familyOf, parseScrape } from './helpers/prometheus.js';
 import { upgrade } from './helpers/upgrade.js';
 
 const DOC = fileURLToPath(new URL('../../docs/metrics.md', import.meta.url));
+const GRAFANA = fileURLToPath(new URL('../../docs/grafana-dashboard.json', import.meta.url));
 const MARK = 'zq7marker';
 
 /** name → documented label names, from the tables of docs/metrics.md. */
@@ -92,5 +93,15 @@ describe('docs/metrics.md against a real /metrics', () => {
         assert.ok(set.has(value), `${family}{${label}="${value}"} outside its set`);
       }
     }
+  });
+
+  it('the Grafana dashboard uses documented metric names only', () => {
+    const doc = documented();
+    const dashboard = JSON.parse(readFileSync(GRAFANA, 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+    assert.ok(dashboard.panels.length > 10);
+    const used = new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [...t.expr.matchAll(/shardcast_\w+/g)].map((m) => m[0]))));
+    const unknown = [...used].filter((n) => !doc.has(n) && !doc.has(n.replace(/_(bucket|sum|count)$/, '')));
+    assert.deepEqual(unknown, [], 'dashboard names not in docs/metrics.md');
+    for (const needed of ['shardcast_delivery_latency_seconds_bucket', 'shardcast_refusals_total', 'shardcast_disconnects_total', 'shardcast_main_cpu_share']) assert.ok(used.has(needed), needed);
   });
 });
