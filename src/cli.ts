@@ -102,19 +102,19 @@ async function serve(args: string[]): Promise<number> {
     }
   }
   const config = resolveConfig(options as Options);
-  const log = createLogger(config.logLevel, (line) => process.stdout.write(line));
+  const log = createLogger(config.logLevel, (line) => process.stdout.write(line), config.logFormat);
   // imported here, not at the top: the engine loads the native uWS binary, and when none fits this
   // Node, the user should get uws-choice's one sentence, not a stack trace from module loading
   const { startWithConfig } = await import('./engine/engine.js');
   const server = await startWithConfig(config, log);
   let signals = 0;
   const stop = (why: string, code: number): void => {
-    if (signals++ > 0) return void log.warn(`${why} again: already shutting down`);
-    log.info(`${why}: shutting down`);
+    if (signals++ > 0) return void log.warn(`${why} again: already shutting down`, { event: 'shutdown', reason: why });
+    log.info(`${why}: shutting down`, { event: 'shutdown', reason: why });
     server.close().then(
       () => process.exit(code),
       (err: Error) => {
-        log.error(`shutdown failed: ${err.message}`);
+        log.error(`shutdown failed: ${err.message}`, { event: 'shutdown_failed' });
         process.exit(1);
       },
     );
@@ -131,7 +131,7 @@ async function serve(args: string[]): Promise<number> {
   // a bug on the main thread must not end the process while shards hold sockets (that
   // aborts it): log it and shut down properly, exiting 1
   const crash = (err: unknown): void => {
-    log.error(`fatal error on the main thread: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    log.error(`fatal error on the main thread: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { event: 'fatal' });
     stop('fatal error', 1);
   };
   process.on('uncaughtException', crash);

@@ -187,7 +187,7 @@ describe('MemoryBroker', () => {
     const records = (): Array<{ kind: 'pub' | 'forget'; channel: string; seq?: number; epoch: number }> => {
       fanout.flush();
       const out: Array<{ kind: 'pub' | 'forget'; channel: string; seq?: number; epoch: number }> = [];
-      const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(0), msgpack: new Uint8Array(0) };
+      const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(0), msgpack: new Uint8Array(0) };
       const fv: ForgetView = { epoch: 0, channel: '' };
       for (let at = consumer.next(); at >= 0; at = consumer.next()) {
         if (consumer.kind === (RecordKind.Publication as number)) {

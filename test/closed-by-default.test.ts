@@ -35,7 +35,10 @@ describe('anonymous connections', () => {
   it('says at start what an anonymous connection may do', () => {
     const said = lines.filter((l) => l.includes('anonymous WebSocket connections allowed'));
     assert.equal(said.length, 1, lines.join(''));
-    assert.match(said[0]!, / info anonymous WebSocket connections allowed: they may subscribe to news:\*,lobby and publish to lobby \(loopback: open for local development\)$/m);
+    const line = JSON.parse(said[0]!) as { level: string; event: string; msg: string };
+    assert.equal(line.level, 'info');
+    assert.equal(line.event, 'anonymous_access');
+    assert.equal(line.msg, 'anonymous WebSocket connections allowed: they may subscribe to news:*,lobby and publish to lobby (loopback: open for local development)');
   });
 
   it('subscribe only to channels matching --anonymous-channels; others are forbidden and the connection stays', async () => {

@@ -123,7 +123,7 @@ class Harness {
   /** Consumer `i` reads up to `n` records (all visible by default), checks each, and releases. */
   read(i: number, n = Number.POSITIVE_INFINITY): number {
     const ring = this.consumers[i]!;
-    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
     const rep: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array() };
     let count = 0;
     for (; count < n; count++) {

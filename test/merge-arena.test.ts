@@ -31,7 +31,7 @@ interface Frames {
 /** Reads every publication the consumer can see. */
 function readAll(consumer: RingConsumer): Frames[] {
   const out: Frames[] = [];
-  const view: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
+  const view: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
   for (let at = consumer.next(); at >= 0; at = consumer.next()) {
     assert.equal(consumer.kind, RecordKind.Publication);
     readPublication(consumer, at, view);

@@ -91,7 +91,7 @@ describe('Fanout formats', () => {
     for (const c of ['both', 'j', 'm', 'none']) assert.equal(fanout.deliver([c], [2], [1], data), 'written');
     assert.equal(fanout.deliver(['none'], [3], [1], Payload.msgpack(packr.pack({ k: 1 }))), 'written');
     fanout.flush();
-    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
     const seen: string[] = [];
     for (let at = consumer.next(); at >= 0; at = consumer.next()) {
       const r = readPublication(consumer, at, pub);
@@ -114,7 +114,7 @@ describe('Fanout formats', () => {
     fanout.flush(); // closes the window
     assert.equal(fanout.deliver(['w'], [4], [1], Payload.json('3')), 'written');
     fanout.flush();
-    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
+    const pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(), msgpack: new Uint8Array() };
     const records: Array<[number, number, unknown, unknown]> = [];
     for (let at = consumer.next(); at >= 0; at = consumer.next()) {
       const r = readPublication(consumer, at, pub);

@@ -122,7 +122,7 @@ export class RedisBroker implements Broker {
     });
     this.redis.connect().catch(() => {}); // a failed first attempt is retried like any other
     await ready;
-    if (!this.up) this.options.log.warn(`Redis broker: cannot reach ${this.where} (${this.lastError}); publishes are refused with overloaded until it answers`);
+    if (!this.up) this.options.log.warn(`Redis broker: cannot reach ${this.where} (${this.lastError}); publishes are refused with overloaded until it answers`, { event: 'broker_down', broker: this.where });
   }
 
   publish(channels: readonly string[], data: Payload): Promise<readonly number[]> {
@@ -201,16 +201,16 @@ export class RedisBroker implements Broker {
     if (this.closed) return;
     // first on the connection: every EVALSHA after it finds the script (Redis may be new)
     this.redis.script('LOAD', PUBLISH_SCRIPT).catch((err: Error) => {
-      this.options.log.error(`Redis broker: ${this.where} refused the publish script (Redis 7.0 or later is needed): ${err.message}`);
+      this.options.log.error(`Redis broker: ${this.where} refused the publish script (Redis 7.0 or later is needed): ${err.message}`, { event: 'broker_error', broker: this.where });
     });
     this.interestChanges.clear();
     this.redis.subscribe(DISCONNECT_CHANNEL).catch(() => {}); // lost with the connection: made good on the next ready
     this.sendInterest([...this.interested], true);
     this.up = true;
     this.options.counters.mainSet('brokerUp', 1);
-    if (!this.wasUp) this.options.log.info(`Redis broker: connected to ${this.where}`);
+    if (!this.wasUp) this.options.log.info(`Redis broker: connected to ${this.where}`, { event: 'broker_up', broker: this.where });
     else {
-      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what other nodes published meanwhile is not replayed here)`);
+      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what other nodes published meanwhile is not replayed here)`, { event: 'broker_up', broker: this.where, downMs: Date.now() - this.downSince });
     }
     this.wasUp = true;
   }
@@ -221,7 +221,7 @@ export class RedisBroker implements Broker {
     this.downSince = Date.now();
     this.options.counters.mainSet('brokerUp', 0);
     this.options.counters.mainAdd('brokerDisconnects');
-    this.options.log.warn(`Redis broker: lost ${this.where} (${this.lastError}); publishes are refused with overloaded until it is back; clients stay connected`);
+    this.options.log.warn(`Redis broker: lost ${this.where} (${this.lastError}); publishes are refused with overloaded until it is back; clients stay connected`, { event: 'broker_down', broker: this.where });
   }
 
   private onMessage(channel: Buffer, message: Buffer): void {

@@ -55,7 +55,7 @@ export type ToShard =
   | { type: 'inject-stall'; ms: number };
 
 /** Read-only HTTP routes the main thread answers for any shard. */
-export type ControlRoute = 'channels' | 'stats' | 'metrics';
+export type ControlRoute = 'channels' | 'stats' | 'metrics' | 'readyz';
 
 export type FromShard =
   /** The shard is about to read its feed: attach its slot now (not earlier, see Supervisor). */

@@ -15,7 +15,9 @@ import { CredentialReload, type CredentialSummary } from './credentials.js';
 import { ShardQueries } from './shard-queries.js';
 import { disconnectAnswer, disconnectEverywhere, type UserDisconnect } from './user-disconnect.js';
 import type { ControlRoute, FromShard, HttpAnswer, ToShard } from './control.js';
-import { Counters, createCounters, type MainCounterName, type ShardCounterName, MainCounter, ShardCounter } from '../transport/counters.js';
+import { Counters, createCounters } from '../transport/counters.js';
+import { answerRoute, buildStats, type ChannelInfo, type RouteSources, type Stats } from './control-routes.js';
+import { readiness } from './readiness.js';
 import { Payload, holdsBinary, packValue } from '../protocol/payload.js';
 import { splitTopic } from '../protocol/wire-format.js';
 import { ShardcastError } from '../protocol/errors.js';
@@ -25,8 +27,11 @@ import { IngressReader } from '../ingress/ingress-reader.js';
 import { Interest } from '../pubsub/interest.js';
 import { Sequencer } from '../pubsub/sequencer.js';
 import { IpcServer } from '../ingress/ipc-server.js';
+import { ADMIN_CONTROL, AdminServer } from './admin-server.js';
 import { createLogger, type Logger } from './logger.js';
-import { createMetrics } from '../observe/metrics.js';
+import type { Registry } from 'prom-client';
+import type { ThreadSampler } from '../observe/thread-sampler.js';
+import { engineMetrics } from './engine-metrics.js';
 import { checkChannelList, serialiseData } from '../protocol/messages.js';
 import { checkUser, userChannel } from '../protocol/user-channel.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
@@ -35,28 +40,17 @@ import { anonymousSummary, listeningLine } from './start-line.js';
 import { Supervisor } from './supervisor.js';
 import '../transport/uws.js'; // fail fast, on the main thread, if the native uWS binary does not load
 
-/** How long GET /api/channels waits for the shards' reports. */
+/** How long a question to every shard waits for their answers. */
 const SHARD_QUERY_TIMEOUT_MS = 2000;
 
-export interface ChannelInfo {
-  channel: string;
-  subscribers: number;
-}
-
-export interface Stats {
-  connections: number;
-  /** Per shard: bytes of the broadcast ring not read yet. */
-  feedLag: number[];
-  shards: Array<{ shard: number } & Record<ShardCounterName, number>>;
-  totals: Record<ShardCounterName, number>;
-  main: Record<MainCounterName, number>;
-  liveShards: number;
-}
+export type { ChannelInfo, Stats } from './control-routes.js';
 
 export interface ShardcastServer {
   readonly config: Config;
   /** The port the shards listen on (useful with port 0). */
   readonly port: number;
+  /** The admin port (--admin-port; useful with 0), or null when the admin routes are on `port`. */
+  readonly adminPort: number | null;
   /** Publishes `data` (any JSON value) on a channel; resolves with its seq. */
   publish(channel: string, data: unknown): Promise<number>;
   /** Publishes the same data on several channels; one seq per channel, in order. */
@@ -99,7 +93,7 @@ export interface ShardcastServer {
 
 export async function startServer(options: Options = {}, logger?: Logger): Promise<ShardcastServer> {
   const config = resolveConfig(options); // a ConfigError rejects the promise
-  return startWithConfig(config, logger ?? createLogger(config.logLevel));
+  return startWithConfig(config, logger ?? createLogger(config.logLevel, undefined, config.logFormat));
 }
 
 /** Starts from an already validated Config (the CLI validates flags and env first). */
@@ -122,12 +116,19 @@ class Engine implements ShardcastServer {
   private readonly supervisor: Supervisor;
   private readonly stallWatch: StallWatch;
   private readonly readers = new Map<number, IngressReader>();
-  private readonly metricsRegistry;
+  private readonly metricsRegistry: Registry;
+  /** Event-loop utilisation of every thread, sampled each second for /metrics. */
+  private readonly threads: ThreadSampler;
   private ipc: IpcServer | null = null;
+  private admin: AdminServer | null = null;
   private closing: Promise<void> | null = null;
   /** Questions to every shard: channels(), disconnectUser(), reloadCredentials(). */
   private readonly queries: ShardQueries;
   private readonly credentials: CredentialReload;
+  /** start() has finished: until then /readyz says "starting". */
+  private started = false;
+  /** What the control routes (/api/stats, /metrics, /readyz, …) read, on either port. */
+  private readonly routes: RouteSources;
 
   constructor(
     /** Its apiKeys and jwt change on a credential reload (credentials.ts). */
@@ -141,7 +142,7 @@ class Engine implements ShardcastServer {
     this.fanout = new Fanout(this.broadcast, { formatsOf: (c) => this.interest.formatsOf(c), mergeMs: config.mergeMs, mergeMaxBytes: config.mergeMaxBytes, conflated: (c) => conflate.matches(c) });
     this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log, (user) => void this.closeUserHere(user));
     this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
-    this.metricsRegistry = createMetrics(this.counters, (shard) => this.fanout.lag(shard), config.ringSize);
+    ({ registry: this.metricsRegistry, threads: this.threads } = engineMetrics(config, this.counters, this.fanout, () => this.supervisor, this.readers));
     this.supervisor = new Supervisor(config, this.broadcast, this.counters, {
       attach: (shard) => {
         this.fanout.attach(shard);
@@ -161,10 +162,17 @@ class Engine implements ShardcastServer {
     }, log);
     this.queries = new ShardQueries(this.supervisor, SHARD_QUERY_TIMEOUT_MS);
     this.credentials = new CredentialReload(this.queries, () => this.config, (c) => (this.config = this.supervisor.config = c));
+    this.routes = {
+      channels: () => this.channels(),
+      stats: () => this.stats(),
+      metrics: () => this.metrics(),
+      metricsContentType: this.metricsRegistry.contentType,
+      readiness: () => readiness({ listening: this.supervisor.listening, broker: config.broker, brokerUp: this.counters.main('brokerUp') === 1, phase: this.closing ? 'stopping' : this.started ? 'running' : 'starting' }),
+    };
     this.stallWatch = new StallWatch(this.fanout, config.workers, config.shardStallTimeout, (shard, ms) => {
       this.counters.mainAdd('shardStalls');
       this.supervisor.markStalled(shard);
-      this.log.error(`shard ${shard} left its feed unread for ${ms} ms: cut loose so publishing goes on; it closes its clients with 4002 and is replaced when it runs again`);
+      this.log.error(`shard ${shard} left its feed unread for ${ms} ms: cut loose so publishing goes on; it closes its clients with 4002 and is replaced when it runs again`, { event: 'shard_stall', shard, ms });
     });
   }
 
@@ -172,11 +180,20 @@ class Engine implements ShardcastServer {
     return this.supervisor.listenPort;
   }
 
+  get adminPort(): number | null {
+    return this.admin?.port ?? null;
+  }
+
   async start(): Promise<void> {
     try {
+      // first: an orchestrator asking /readyz during start-up gets "starting", not a refused connection
+      if (this.config.adminPort !== null) {
+        this.admin = await AdminServer.listen(this.config.adminHost, this.config.adminPort, this.config.apiKeys, { control: ADMIN_CONTROL, answer: (route) => this.answerControl(route) });
+      }
       await startBroker(this.broker);
       await this.supervisor.start();
       this.stallWatch.start();
+      this.threads.start();
       if (this.config.ipcSocket !== null) {
         this.ipc = await IpcServer.listen(this.config.ipcSocket, this.broker, this.counters, this.config.maxPayload, this.log);
       }
@@ -184,8 +201,10 @@ class Engine implements ShardcastServer {
       await this.close();
       throw err;
     }
-    this.log.info(listeningLine(this.config, this.port, this.ipc !== null));
-    if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config));
+    this.started = true;
+    this.log.info(listeningLine(this.config, this.port, this.ipc !== null), { event: 'start', host: this.config.host, port: this.port, shards: this.config.workers, broker: this.config.broker, adminPort: this.adminPort });
+    if (this.admin !== null) this.log.info(`admin routes (/metrics, /api/stats, /readyz) on ${this.config.adminHost}:${this.admin.port}, not on the public port`, { event: 'admin_listening', host: this.config.adminHost, port: this.admin.port });
+    if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config), { event: 'anonymous_access' });
   }
 
   publish(channel: string, data: unknown): Promise<number> {
@@ -256,18 +275,7 @@ class Engine implements ShardcastServer {
   }
 
   stats(): Stats {
-    const c = this.counters;
-    const shards = Array.from({ length: this.config.workers }, (_, shard) => {
-      const row = { shard } as { shard: number } & Record<ShardCounterName, number>;
-      for (const name of Object.keys(ShardCounter) as ShardCounterName[]) row[name] = c.shard(shard, name);
-      return row;
-    });
-    const totals = {} as Record<ShardCounterName, number>;
-    for (const name of Object.keys(ShardCounter) as ShardCounterName[]) totals[name] = c.total(name);
-    const main = {} as Record<MainCounterName, number>;
-    for (const name of Object.keys(MainCounter) as MainCounterName[]) main[name] = c.main(name);
-    const feedLag = shards.map((s) => this.fanout.lag(s.shard));
-    return { connections: c.openTotal, feedLag, shards, totals, main, liveShards: this.supervisor.liveShards };
+    return buildStats(this.counters, (shard) => this.fanout.lag(shard), this.supervisor.liveShards);
   }
 
   metrics(): Promise<string> {
@@ -297,6 +305,7 @@ class Engine implements ShardcastServer {
   private async shutdown(): Promise<void> {
     const started = Date.now();
     this.stallWatch.stop();
+    this.threads.stop();
     await this.ipc?.close();
     this.fanout.flush();
     let timer: NodeJS.Timeout | undefined;
@@ -307,14 +316,15 @@ class Engine implements ShardcastServer {
     clearTimeout(timer);
     for (const r of this.readers.values()) r.stop();
     await this.broker.close();
+    await this.admin?.close(); // last: /readyz says "shutting down" until the shards are gone
     if (!stopped) throw new Error(`shards did not stop within ${this.config.shutdownTimeout + 2000} ms`);
-    this.log.info(`shardcast stopped in ${Date.now() - started} ms`);
+    this.log.info(`shardcast stopped in ${Date.now() - started} ms`, { event: 'stopped', ms: Date.now() - started });
   }
 
   private startReader(shard: number, generation: number, ring: RingHandle, worker: Worker): void {
     this.readers.get(shard)?.stop();
     const reader = new IngressReader(shard, generation, ring, worker, this.broker, this.fanout, this.counters, (why) => {
-      this.log.error(`shard ${shard}: ${why}; restarting the shard`);
+      this.log.error(`shard ${shard}: ${why}; restarting the shard`, { event: 'shard_fail', shard });
       worker.postMessage({ type: 'fail', reason: why } satisfies ToShard);
     });
     this.readers.set(shard, reader);
@@ -329,8 +339,7 @@ class Engine implements ShardcastServer {
       case 'http-control':
         void this.answerControl(m.route).then(
           (answer) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer }),
-          (err: Error) => {
-            this.log.error(`control route ${m.route} failed: ${err.stack ?? err.message}`);
+          () => {
             const body = JSON.stringify({ error: { code: ErrorCode.Internal, message: 'internal error' } });
             this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: { status: 500, contentType: 'application/json', body } });
           },
@@ -340,7 +349,7 @@ class Engine implements ShardcastServer {
         this.interest.apply(shard, m.on, m.off);
         return;
       case 'log':
-        this.log[m.level](m.message);
+        this.log[m.level](m.message, { event: 'shard_log', shard });
         return;
       case 'http-disconnect':
         void this.disconnectEverywhere(m.user).then((r) => this.supervisor.send(shard, { type: 'http-answer', ref: m.ref, answer: disconnectAnswer(r) }));
@@ -364,19 +373,12 @@ class Engine implements ShardcastServer {
     }
   }
 
-  private async answerControl(route: ControlRoute): Promise<HttpAnswer> {
-    switch (route) {
-      case 'channels':
-        return { status: 200, contentType: 'application/json', body: JSON.stringify({ channels: await this.channels() }) };
-      case 'stats':
-        return { status: 200, contentType: 'application/json', body: JSON.stringify(this.stats()) };
-      case 'metrics':
-        return { status: 200, contentType: this.metricsRegistry.contentType, body: await this.metrics() };
-      default: {
-        const never: never = route;
-        throw new Error(`unknown control route ${String(never)}`);
-      }
-    }
+  /** A control route's answer, for a shard or the admin port; a failure is logged and rejects. */
+  private answerControl(route: ControlRoute): Promise<HttpAnswer> {
+    return answerRoute(route, this.routes).catch((err: Error) => {
+      this.log.error(`control route ${route} failed: ${err.stack ?? err.message}`, { event: 'route_error', route });
+      throw err;
+    });
   }
 }
 

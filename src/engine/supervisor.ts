@@ -96,6 +96,16 @@ export class Supervisor {
     return n;
   }
 
+  /** Per shard: up and listening (what /readyz reports). */
+  get listening(): boolean[] {
+    return this.slots.map((s) => s.listening);
+  }
+
+  /** The shard's worker thread, if it has one now (its event-loop utilisation is read through it). */
+  worker(shard: number): Worker | null {
+    return this.slots[shard]?.worker ?? null;
+  }
+
   /** Shards up and listening. */
   get liveShards(): number {
     return this.slots.filter((s) => s.listening).length;
@@ -139,20 +149,20 @@ export class Supervisor {
         } else if (m.type === 'listening' && !listening) {
           listening = true;
           slot.listening = true;
-          this.log.debug(`shard ${shard} listening on port ${m.port}`);
+          this.log.info(`shard ${shard} up, listening on port ${m.port}`, { event: 'shard_up', shard, generation: init.generation, port: m.port });
           resolve(m.port);
         } else if (m.type === 'listen-failed') {
           reject(new Error(m.message));
         } else if (m.type === 'fault') {
           slot.listening = false; // it closes its listen socket first thing
           this.counters.mainAdd('shardFaults');
-          this.log.error(`shard ${shard} fault: ${m.stack || m.message}`);
+          this.log.error(`shard ${shard} fault: ${m.message}`, { event: 'shard_fault', shard, stack: m.stack });
         }
         this.hooks.onMessage(shard, m);
       });
       worker.on('error', (err) => {
         // only reached if an error escaped the shard's own handlers during start-up
-        this.log.error(`shard ${shard} worker error: ${err.stack ?? err.message}`);
+        this.log.error(`shard ${shard} worker error: ${err.message}`, { event: 'shard_fault', shard, stack: err.stack });
         if (!listening) reject(err);
       });
       worker.on('exit', (code) => {
@@ -163,8 +173,9 @@ export class Supervisor {
         this.counters.resetShardGauge(shard);
         resolveExit(code);
         if (!listening) reject(new Error(`shard ${shard} exited with code ${code} before listening`));
+        if (this.stopping) this.log.info(`shard ${shard} stopped`, { event: 'shard_down', shard, code });
         // a shard that fails at first start fails start(); a replacement that fails is retried
-        if (!this.stopping && (listening || init.generation > 0)) this.restart(shard, code);
+        else if (listening || init.generation > 0) this.restart(shard, code);
       });
     });
   }
@@ -176,11 +187,12 @@ export class Supervisor {
     slot.restarts = slot.restarts.filter((t) => now - t < RESTART_WINDOW_MS);
     slot.restarts.push(now);
     const delay = slot.restarts.length > MAX_RESTARTS_IN_WINDOW ? CRASH_LOOP_DELAY_MS : 0;
-    this.log.warn(`shard ${shard} exited with code ${code}; restarting${delay ? ` in ${delay} ms (crash loop)` : ''}`);
+    this.log.warn(`shard ${shard} exited with code ${code}; restarting${delay ? ` in ${delay} ms (crash loop)` : ''}`, { event: 'shard_down', shard, code, restartInMs: delay });
     setTimeout(() => {
       if (this.stopping) return;
       this.counters.mainAdd('shardRestarts');
-      this.spawn(shard).catch((err: Error) => this.log.error(`shard ${shard} restart failed: ${err.message}`));
+      this.log.info(`shard ${shard} restarting`, { event: 'shard_restart', shard, generation: slot.generation });
+      this.spawn(shard).catch((err: Error) => this.log.error(`shard ${shard} restart failed: ${err.message}`, { event: 'shard_restart_failed', shard }));
     }, delay);
   }
 }

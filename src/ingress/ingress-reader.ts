@@ -44,6 +44,11 @@ export class IngressReader {
     this.pump.start();
   }
 
+  /** Bytes of this shard's ingress ring not read yet (for /metrics). */
+  get unread(): number {
+    return this.ring.unread;
+  }
+
   stop(): void {
     this.pump.stop();
   }

@@ -5,6 +5,9 @@
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { MainCounter, ShardCounter, type Counters, type MainCounterName, type ShardCounterName } from '../transport/counters.js';
+import { addLabelledMetrics } from './labelled-metrics.js';
+import { addRuntimeMetrics, type RingSources } from './runtime-metrics.js';
+import type { ThreadSampler } from './thread-sampler.js';
 
 const SHARD_HELP: Record<ShardCounterName, string> = {
   connectionsOpen: 'WebSocket connections open, per shard',
@@ -18,6 +21,9 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   publications: 'Publications read from the broadcast ring',
   deliveries: 'Messages handed to uWS for local subscribers (a merged frame counts each message it holds)',
   framesSent: 'Publication frames handed to uWS for local subscribers (with --merge-ms, one frame holds a window of messages)',
+  bytesSent: 'Bytes of the publication frames handed to uWS for local subscribers (subscribers x frame bytes; WebSocket headers not included)',
+  deliveriesMsgpack: 'Of the deliveries, those to MessagePack connections',
+  ingressHighWater: 'Most bytes of the shard\'s ingress ring seen unread (exposed as shardcast_ingress_ring_high_water_bytes)',
   rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
   httpErrors: 'HTTP error answers (4xx and 5xx)',
   feedBatches: 'Batches read from the broadcast ring (publications per batch = how much uWS can coalesce per write)',
@@ -71,15 +77,19 @@ const MAIN_HELP: Record<MainCounterName, string> = {
 
 /** Counter slots that hold a current value, exposed as gauges (no _total suffix). */
 const SHARD_GAUGES: ReadonlySet<ShardCounterName> = new Set(['connectionsOpen', 'channelStates']);
+/** Slots exposed by another family (runtime-metrics.ts), not under their own name. */
+const SHARD_ELSEWHERE: ReadonlySet<ShardCounterName> = new Set(['ingressHighWater']);
 const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive', 'brokerUp']);
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 
-export function createMetrics(counters: Counters, feedLag: (shard: number) => number, feedCapacity: number): Registry {
+export function createMetrics(counters: Counters, feedLag: (shard: number) => number, rings: RingSources, threads: ThreadSampler): Registry {
+  const feedCapacity = rings.broadcastCapacity;
   const registry = new Registry();
   // event-loop lag sampled every 100 ms, not the default 10: an idle server should stay idle
   collectDefaultMetrics({ register: registry, prefix: 'shardcast_', eventLoopMonitoringPrecision: 100 });
   for (const name of Object.keys(ShardCounter) as ShardCounterName[]) {
+    if (SHARD_ELSEWHERE.has(name)) continue;
     const gauge = SHARD_GAUGES.has(name);
     const config = {
       name: `shardcast_shard_${snake(name)}${gauge ? '' : '_total'}`,
@@ -107,5 +117,7 @@ export function createMetrics(counters: Counters, feedLag: (shard: number) => nu
     collect() { for (let i = 0; i < counters.shards; i++) this.set({ shard: String(i) }, feedLag(i)); },
   });
   new Gauge({ name: 'shardcast_connections_open', help: 'WebSocket connections open over all shards', registers: [registry], collect() { this.set(counters.openTotal); } });
+  addLabelledMetrics(registry, counters);
+  addRuntimeMetrics(registry, counters, rings, threads);
   return registry;
 }

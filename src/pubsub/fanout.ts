@@ -8,6 +8,7 @@
 import { ENCODERS, frameBytes } from '../protocol/encoder.js';
 import type { Payload } from '../protocol/payload.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
+import { nowMs } from '../transport/clock.js';
 import { forgetSize, publicationSize, writeForget, writePublication, writeReply, writeStagedPublication, replySize, type PublicationFrames, type ReplyAddress } from '../transport/records.js';
 import { RingProducer, recordSpace, type RingHandle } from '../transport/ring.js';
 import { MergeWindow } from './merge-window.js';
@@ -60,6 +61,25 @@ export class Fanout {
     this.ring.flush();
   };
 
+  /**
+   * The acceptance time stamped on this turn's publications: the clock is read once per
+   * turn (until the next microtask checkpoint), not per publication — the main thread is the
+   * serial stage. A publication accepted later in the same turn carries the turn's first
+   * time, which counts its wait in the turn.
+   */
+  private turnStamp = 0;
+  private readonly endTurn = (): void => {
+    this.turnStamp = 0;
+  };
+
+  private stamp(): number {
+    if (this.turnStamp === 0) {
+      this.turnStamp = nowMs();
+      queueMicrotask(this.endTurn);
+    }
+    return this.turnStamp;
+  }
+
   private readonly formatsOf: (channel: string) => number;
   private readonly mergeMs: number;
   private readonly mergeMaxBytes: number;
@@ -109,7 +129,8 @@ export class Fanout {
     total += largest; // worst case one record wraps: the skipped tail is smaller than it
     if (total > this.handle.capacity / 2) return 'too-large';
     if (!this.ring.room(total + this.reserved())) return 'full';
-    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, epochs[i]!, frames[i]!, 1);
+    const stamp = this.stamp();
+    for (let i = 0; i < frames.length; i++) this.write(channels[i]!, seqs[i]!, epochs[i]!, frames[i]!, 1, stamp);
     this.scheduleFlush();
     return 'written';
   }
@@ -168,7 +189,7 @@ export class Fanout {
         w = undefined;
       }
       if (w === undefined) {
-        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel), formats[i]!, arena);
+        w = new MergeWindow(channel, epochs[i]!, this.conflated(channel), formats[i]!, arena, this.stamp());
         this.windows.set(channel, w);
       }
       const space = w.spaceWith(f);
@@ -255,6 +276,11 @@ export class Fanout {
     return this.ring.readPosition(shard);
   }
 
+  /** Most bytes of the broadcast ring seen unread (RingProducer.highWater). */
+  get highWater(): number {
+    return this.ring.highWater;
+  }
+
   /** Bytes of the feed shard `shard` has not read yet. */
   lag(shard: number): number {
     return this.ring.lag(shard);
@@ -289,9 +315,9 @@ export class Fanout {
   private writeWindow(w: MergeWindow): void {
     this.promised -= w.space;
     const latest = w.latest();
-    if (latest !== null) return this.write(w.channel, w.seq, w.epoch, latest, latest.count);
+    if (latest !== null) return this.write(w.channel, w.seq, w.epoch, latest, latest.count, w.opened);
     const s = w.staged();
-    if (!writeStagedPublication(this.ring, w.seq, w.epoch, w.channel, s.json, s.msgpack, s.count)) {
+    if (!writeStagedPublication(this.ring, w.seq, w.epoch, w.channel, s.json, s.msgpack, s.count, w.opened)) {
       throw new Error('ring refused a window after its space was promised'); // a bug, never policy
     }
   }
@@ -319,8 +345,8 @@ export class Fanout {
     };
   }
 
-  private write(channel: string, seq: number, epoch: number, f: PublicationFrames, count: number): void {
-    if (!writePublication(this.ring, seq, epoch, channel, f, count)) {
+  private write(channel: string, seq: number, epoch: number, f: PublicationFrames, count: number, stamp: number): void {
+    if (!writePublication(this.ring, seq, epoch, channel, f, count, stamp)) {
       throw new Error('ring refused a record after room() said yes'); // a bug, never policy
     }
   }

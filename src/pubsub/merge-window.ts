@@ -54,6 +54,8 @@ export class MergeWindow {
      */
     readonly formats: number,
     arena: WindowArena,
+    /** When its first message was accepted (nowMs): the record's stamp, so latency includes the wait. */
+    readonly opened: number,
   ) {
     this.json = new ArenaSlices(arena.json);
     this.msgpack = new ArenaSlices(arena.msgpack);

@@ -76,7 +76,7 @@ export class ClientHandler {
       upgrade: (res, req, context) => this.onUpgrade(res, req, context),
       open: (ws) => this.onOpen(ws),
       message: (ws, message, isBinary) => this.onMessage(ws, message, isBinary),
-      close: (ws) => this.onClose(ws),
+      close: (ws, code) => this.onClose(ws, code),
     };
   }
 
@@ -203,11 +203,12 @@ export class ClientHandler {
     sendFrame(ws, subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null));
   }
 
-  private onClose(ws: ClientSocket): void {
+  private onClose(ws: ClientSocket, code: number): void {
     const { ctx } = this;
     const client = ws.getUserData();
     if (!ctx.clients.delete(client.ref)) return;
     ctx.counters.closeOne();
+    ctx.counters.closedWith(ctx.shard, code);
     this.ipLimits.release(client.ipSlot);
     ctx.count('connectionsOpen', -1);
     if (client.channels !== null) for (const c of client.channels) ctx.subscribed(topicOf(c, client.format), -1);

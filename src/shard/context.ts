@@ -76,6 +76,7 @@ export class ShardContext {
   readonly lastSeq = new Map<string, LastSeq>();
   private readonly ingress: RingProducer;
   private ingressFlushQueued = false;
+  private reportedHighWater = 0;
   /** Channels main was told this shard has subscribers of. */
   private readonly reported = new Set<string>();
   /** Channels whose count crossed 0 this turn (the report is sent once per turn). */
@@ -132,6 +133,8 @@ export class ShardContext {
       queueMicrotask(() => {
         this.ingressFlushQueued = false;
         this.ingress.flush();
+        // a gauge main reads for /metrics; it changes only when the ring filled further
+        if (this.ingress.highWater !== this.reportedHighWater) this.counters.shardSet(this.shard, 'ingressHighWater', (this.reportedHighWater = this.ingress.highWater));
       });
     }
     return true;

@@ -18,16 +18,28 @@ import { RingPump } from '../transport/ring-pump.js';
 import { sendFrame, type ShardContext } from './context.js';
 import { answerPending } from './http-api.js';
 import { sendJson } from './http-reply.js';
+import { nowMs } from '../transport/clock.js';
+import { LATENCY_BUCKETS_MS, latencyBucket } from '../transport/counters.js';
 
 export class Feed {
   readonly pump: RingPump;
   private readonly ring: RingConsumer;
-  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, json: new Uint8Array(0), msgpack: new Uint8Array(0) };
+  private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(0), msgpack: new Uint8Array(0) };
   private readonly forget: ForgetView = { epoch: 0, channel: '' };
   private readonly reply: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
   private deliveries = 0;
+  private msgpackDeliveries = 0;
   private frames = 0;
+  private bytes = 0;
   private publications = 0;
+  /**
+   * Acceptance stamps of this batch's delivered publications: their latency (accepted on
+   * main → handed to uWS here) is taken once, at the batch's end, with one clock read, and
+   * added to the shared histogram slots (no message, no per-recipient work).
+   */
+  private readonly stamps = new Float64Array(1024);
+  private stamped = 0;
+  private readonly buckets = new Float64Array(LATENCY_BUCKETS_MS.length + 1);
 
   constructor(
     private readonly ctx: ShardContext,
@@ -54,9 +66,13 @@ export class Feed {
           last.epoch = p.epoch;
         }
         this.publications += p.count;
-        this.deliverFormat(p, WireFormat.Json, p.json);
+        let handed = this.deliverFormat(p, WireFormat.Json, p.json);
         // no MessagePack subscriber on this shard: not even a topic name to make
-        if (this.ctx.msgpackTopics > 0) this.deliverFormat(p, WireFormat.Msgpack, p.msgpack);
+        if (this.ctx.msgpackTopics > 0) handed = this.deliverFormat(p, WireFormat.Msgpack, p.msgpack) || handed;
+        if (handed) {
+          this.stamps[this.stamped++] = p.stamp;
+          if (this.stamped === this.stamps.length) this.observeLatencies();
+        }
         return;
       }
       case RecordKind.Reply: {
@@ -73,22 +89,41 @@ export class Feed {
     }
   }
 
-  /** Hands the publication's frame in `format` to uWS for this shard's subscribers in that format. */
-  private deliverFormat(p: PublicationView, format: WireFormat, frame: Uint8Array): void {
+  /** Hands the publication's frame in `format` to uWS for this shard's subscribers in that format; whether it had any. */
+  private deliverFormat(p: PublicationView, format: WireFormat, frame: Uint8Array): boolean {
     const { app } = this.ctx;
     const topic = topicOf(p.channel, format);
     const subscribers = app.numSubscribers(topic);
-    if (subscribers === 0) return;
-    if (frame.byteLength === 0) {
+    if (subscribers === 0) return false;
+    let bytes = frame.byteLength;
+    if (bytes === 0) {
       // main had not heard of these subscribers when it encoded: make the frame here, once
       const made = this.transcode(p, format);
-      if (made === null) return;
+      if (made === null) return false;
+      bytes = typeof made === 'string' ? Buffer.byteLength(made) : made.byteLength;
       app.publish(topic, made, format === WireFormat.Msgpack, false);
     } else {
       app.publish(topic, frame, format === WireFormat.Msgpack, false);
     }
     this.deliveries += subscribers * p.count;
+    if (format === WireFormat.Msgpack) this.msgpackDeliveries += subscribers * p.count;
     this.frames += subscribers;
+    this.bytes += subscribers * bytes;
+    return true;
+  }
+
+  /** Counts the stamped publications into the latency histogram, as of now. */
+  private observeLatencies(): void {
+    const now = nowMs();
+    let sumUs = 0;
+    for (let i = 0; i < this.stamped; i++) {
+      const ms = Math.max(0, now - this.stamps[i]!);
+      this.buckets[latencyBucket(ms)]!++;
+      sumUs += ms * 1000;
+    }
+    this.ctx.counters.addLatencies(this.ctx.shard, this.buckets, sumUs);
+    this.buckets.fill(0);
+    this.stamped = 0;
   }
 
   private transcode(p: PublicationView, to: WireFormat): string | Uint8Array | null {
@@ -143,7 +178,10 @@ export class Feed {
     if (this.deliveries > 0) {
       ctx.count('deliveries', this.deliveries);
       ctx.count('framesSent', this.frames);
-      this.deliveries = this.frames = 0;
+      ctx.count('bytesSent', this.bytes);
+      if (this.msgpackDeliveries > 0) ctx.count('deliveriesMsgpack', this.msgpackDeliveries);
+      this.deliveries = this.frames = this.bytes = this.msgpackDeliveries = 0;
     }
+    if (this.stamped > 0) this.observeLatencies();
   }
 }

@@ -11,9 +11,14 @@
  *   GET  /api/channels  → {"channels":[{"channel":C,"subscribers":n}…]}
  *   GET  /api/stats     → engine counters as JSON
  *   GET  /metrics       → Prometheus text (no API key needed)
+ *   GET  /readyz        → 200 when every shard listens (and Redis answers, with --broker redis),
+ *                         else 503; the JSON body names what is missing (no API key needed)
  *   GET  /healthz       → 200 {"ok":true}
+ *
+ * With --admin-port, /api/stats, /metrics and /readyz are served on that port by the main
+ * thread (admin-server.ts) and answer 404 here.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { ApiKeys } from '../auth/api-keys.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { ControlRoute } from '../engine/control.js';
 import { ShardcastError } from '../protocol/errors.js';
@@ -26,15 +31,15 @@ import { sendError, sendJson } from './http-reply.js';
 
 export class HttpApi {
   /** SHA-256 of each accepted key; empty: no key, the API is open (loopback only). */
-  private keys: readonly Buffer[] = [];
+  private keys: ApiKeys;
 
   constructor(private readonly ctx: ShardContext) {
-    this.useKeys();
+    this.keys = new ApiKeys(ctx.config.apiKeys);
   }
 
   /** Accepts the API keys now in ctx.config (at start, and on a credential reload). */
   useKeys(): void {
-    this.keys = this.ctx.config.apiKeys.map(digest);
+    this.keys = new ApiKeys(this.ctx.config.apiKeys);
   }
 
   mount(): void {
@@ -42,10 +47,16 @@ export class HttpApi {
     app.post('/api/publish', (res, req) => this.withBody(res, req, (pending, body, format) => this.forward(pending, body, format)));
     app.post('/api/disconnect', (res, req) => this.withBody(res, req, (pending, body, format) => this.disconnect(pending, body, format)));
     app.get('/api/channels', (res, req) => this.control(res, req, 'channels'));
-    app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
-    app.get('/metrics', (res) => this.control(res, null, 'metrics'));
     app.get('/healthz', (res) => sendJson(res, 200, '{"ok":true}'));
-    for (const [path, allow] of [['/api/publish', 'POST'], ['/api/disconnect', 'POST'], ['/api/channels', 'GET'], ['/api/stats', 'GET'], ['/metrics', 'GET'], ['/healthz', 'GET']] as const) {
+    const routes: Array<[string, 'GET' | 'POST']> = [['/api/publish', 'POST'], ['/api/disconnect', 'POST'], ['/api/channels', 'GET'], ['/healthz', 'GET']];
+    // with --admin-port these are served there (by the main thread) and are not found here
+    if (this.ctx.config.adminPort === null) {
+      app.get('/api/stats', (res, req) => this.control(res, req, 'stats'));
+      app.get('/metrics', (res) => this.control(res, null, 'metrics'));
+      app.get('/readyz', (res) => this.control(res, null, 'readyz'));
+      routes.push(['/api/stats', 'GET'], ['/metrics', 'GET'], ['/readyz', 'GET']);
+    }
+    for (const [path, allow] of routes) {
       app.any(path, (res) => this.fail(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${allow}`, { allow }));
     }
     app.any('/*', (res) => this.fail(res, ErrorCode.NotFound, 'no such route; WebSocket clients connect to /ws'));
@@ -58,16 +69,7 @@ export class HttpApi {
   }
 
   private authorized(req: HttpRequest): boolean {
-    if (this.keys.length === 0) return true;
-    // "Bearer <key>"; the scheme is case-insensitive (RFC 9110). The key is compared in
-    // constant time with every accepted key, all of them each time: digests make the lengths
-    // equal (no early exit on length), and no loop exit tells which key, or how many, matched
-    const m = /^bearer +(.+)$/i.exec(req.getHeader('authorization'));
-    if (m === null) return false;
-    const given = digest(m[1]!);
-    let match = 0;
-    for (const key of this.keys) match |= timingSafeEqual(given, key) ? 1 : 0;
-    return match === 1;
+    return this.keys.authorized(req.getHeader('authorization'));
   }
 
   /** Checks the key, reads a POST body (up to --max-payload), then hands it to `then`. */
@@ -151,10 +153,6 @@ export class HttpApi {
     this.ctx.pending.delete(pending.ref);
     if (!pending.entry.aborted) send();
   }
-}
-
-function digest(key: string): Buffer {
-  return createHash('sha256').update(key).digest();
 }
 
 /** Answers a held request, if its client is still there. */

@@ -7,7 +7,7 @@
  *
  *   Int32[0]            OPEN_TOTAL   open connections over all shards
  *   BigInt64 block 0    main counters  (MainCounter)
- *   BigInt64 block 1+i  shard i        (ShardCounter)
+ *   BigInt64 block 1+i  shard i        (ShardCounter; then CLOSE_CODES and LATENCY_BUCKETS_MS)
  */
 
 /** Per-shard counters. */
@@ -40,6 +40,9 @@ export const ShardCounter = {
   transcodeFailures: 25, // such frames that could not be made (never expected: main refuses data without a form in every format in use)
   msgpackConnections: 26, // connections opened with the MessagePack format
   framesSent: 27, // publication frames handed to uWS for local subscribers (a merged frame holds several deliveries)
+  bytesSent: 28, // bytes of those frames (subscribers × frame bytes; uWS adds the WebSocket header)
+  deliveriesMsgpack: 29, // of `deliveries`, those to MessagePack connections
+  ingressHighWater: 30, // gauge: most bytes this shard's ingress ring held unread, seen when it re-measured its room
   // JWT on the handshake: upgrades refused with 401, one slot per stable reason
   authRefusedMissing: 32,
   authRefusedMalformed: 33,
@@ -78,11 +81,41 @@ export const MainCounter = {
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
-const BLOCK = 64; // BigInt64 slots per block (room to grow without relayout)
+/**
+ * Connections closed, per close code (sent or received; 1006: lost without a close frame):
+ * one slot each, then one for any other code. A fixed list keeps the label bounded.
+ */
+export const CLOSE_CODES = [1000, 1001, 1005, 1006, 1008, 1009, 1011, 4001, 4002, 4003, 4500] as const;
+const CLOSE_BASE = 48; // CLOSE_CODES.length + 1 slots ("other" last)
+
+/**
+ * Publish accepted → handed to uWS, per shard, as a histogram with fixed bounds (ms): a
+ * shard counts each delivered publication into one slot (no message per event); the
+ * registry sums the shards. The last slot (past the last bound) is +Inf; then the sum (µs).
+ */
+export const LATENCY_BUCKETS_MS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 1000] as const;
+const LATENCY_BASE = 64; // LATENCY_BUCKETS_MS.length + 1 bucket slots, then the sum
+const LATENCY_SUM = LATENCY_BASE + LATENCY_BUCKETS_MS.length + 1;
+
+const BLOCK = 128; // BigInt64 slots per block (room to grow without relayout)
 const HEAD = 8; // bytes before the first block (Int32 OPEN_TOTAL + padding)
 
 for (const block of [ShardCounter, MainCounter]) {
-  if (Math.max(...Object.values(block)) >= BLOCK) throw new Error('counters: a block outgrew BLOCK; raise it');
+  if (Math.max(...Object.values(block)) >= CLOSE_BASE) throw new Error('counters: a block outgrew its named slots; move CLOSE_BASE');
+}
+if (CLOSE_BASE + CLOSE_CODES.length + 1 > LATENCY_BASE || LATENCY_SUM >= BLOCK) throw new Error('counters: slot ranges overlap; raise BLOCK');
+
+/** A close code's slot index among CLOSE_CODES (the last one: any other code). */
+export function closeCodeIndex(code: number): number {
+  const i = (CLOSE_CODES as readonly number[]).indexOf(code);
+  return i < 0 ? CLOSE_CODES.length : i;
+}
+
+/** The bucket of a latency in ms: the first bound it does not pass (LATENCY_BUCKETS_MS.length: +Inf). */
+export function latencyBucket(ms: number): number {
+  let i = 0;
+  while (i < LATENCY_BUCKETS_MS.length && ms > LATENCY_BUCKETS_MS[i]!) i++;
+  return i;
 }
 
 export function createCounters(shards: number): SharedArrayBuffer {
@@ -143,6 +176,28 @@ export class Counters {
 
   main(name: MainCounterName): number {
     return Number(Atomics.load(this.big, MainCounter[name]));
+  }
+
+  /** One connection of `shard` closed with `code` (its close handler: once per connection). */
+  closedWith(shard: number, code: number): void {
+    Atomics.add(this.big, BLOCK * (1 + shard) + CLOSE_BASE + closeCodeIndex(code), 1n);
+  }
+
+  /** Connections of `shard` closed with CLOSE_CODES[i] (i = CLOSE_CODES.length: any other code). */
+  closed(shard: number, i: number): number {
+    return Number(Atomics.load(this.big, BLOCK * (1 + shard) + CLOSE_BASE + i));
+  }
+
+  /** Adds a shard's batch of latency observations: counts per bucket, and their sum in µs. */
+  addLatencies(shard: number, buckets: Float64Array, sumUs: number): void {
+    const base = BLOCK * (1 + shard) + LATENCY_BASE;
+    for (let i = 0; i < buckets.length; i++) if (buckets[i]! > 0) Atomics.add(this.big, base + i, BigInt(buckets[i]!));
+    Atomics.add(this.big, BLOCK * (1 + shard) + LATENCY_SUM, BigInt(Math.round(sumUs)));
+  }
+
+  /** Observations of `shard` in latency bucket i (not cumulative), and their sum (µs) with i = -1. */
+  latency(shard: number, i: number): number {
+    return Number(Atomics.load(this.big, BLOCK * (1 + shard) + (i < 0 ? LATENCY_SUM : LATENCY_BASE + i)));
   }
 
   /** After a shard died: whatever connections it still counted as open are gone. */

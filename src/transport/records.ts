@@ -5,14 +5,15 @@
  *
  * Broadcast ring (main → every shard):
  *   PUBLICATION  seq:f64 | channelLen:u32 | jsonLen:u32 | epoch:u32 | msgpackLen:u32 |
- *                count:u32 | (4 bytes unused) |
+ *                count:u32 | (4 bytes unused) | stamp:f64 |
  *                channel bytes | JSON frame bytes | MessagePack frame bytes
  *                The frames are finished wire frames, encoded once on the main thread,
  *                one per format some shard has subscribers in (a length of 0: not
  *                encoded; at least one always is); count is how many messages each frame
  *                holds (more than 1 when merged, see pubsub/merge-window.ts) and seq the
  *                last seq among them; the epoch names the channel's incarnation
- *                (sequencer.ts).
+ *                (sequencer.ts). stamp: when main accepted the (first) message, on the
+ *                clock every thread shares (clock.ts), for the delivery-latency histogram.
  *   REPLY        shard:i32 | generation:u32 | target:u32 | bodyLen:u32 | ref:f64 | body bytes
  *                Meant for one shard worker only (an ack for a WebSocket publish or the
  *                answer to an HTTP publish); the others skip it. Riding the broadcast ring
@@ -49,7 +50,7 @@ export const enum ReplyTarget {
   Http = 2,
 }
 
-const PUB_HEAD = 32;
+const PUB_HEAD = 40;
 const REPLY_HEAD = 24;
 const PUBLISH_HEAD = 32;
 const FORGET_HEAD = 8;
@@ -62,7 +63,7 @@ export function publicationSize(channel: string, frameBytes: number): number {
 }
 
 /** Reserves a publication record and writes its head and channel; where its frames go, or -1: the ring is full. */
-function reservePublication(ring: RingProducer, seq: number, epoch: number, channel: string, jsonBytes: number, msgpackBytes: number, count: number): number {
+function reservePublication(ring: RingProducer, seq: number, epoch: number, channel: string, jsonBytes: number, msgpackBytes: number, count: number, stamp: number): number {
   const at = ring.reserve(PUB_HEAD + channel.length + jsonBytes + msgpackBytes, RecordKind.Publication);
   if (at < 0) return -1;
   ring.f64[at >>> 3] = seq;
@@ -71,6 +72,7 @@ function reservePublication(ring: RingProducer, seq: number, epoch: number, chan
   ring.words[(at + 16) >>> 2] = epoch;
   ring.words[(at + 20) >>> 2] = msgpackBytes;
   ring.words[(at + 24) >>> 2] = count;
+  ring.f64[(at + 32) >>> 3] = stamp;
   // channel names are ASCII by protocol, so latin1 is exact and the fastest write
   ring.buf.write(channel, at + PUB_HEAD, 'latin1');
   return at + PUB_HEAD + channel.length;
@@ -84,10 +86,10 @@ export interface PublicationFrames {
 }
 
 /** Writes a publication (a JSON frame string is encoded straight into the ring). False: the ring is full. */
-export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count = 1): boolean {
+export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count: number, stamp: number): boolean {
   const jsonBytes = f.json === null ? 0 : f.jsonBytes;
   const msgpackBytes = f.msgpack === null ? 0 : f.msgpack.byteLength;
-  const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count);
+  const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count, stamp);
   if (frameAt < 0) return false;
   if (f.json !== null) ring.buf.write(f.json, frameAt, 'utf8');
   if (f.msgpack !== null) ring.bytes.set(f.msgpack, frameAt + jsonBytes);
@@ -124,10 +126,10 @@ function copyStaged(ring: RingProducer, at: number, f: StagedFrame): number {
 }
 
 /** writePublication() for frames kept as byte ranges (a merge window). False: the ring is full. */
-export function writeStagedPublication(ring: RingProducer, seq: number, epoch: number, channel: string, json: StagedFrame | null, msgpack: StagedFrame | null, count: number): boolean {
+export function writeStagedPublication(ring: RingProducer, seq: number, epoch: number, channel: string, json: StagedFrame | null, msgpack: StagedFrame | null, count: number, stamp: number): boolean {
   const jsonBytes = stagedBytes(json);
   const msgpackBytes = stagedBytes(msgpack);
-  const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count);
+  const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count, stamp);
   if (frameAt < 0) return false;
   if (json !== null) copyStaged(ring, frameAt, json);
   if (msgpack !== null) copyStaged(ring, frameAt + jsonBytes, msgpack);
@@ -140,6 +142,8 @@ export interface PublicationView {
   channel: string;
   /** Messages in each frame (more than 1: a merged frame, an array of them). */
   count: number;
+  /** When main accepted its (first) message, in nowMs() time. */
+  stamp: number;
   /** Views of the frames in the ring (empty: not encoded): valid until the consumer releases. */
   json: Uint8Array;
   msgpack: Uint8Array;
@@ -152,6 +156,7 @@ export function readPublication(ring: RingConsumer, at: number, out: Publication
   out.epoch = ring.words[(at + 16) >>> 2]!;
   const msgpackLen = ring.words[(at + 20) >>> 2]!;
   out.count = ring.words[(at + 24) >>> 2]!;
+  out.stamp = ring.f64[(at + 32) >>> 3]!;
   const c = at + PUB_HEAD;
   out.channel = ring.buf.toString('latin1', c, c + channelLen);
   const j = c + channelLen;

@@ -150,6 +150,12 @@ export class RingProducer extends RingView {
   private writePos: number;
   /** Free bytes known without re-reading consumers' positions. */
   private knownFree = 0;
+  /**
+   * Most bytes seen unread (by the slowest consumer) when the producer re-measured its room.
+   * It re-measures whenever the room it knew of runs out, so the closer the ring comes to
+   * full, the more often it looks: peaks near capacity are seen, small ones may be missed.
+   */
+  highWater = 0;
 
   constructor(handle: RingHandle) {
     super(handle);
@@ -195,6 +201,7 @@ export class RingProducer extends RingView {
   room(bytes: number): boolean {
     if (bytes <= this.knownFree) return true;
     this.knownFree = this.free();
+    if (this.capacity - this.knownFree > this.highWater) this.highWater = this.capacity - this.knownFree;
     return bytes <= this.knownFree;
   }
 
@@ -344,6 +351,11 @@ export class RingConsumer extends RingView {
   /** Hands the bytes read so far back to the producer. */
   release(): void {
     Atomics.store(this.ctl, this.base + READ_POS, this.readPos | 0);
+  }
+
+  /** Bytes flushed by the producer and not released by this consumer yet (ring occupancy, for metrics). */
+  get unread(): number {
+    return Math.max(0, (Atomics.load(this.ctl, WRITE_POS) - (Atomics.load(this.ctl, this.base + READ_POS) >>> 0)) | 0);
   }
 
   /** Whether records are waiting. */
