@@ -17,7 +17,7 @@
  * A message the ring has no room for waits in a bounded FIFO (nothing overtakes it).
  */
 import { Command, Redis } from 'ioredis';
-import type { Broker } from './broker.js';
+import type { Broker, HistoryRead } from './broker.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { Payload } from '../protocol/payload.js';
@@ -27,8 +27,6 @@ import type { Counters } from '../transport/counters.js';
 import type { Logger } from '../engine/logger.js';
 import { KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
 
-/** Entries each channel's history stream keeps at least (MAXLEN ~: Redis trims whole nodes). */
-export const HISTORY_BOUND = 1000;
 /** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
 const SUBSCRIBE_CHUNK = 1000;
 /** Bytes of data waiting for ring room before further messages are dropped (and counted). */
@@ -41,6 +39,8 @@ export interface RedisBrokerOptions {
   readonly url: string;
   /** --channel-ttl: a channel's keys expire this long after its last publication (0 = never). */
   readonly channelTtl: number;
+  /** --history-size: each channel's history stream keeps about this many entries (MAXLEN ~). */
+  readonly historySize: number;
   readonly counters: Counters;
   readonly log: Logger;
 }
@@ -128,7 +128,7 @@ export class RedisBroker implements Broker {
       for (const c of channels) args.push(metaKey(c), historyKey(c));
       const raw = data.raw;
       args.push(typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
-      args.push(data.isMsgpack ? 'm' : 'j', HISTORY_BOUND, this.sequencer.newEpoch(), this.options.channelTtl);
+      args.push(data.isMsgpack ? 'm' : 'j', this.options.historySize, this.sequencer.newEpoch(), this.options.channelTtl);
       for (const c of channels) args.push(pubsubChannel(c));
       const cmd = new Command('evalsha', args);
       // the reply is taken as it is parsed, between the messages around it (see above)
@@ -156,6 +156,12 @@ export class RedisBroker implements Broker {
       this.corked = false;
       stream.uncork();
     });
+  }
+
+  readHistory(channel: string, _after: number, _epoch: number, answer: (h: HistoryRead) => void): void {
+    this.fanout.closeWindow(channel);
+    const s = this.sequencer.get(channel);
+    answer({ seq: s?.seq ?? 0, epoch: s?.epoch ?? null, messages: null });
   }
 
   setInterest(channel: string, interested: boolean): void {

@@ -12,8 +12,9 @@ import type { Logger } from './logger.js';
 const REDIS_START_WAIT_MS = 3000;
 
 export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger): Broker {
-  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, counters, log });
-  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters });
+  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, historySize: config.historySize, counters, log });
+  const history = { size: config.historySize, ttlMs: config.historyTtl * 1000, maxBytes: config.historyMaxBytes };
+  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, history, counters });
 }
 
 /** Connects a broker that has somewhere to connect to. */

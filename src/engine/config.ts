@@ -10,6 +10,7 @@ import { readOrigins, readPatterns } from './option-lists.js';
 import { ConfigError } from '../protocol/errors.js';
 import { readApiKeys, readTls } from './config-files.js';
 import { readBroker } from './broker-options.js';
+import { WS_AUTH, closedByDefault, isLoopback, jwtConfigured } from './closed-by-default.js';
 import { parseSize } from '../protocol/sizes.js';
 
 const KiB = 1024;
@@ -58,6 +59,9 @@ export interface Options {
   broker?: string;
   /** redis://[user:password@]host[:port][/db] or rediss://… (TLS); with broker 'redis'. */
   redisUrl?: string;
+  historySize?: number | string;
+  historyTtl?: number | string;
+  historyMaxBytes?: number | string;
   mergeMs?: number | string;
   mergeMaxBytes?: number | string;
   /** Channel patterns whose merge window keeps only the latest message (array or comma-separated). */
@@ -119,6 +123,12 @@ export interface Config {
   /** With broker 'redis': the checked URL (default redis://127.0.0.1:6379); null with 'memory'. */
   readonly redisUrl: string | null;
   /** Channel patterns WebSocket clients may publish to (see channel-patterns.ts); [] = none. */
+  /** Messages per channel kept for recovery (memory broker; Redis: the stream's MAXLEN ~); 0 = none. */
+  readonly historySize: number;
+  /** Seconds a history message is kept (memory broker); 0 = no time limit. */
+  readonly historyTtl: number;
+  /** Bytes of history over all channels (memory broker). */
+  readonly historyMaxBytes: number;
   /** ms; 0 = no merging. */
   readonly mergeMs: number;
   readonly mergeMaxBytes: number;
@@ -172,6 +182,9 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
   broker: { kind: 'string', flag: '--broker', env: 'SHARDCAST_BROKER', help: 'memory (one machine) or redis (several Shardcast nodes sharing one Redis 7+: a publish on any node reaches the subscribers of every node, in one order per channel). Default memory.' },
   redisUrl: { kind: 'string', flag: '--redis-url', env: 'SHARDCAST_REDIS_URL', help: 'Redis of --broker redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS. Default redis://127.0.0.1:6379.' },
+  historySize: { kind: 'int', flag: '--history-size', env: 'SHARDCAST_HISTORY_SIZE', min: 0, max: 1_000_000, help: 'Messages per channel kept so that a client reconnecting with "since" gets what it missed (the memory broker keeps them in memory; the Redis broker trims its history streams to about this many). 0 = no history (every recovery says recovered:false). Default 100.' },
+  historyTtl: { kind: 'int', flag: '--history-ttl', env: 'SHARDCAST_HISTORY_TTL', min: 0, max: 31_536_000, help: 'Seconds a message stays in its channel\'s history (memory broker); 0 = no time limit. Default 300.' },
+  historyMaxBytes: { kind: 'size', flag: '--history-max-bytes', env: 'SHARDCAST_HISTORY_MAX_BYTES', min: 0, max: 64 * 1024 * MiB, help: 'Bytes of history over all channels (memory broker: data plus 48 bytes per message); past it the channel written least recently loses its oldest messages first. Default 32m.' },
   mergeMs: { kind: 'int', flag: '--merge-ms', env: 'SHARDCAST_MERGE_MS', min: 0, max: 1000, help: 'Milliseconds over which what a channel receives is merged into one frame (an array of messages), encoded once per channel per window: far fewer frames and system calls for at most this much added latency. 0 = every message at once. Default 0 for now; 20 is the measured best (bench/RESULTS.md), not yet the default because windows raise memory under a publish flood.' },
   mergeMaxBytes: { kind: 'size', flag: '--merge-max-bytes', env: 'SHARDCAST_MERGE_MAX_BYTES', min: 1 * KiB, max: 16 * MiB, help: 'Largest merged frame in bytes; a window past it is split, in order (a single larger message still goes alone). At most 1/8 of --ring-size. Default 64k (or 1/8 of a smaller ring).' },
   conflate: { kind: 'patterns', flag: '--conflate', env: 'SHARDCAST_CONFLATE', help: 'Channels (comma-separated patterns as for --client-publish) whose merge window delivers only its latest message, marked with "replaces": n (tickers, scores, cursors). Needs --merge-ms above 0. Default: none.' },
@@ -214,6 +227,9 @@ const defaults = {
   // adversarial flood Node 24 then ends ~120 MiB higher in RSS (374–435 vs 260 MiB): off until fixed
   mergeMs: 0,
   mergeMaxBytes: 64 * KiB,
+  historySize: 100,
+  historyTtl: 300, // s
+  historyMaxBytes: 32 * MiB,
   clientPublishRate: 100, // publishes per second per connection
   shardStallTimeout: 3000, // ms
   shutdownTimeout: 5000, // ms
@@ -266,6 +282,9 @@ export function resolveConfig(options: Options): Config {
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
     ...readBroker(str(options, 'broker'), str(options, 'redisUrl')),
+    historySize: num(options, 'historySize', defaults.historySize),
+    historyTtl: num(options, 'historyTtl', defaults.historyTtl),
+    historyMaxBytes: num(options, 'historyMaxBytes', defaults.historyMaxBytes),
     mergeMs: num(options, 'mergeMs', defaults.mergeMs),
     mergeMaxBytes: 0, // below: its default follows the ring size
     conflate: readPatterns(options, 'conflate', []),
@@ -324,27 +343,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): Options {
     if (v !== undefined && v !== '') out[key] = v;
   }
   return out as Options;
-}
-
-/**
- * Whether the options configure JWT verification of WebSocket connections. The JWT options
- * (--jwt-secret, --jwt-public-key, --jwks-file) belong to the authentication work; until
- * they exist this is false (an unknown option is refused before it is asked).
- */
-export function jwtConfigured(options: Options): boolean {
-  const o = options as Record<string, unknown>;
-  return ['jwtSecret', 'jwtPublicKey', 'jwksFile'].some((k) => o[k] !== undefined && o[k] !== null && o[k] !== '');
-}
-
-/** What a server listening beyond loopback still needs: said as what to add. */
-const WS_AUTH = 'JWT (--jwt-secret, --jwt-public-key or --jwks-file) or --allow-anonymous for WebSocket connections';
-
-function closedByDefault(missing: readonly string[]): string {
-  return `a server listening beyond loopback must be closed: add ${missing.join(', and ')}; or listen on a loopback address (127.0.0.0/8, ::1, localhost)`;
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function str(o: Options, key: keyof Options): string | null {

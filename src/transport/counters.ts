@@ -40,6 +40,10 @@ export const ShardCounter = {
   transcodeFailures: 25, // such frames that could not be made (never expected: main refuses data without a form in every format in use)
   msgpackConnections: 26, // connections opened with the MessagePack format
   framesSent: 27, // publication frames handed to uWS for local subscribers (a merged frame holds several deliveries)
+  recoveryWaits: 28, // subscribes with `since` that waited for main's history
+  recovered: 29, // subscribes with `since` answered recovered:true
+  notRecovered: 30, // subscribes with `since` answered recovered:false
+  replayedMessages: 31, // messages replayed to recovering sockets
   // JWT on the handshake: upgrades refused with 401, one slot per stable reason
   authRefusedMissing: 32,
   authRefusedMalformed: 33,
@@ -75,6 +79,10 @@ export const MainCounter = {
   brokerDisconnects: 12, // times the Redis broker lost its connection
   brokerReceived: 13, // messages that arrived from Redis Pub/Sub
   brokerDropped: 14, // messages from Redis not delivered here: not ours, or no ring room for too long
+  historyMessages: 15, // gauge: messages held in channel histories (memory broker)
+  historyBytes: 16, // gauge: their bytes (data + per-message overhead)
+  recoveryAnswers: 17, // history answers written for shards (one serves every socket waiting on that shard and channel)
+  recoveryTooLarge: 18, // history answers refused because the replay passed its size limit (recovered:false)
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
