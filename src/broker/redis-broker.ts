@@ -25,8 +25,11 @@ import type { Fanout } from '../pubsub/fanout.js';
 import type { Sequencer } from '../pubsub/sequencer.js';
 import type { Counters } from '../transport/counters.js';
 import type { Logger } from '../engine/logger.js';
+import { fillAndCut, readEntries, stateOnly, type Filler } from './recovery-fill.js';
 import { KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
 
+/** How long a channel subscribed for a recovery waits for a shard's interest report. */
+const HOLD_MS = 5000;
 /** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
 const SUBSCRIBE_CHUNK = 1000;
 /** Bytes of data waiting for ring room before further messages are dropped (and counted). */
@@ -76,6 +79,11 @@ export class RedisBroker implements Broker {
   private received = 0;
   private countQueued = false;
   private readonly where: string;
+  /** Channels subscribed for a recovery before any shard reported subscribers: until when. */
+  private readonly holds = new Map<string, number>();
+  private holdTimer: NodeJS.Timeout | null = null;
+  /** Delivers stream entries into the feed (gap fill), as messages from Pub/Sub are. */
+  private readonly filler: Filler;
 
   constructor(
     private readonly fanout: Fanout,
@@ -84,6 +92,7 @@ export class RedisBroker implements Broker {
     private readonly options: RedisBrokerOptions,
   ) {
     this.where = redactUrl(options.url);
+    this.filler = { fanout, sequencer, deliver: (channel, seq, epoch, data) => this.deliver({ channel, seq, epoch, data, done: null }) };
     this.redis = new Redis(options.url, {
       protocol: 3, // messages and replies on one connection, in one order (see above)
       lazyConnect: true,
@@ -158,13 +167,63 @@ export class RedisBroker implements Broker {
     });
   }
 
-  readHistory(channel: string, _after: number, _epoch: number, answer: (h: HistoryRead) => void): void {
-    this.fanout.closeWindow(channel);
+  /**
+   * From the channel's history stream (XRANGE), answered as the reply is parsed. A channel this
+   * node does not follow yet is subscribed first, on the same connection: whatever is published
+   * after the SUBSCRIBE arrives as a message, whatever before it is in the XRANGE reply, and an
+   * overlap is an echo. At the reply this node's feed is brought up to the stream (gap fill,
+   * recovery-fill.ts), then the answer is cut from the entries.
+   */
+  readHistory(channel: string, after: number, epoch: number, answer: (h: HistoryRead) => void): void {
+    if (!this.up || this.redis.status !== 'ready') {
+      this.fanout.closeWindow(channel);
+      return answer(stateOnly(this.sequencer.get(channel)));
+    }
+    if (!this.interested.has(channel)) this.holdForRecovery(channel);
     const s = this.sequencer.get(channel);
-    answer({ seq: s?.seq ?? 0, epoch: s?.epoch ?? null, messages: null });
+    // from the client's own last message (or this node's, if older): a node without state learns it
+    const start = Math.max(1, s !== undefined && s.epoch === epoch ? Math.min(after, s.seq) : after);
+    const cmd = new Command('xrange', [historyKey(channel), `${start}-0`, '+'], { replyEncoding: null });
+    let answered = false;
+    const settle = cmd.resolve;
+    cmd.resolve = (reply: unknown): void => {
+      settle(reply);
+      answered = true;
+      answer(fillAndCut(this.filler, channel, after, epoch, readEntries(reply)));
+    };
+    (cmd.promise as Promise<unknown>).catch(() => {
+      if (answered) return;
+      this.fanout.closeWindow(channel);
+      answer(stateOnly(this.sequencer.get(channel)));
+    });
+    this.redis.sendCommand(cmd);
+  }
+
+  /**
+   * Subscribes to a channel no local subscriber has reported yet (the shard's report travels
+   * apart from its request); if no report comes within HOLD_MS, it is unsubscribed again.
+   */
+  private holdForRecovery(channel: string): void {
+    this.holds.set(channel, Date.now() + HOLD_MS);
+    this.redis.subscribe(pubsubChannel(channel)).catch(() => {});
+    this.holdTimer ??= setTimeout(() => this.releaseHolds(), HOLD_MS);
+  }
+
+  private releaseHolds(): void {
+    this.holdTimer = null;
+    const now = Date.now();
+    const off: string[] = [];
+    for (const [c, until] of this.holds) {
+      if (until > now) continue;
+      this.holds.delete(c);
+      if (!this.interested.has(c)) off.push(c);
+    }
+    if (off.length > 0 && this.up) this.sendInterest(off, false);
+    if (this.holds.size > 0 && !this.closed) this.holdTimer = setTimeout(() => this.releaseHolds(), HOLD_MS);
   }
 
   setInterest(channel: string, interested: boolean): void {
+    this.holds.delete(channel); // the shards' word decides from now on
     if (interested) this.interested.add(channel);
     else this.interested.delete(channel);
     this.interestChanges.set(channel, interested);
@@ -182,6 +241,7 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     if (this.backlogTimer) clearTimeout(this.backlogTimer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
     this.up = false;
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => {});
     this.redis.disconnect();
