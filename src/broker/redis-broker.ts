@@ -26,6 +26,7 @@ import type { Sequencer } from '../pubsub/sequencer.js';
 import type { Counters } from '../transport/counters.js';
 import type { Logger } from '../engine/logger.js';
 import { fillAndCut, readEntries, stateOnly, type Filler } from './recovery-fill.js';
+import { GapFill, type Inbound } from './gap-fill.js';
 import { KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
 
 /** How long a channel subscribed for a recovery waits for a shard's interest report. */
@@ -46,16 +47,6 @@ export interface RedisBrokerOptions {
   readonly historySize: number;
   readonly counters: Counters;
   readonly log: Logger;
-}
-
-/** A publication on its way into the local Fanout. */
-interface Inbound {
-  readonly channel: string;
-  readonly seq: number;
-  readonly epoch: number;
-  readonly data: Payload;
-  /** Called once it is delivered (or dropped): the publish it answers resolves. */
-  readonly done: (() => void) | null;
 }
 
 export class RedisBroker implements Broker {
@@ -84,6 +75,8 @@ export class RedisBroker implements Broker {
   private holdTimer: NodeJS.Timeout | null = null;
   /** Delivers stream entries into the feed (gap fill), as messages from Pub/Sub are. */
   private readonly filler: Filler;
+  /** Holes in a channel's seqs (missed while not subscribed) read back from its stream. */
+  private readonly gaps: GapFill;
 
   constructor(
     private readonly fanout: Fanout,
@@ -106,6 +99,7 @@ export class RedisBroker implements Broker {
       connectTimeout: 5000,
       connectionName: 'shardcast',
     });
+    this.gaps = new GapFill(this.redis, sequencer, (p) => this.deliver(p), (rest) => this.requeue(rest), options.counters);
     this.redis.on('ready', () => this.onReady());
     this.redis.on('close', () => this.onDown());
     this.redis.on('error', (err: Error) => {
@@ -242,6 +236,7 @@ export class RedisBroker implements Broker {
     this.closed = true;
     if (this.backlogTimer) clearTimeout(this.backlogTimer);
     if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.gaps.clear();
     this.up = false;
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => {});
     this.redis.disconnect();
@@ -255,11 +250,13 @@ export class RedisBroker implements Broker {
     });
     this.interestChanges.clear();
     this.sendInterest([...this.interested], true);
+    // after an outage: what was published meanwhile is read from the streams, behind the SUBSCRIBEs
+    if (this.wasUp) this.gaps.catchUp(this.interested);
     this.up = true;
     this.options.counters.mainSet('brokerUp', 1);
     if (!this.wasUp) this.options.log.info(`Redis broker: connected to ${this.where}`);
     else {
-      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what other nodes published meanwhile is not replayed here)`);
+      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what was published meanwhile is read back from the history streams)`);
     }
     this.wasUp = true;
   }
@@ -297,8 +294,9 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /** Delivers at once, or behind the publications already waiting for ring room. */
+  /** Delivers at once, or behind the publications already waiting for ring room (or for a gap to be read). */
   private offer(p: Inbound): void {
+    if (this.gaps.holds(p)) return;
     if (this.backlog.length === 0 && this.deliver(p)) return;
     if (this.backlogBytes > MAX_BACKLOG_BYTES) {
       // shards this far behind are cut loose by --shard-stall-timeout; until then, a gap
@@ -308,6 +306,13 @@ export class RedisBroker implements Broker {
     }
     this.backlog.push(p);
     this.backlogBytes += p.data.byteLength;
+    this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
+  }
+
+  /** Arrivals a gap fill could not write (no ring room): first in line, in their order. */
+  private requeue(rest: Inbound[]): void {
+    this.backlog = [...rest, ...this.backlog];
+    for (const p of rest) this.backlogBytes += p.data.byteLength;
     this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
   }
 

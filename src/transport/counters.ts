@@ -83,6 +83,8 @@ export const MainCounter = {
   historyBytes: 16, // gauge: their bytes (data + per-message overhead)
   recoveryAnswers: 17, // history answers written for shards (one serves every socket waiting on that shard and channel)
   recoveryTooLarge: 18, // history answers refused because the replay passed its size limit (recovered:false)
+  brokerGapReads: 19, // XRANGE reads of a hole in a channel's seqs (Redis broker: missed while not subscribed, or during an outage)
+  brokerGapFilled: 20, // stream entries those reads returned
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
