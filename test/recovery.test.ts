@@ -278,3 +278,31 @@ describe('recovery: many sockets of one shard share one answer', () => {
     assert.ok(answered >= 1 && answered < 20, `${answered} answers for 20 sockets`);
   });
 });
+
+describe('recovery after a shard restart', () => {
+  const rig = new Rig();
+  before(() => rig.start({ testHooks: true }));
+  after(() => rig.stop());
+
+  it("a faulting shard's clients (1011) reconnect, land on a healthy shard or its replacement, and miss nothing", async () => {
+    const channel = 'restart';
+    const [victim] = await rig.spread('json', 1);
+    const onOther = (await rig.spread('json', 2)).find((c) => c.welcome!.shard !== victim!.welcome!.shard)!;
+    await victim!.subscribe(channel);
+    // in-process publishes: a WebSocket or HTTP publisher could be on the faulting shard too
+    const stream = flow([(i) => rig.server.publish(channel, i)]);
+    await victim!.until(() => seqsOf(victim!, channel).length >= 10);
+    rig.server.injectFault(victim!.welcome!.shard);
+    assert.equal((await victim!.waitClosed()).code, 1011);
+    const seen = seqsOf(victim!, channel);
+    assert.deepEqual(seen, range(1, seen.length));
+    const back = await rig.connect();
+    const { answer, at } = await subscribeSince(back, channel, seen.at(-1)!, epochOf(victim!, channel));
+    await sleep(40);
+    const final = await stream.stop();
+    assert.equal(answer['recovered'], true);
+    await back.until(() => seqsOf(back, channel).at(-1) === final, 10_000, `seq ${final}`);
+    assert.deepEqual(seqsOf(back, channel, at), range(seen.at(-1)! + 1, final));
+    assert.equal(onOther.closed, null, 'the other shard was not touched');
+  });
+});
