@@ -9,7 +9,9 @@
  * behind every publication of the channel it has written and ahead of every later one. When
  * the feed reaches it, each waiting socket gets its `subscribed` frame, then its own suffix
  * of the replay, and only then ws.subscribe: the replay ends exactly where live delivery
- * begins, with no buffering per socket.
+ * begins, with no buffering per socket. Publications of the channel that the feed brings
+ * while a request is pending do not reach its sockets (they are not subscribed yet): main
+ * wrote them before its answer, so they are in the replay.
  *
  * A socket may join a request already sent only if this shard has read its `since` (so main
  * had written it before the answer, and the replay reaches it); otherwise it waits for the
