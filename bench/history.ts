@@ -10,11 +10,15 @@
  * `since` at once; the time until every one has caught up and the CPU, against the same
  * sockets subscribing without `since` (no replay) and getting one live message each.
  *
- *   node dist/bench/history.js [--messages N] [--channels N] [--clients N] [--behind N] [--runs N]
+ * With --redis, the recovery runs once more with the Redis broker (a private redis-server on a
+ * free loopback port: XRANGE on the channel's stream instead of the memory history).
+ *
+ *   node dist/bench/history.js [--messages N] [--channels N] [--clients N] [--behind N] [--runs N] [--redis]
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
-import { startServer } from '../src/index.js';
+import { startServer, type Options } from '../src/index.js';
+import { RedisServer } from '../test/helpers/redis.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -23,8 +27,10 @@ const { values: args } = parseArgs({
     clients: { type: 'string', default: '200' },
     behind: { type: 'string', default: '100' },
     runs: { type: 'string', default: '3' },
+    redis: { type: 'boolean', default: false },
   },
 });
+const redis = args.redis ? await RedisServer.create() : null;
 const N = Number(args.messages);
 const CHANNELS = Number(args.channels);
 const CLIENTS = Number(args.clients);
@@ -83,25 +89,27 @@ async function publishRun(historySize: number): Promise<Sample> {
   return sample;
 }
 
-async function recoverRun(withSince: boolean): Promise<Sample> {
-  const server = await startServer({ port: 0, workers: 1, logLevel: 'silent', mergeMs: 0, historySize: Math.max(100, BEHIND) });
+async function recoverRun(withSince: boolean, broker: Options = {}): Promise<Sample> {
+  const server = await startServer({ port: 0, workers: 1, logLevel: 'silent', mergeMs: 0, historySize: Math.max(100, BEHIND), ...broker });
   const witness = await socket(server.port);
-  witness.ws.send(JSON.stringify({ type: 'subscribe', channel: 'r' }));
-  await new Promise((r) => setTimeout(r, 100));
-  for (let i = 0; i < BEHIND; i++) await server.publish('r', { i, pad: 'x'.repeat(100) });
+  const channel = `r${Math.random().toString(36).slice(2)}`; // a fresh stream per run (Redis keeps them)
+  witness.ws.send(JSON.stringify({ type: 'subscribe', channel }));
+  await new Promise((r) => setTimeout(r, 300));
+  for (let i = 0; i < BEHIND; i++) await server.publish(channel, { i, pad: 'x'.repeat(100) });
   await witness.when(BEHIND);
   const epoch = witness.frames.find((f) => typeof f['epoch'] === 'string')!['epoch'] as string;
   const clients: Array<Awaited<ReturnType<typeof socket>>> = [];
   for (let i = 0; i < CLIENTS; i += 50) clients.push(...(await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, () => socket(server.port)))));
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  const frame = JSON.stringify(withSince ? { type: 'subscribe', channel: 'r', since: { seq: 0, epoch } } : { type: 'subscribe', channel: 'r' });
+  // since seq 1: the history holds BEHIND messages (Redis's stream at least that many), so ask for the last BEHIND − 1
+  const frame = JSON.stringify(withSince ? { type: 'subscribe', channel, since: { seq: 1, epoch } } : { type: 'subscribe', channel });
   for (const c of clients) c.ws.send(frame);
-  if (withSince) await Promise.all(clients.map((c) => c.when(BEHIND)));
+  if (withSince) await Promise.all(clients.map((c) => c.when(BEHIND - 1)));
   else {
     // the same sockets, no replay: each subscribed, then one live message each
     await new Promise((r) => setTimeout(r, 50));
-    await server.publish('r', { live: true });
+    await server.publish(channel, { live: true });
     await Promise.all(clients.map((c) => c.when(1)));
   }
   const sample = { ms: performance.now() - t0, cpuMs: cpuMs(cpu0) };
@@ -118,7 +126,7 @@ function cpuMs(since: NodeJS.CpuUsage): number {
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const pub: Record<string, Sample[]> = { 'history 100': [], 'history 0': [] };
-const rec: Record<string, Sample[]> = { 'with since': [], 'without since': [] };
+const rec: Record<string, Sample[]> = { 'with since': [], 'without since': [], 'with since, redis': [] };
 for (let r = 0; r < Number(args.runs); r++) {
   for (const [name, size] of [['history 0', 0], ['history 100', 100]] as const) {
     const s = await publishRun(size);
@@ -128,9 +136,17 @@ for (let r = 0; r < Number(args.runs); r++) {
   for (const [name, since] of [['without since', false], ['with since', true]] as const) {
     const s = await recoverRun(since);
     rec[name]!.push(s);
-    console.log(`recover, ${name}: ${CLIENTS} sockets${since ? `, ${BEHIND} messages behind each` : ''}: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms`);
+    console.log(`recover, ${name}: ${CLIENTS} sockets${since ? `, ${BEHIND - 1} messages behind each` : ''}: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms`);
+  }
+  if (redis !== null) {
+    const s = await recoverRun(true, { broker: 'redis', redisUrl: redis.url });
+    rec['with since, redis']!.push(s);
+    console.log(`recover, with since, redis broker: ${CLIENTS} sockets, ${BEHIND - 1} messages behind each: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms (this process; redis-server not counted)`);
   }
 }
+await redis?.stop();
 const m = (rows: Record<string, Sample[]>, k: string, f: keyof Sample): number => median(rows[k]!.map((s) => s[f]));
 console.log(`medians: publish with history / without: time ${(m(pub, 'history 100', 'ms') / m(pub, 'history 0', 'ms')).toFixed(2)}x, CPU ${(m(pub, 'history 100', 'cpuMs') / m(pub, 'history 0', 'cpuMs')).toFixed(2)}x`);
-console.log(`medians: recovery of ${CLIENTS} × ${BEHIND} messages: ${m(rec, 'with since', 'ms').toFixed(0)} ms, CPU ${m(rec, 'with since', 'cpuMs').toFixed(0)} ms (${((m(rec, 'with since', 'cpuMs') * 1000) / (CLIENTS * BEHIND)).toFixed(2)} µs per replayed message); without since: ${m(rec, 'without since', 'ms').toFixed(0)} ms, CPU ${m(rec, 'without since', 'cpuMs').toFixed(0)} ms`);
+const replayed = CLIENTS * (BEHIND - 1);
+console.log(`medians: recovery of ${CLIENTS} × ${BEHIND - 1} messages: ${m(rec, 'with since', 'ms').toFixed(0)} ms, CPU ${m(rec, 'with since', 'cpuMs').toFixed(0)} ms (${((m(rec, 'with since', 'cpuMs') * 1000) / replayed).toFixed(2)} µs per replayed message); without since: ${m(rec, 'without since', 'ms').toFixed(0)} ms, CPU ${m(rec, 'without since', 'cpuMs').toFixed(0)} ms`);
+if (redis !== null) console.log(`medians: the same recovery with the Redis broker: ${m(rec, 'with since, redis', 'ms').toFixed(0)} ms, CPU ${m(rec, 'with since, redis', 'cpuMs').toFixed(0)} ms (${(m(rec, 'with since, redis', 'ms') / m(rec, 'with since', 'ms')).toFixed(2)}x the memory broker's time)`);
