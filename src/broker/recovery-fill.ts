@@ -63,13 +63,18 @@ export function readEntries(reply: unknown): StreamEntry[] {
  * incarnation `epoch` from the entries (null: the stream does not hold them all).
  */
 export function fillAndCut(f: Filler, channel: string, after: number, epoch: number, entries: readonly StreamEntry[]): HistoryRead {
-  f.fanout.closeWindow(channel);
   const last = entries.at(-1);
   if (last !== undefined) {
     const s = f.sequencer.get(channel);
     const fill = s !== undefined && s.epoch === last.epoch ? entries.filter((e) => e.epoch === last.epoch && e.seq > s.seq) : [last];
-    for (const e of fill) if (!f.deliver(channel, e.seq, e.epoch, e.data)) return stateOnly(f.sequencer.get(channel)); // no ring room: not now
+    for (const e of fill) {
+      if (f.deliver(channel, e.seq, e.epoch, e.data)) continue;
+      f.fanout.closeWindow(channel);
+      return stateOnly(f.sequencer.get(channel)); // no ring room: not now
+    }
   }
+  // after the fill: with --merge-ms its entries joined the channel's window, which must be in the ring before the answer
+  f.fanout.closeWindow(channel);
   const s = f.sequencer.get(channel);
   if (s === undefined || s.epoch !== epoch) return stateOnly(s);
   if (after >= s.seq) return { seq: s.seq, epoch: s.epoch, messages: [] };
