@@ -181,7 +181,7 @@ describe('MemoryBroker', () => {
     const fanout = new Fanout(ring);
     fanout.attach(0);
     const counters = new Counters(createCounters(1));
-    const broker = new MemoryBroker(fanout, new Sequencer(), { maxChannels, channelTtl, counters });
+    const broker = new MemoryBroker(fanout, new Sequencer(), { maxChannels, channelTtl, history: { size: 0, ttlMs: 0, maxBytes: 0 }, counters });
     const consumer = new RingConsumer(ring, 0);
     /** Every record written so far, as "kind channel seq/epoch". */
     const records = (): Array<{ kind: 'pub' | 'forget'; channel: string; seq?: number; epoch: number }> => {

@@ -1,4 +1,5 @@
-import type { Broker } from './broker.js';
+import type { Broker, HistoryRead } from './broker.js';
+import { MemoryHistory, type HistoryLimits } from './memory-history.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { Counters } from '../transport/counters.js';
 import { ShardcastError } from '../protocol/errors.js';
@@ -21,6 +22,8 @@ export interface MemoryBrokerOptions {
   readonly maxChannels: number;
   /** Ms a channel with no subscriber and no publication keeps its state; 0 = forever. */
   readonly channelTtl: number;
+  /** --history-size, --history-ttl, --history-max-bytes. */
+  readonly history: HistoryLimits;
   readonly counters: Counters;
 }
 
@@ -40,8 +43,17 @@ export class MemoryBroker implements Broker {
   private readonly keep = (c: string): boolean => this.interested.has(c);
   private readonly tellShards = (c: string, s: ChannelState): boolean => {
     if (!this.fanout.forget(c, s.epoch)) return false;
+    this.history.drop(c);
     this.options.counters.mainAdd('channelsForgotten');
     return true;
+  };
+  /** Recent messages per channel, for subscribers that recover after a reconnect. */
+  private readonly history: MemoryHistory;
+  private historyGaugeQueued = false;
+  private readonly updateHistoryGauge = (): void => {
+    this.historyGaugeQueued = false;
+    this.options.counters.mainSet('historyMessages', this.history.messages);
+    this.options.counters.mainSet('historyBytes', this.history.bytes);
   };
   private readonly slice = (): void => this.runSlice();
 
@@ -51,6 +63,7 @@ export class MemoryBroker implements Broker {
     private readonly sequencer: Sequencer,
     private readonly options: MemoryBrokerOptions,
   ) {
+    this.history = new MemoryHistory(options.history);
     if (options.channelTtl > 0) {
       // a channel is forgotten between ttl and ttl + one interval after it went idle
       const every = Math.max(MIN_SWEEP_INTERVAL_MS, Math.floor(options.channelTtl / 4));
@@ -83,7 +96,25 @@ export class MemoryBroker implements Broker {
     const before = this.sequencer.channels;
     for (let i = 0; i < channels.length; i++) this.sequencer.commit(channels[i]!, seqs[i]!, epochs[i]!, now);
     if (this.sequencer.channels !== before) this.updateGauge();
+    if (this.history.enabled) {
+      for (let i = 0; i < channels.length; i++) this.history.append(channels[i]!, seqs[i]!, epochs[i]!, data, now);
+      if (!this.historyGaugeQueued) {
+        this.historyGaugeQueued = true; // once per turn: a shared-counter store per publish is serial-path work
+        setImmediate(this.updateHistoryGauge);
+      }
+    }
     return seqs;
+  }
+
+  /**
+   * Answers at once: the channel's open merge window is written first, so the sequencer's
+   * seq is what the feed holds, and the history holds every message up to it.
+   */
+  readHistory(channel: string, after: number, epoch: number, answer: (h: HistoryRead) => void): void {
+    this.fanout.closeWindow(channel);
+    const s = this.sequencer.get(channel);
+    if (s === undefined) return answer({ seq: 0, epoch: null, messages: null });
+    answer({ seq: s.seq, epoch: s.epoch, messages: s.epoch === epoch ? this.history.read(channel, after, epoch, s.seq, Date.now()) : null });
   }
 
   setInterest(channel: string, interested: boolean): void {
@@ -104,6 +135,7 @@ export class MemoryBroker implements Broker {
     const s = this.sequencer.get(channel);
     if (s === undefined || !this.tellShards(channel, s)) return false;
     this.sequencer.forget(channel);
+    this.updateHistoryGauge();
     this.updateGauge();
     return true;
   }

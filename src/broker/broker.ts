@@ -25,8 +25,25 @@
  *    any order across channels; ingresses address their replies with (shard, generation,
  *    ref), unique for the life of the process (see records.ts), so a late answer can never
  *    reach a connection that was not its publisher.
+ * 6. History answers are consistent with the feed: readHistory's answer reports the channel's
+ *    state as last handed to the Fanout, and is given (synchronously with that reading) before
+ *    any later publication of the channel reaches the Fanout, so the record written from it sits
+ *    between the two in the broadcast ring (see recovery-records.ts).
  */
 import type { Payload } from '../protocol/payload.js';
+
+/** A channel's history after some seq, as of the last publication this node wrote to its feed. */
+export interface HistoryRead {
+  /** The channel's last seq written to this node's feed (0 without state). */
+  readonly seq: number;
+  /** Its incarnation; null: the channel has no state. */
+  readonly epoch: number | null;
+  /**
+   * The data of seqs after+1 … seq, in order; null when the history cannot give them all (the
+   * epoch asked for is not the current one, or the oldest message held is past after+1).
+   */
+  readonly messages: readonly Payload[] | null;
+}
 
 export interface Broker {
   /**
@@ -56,5 +73,13 @@ export interface Broker {
    * there are no other nodes.
    */
   disconnectUser?(user: string): Promise<number>;
+  /**
+   * Reads `channel`'s messages after seq `after` of incarnation `epoch` for a recovering
+   * subscriber and calls `answer` once, at a moment when this node's Fanout holds every
+   * publication of the channel up to the seq it reports and none after (contract point 6):
+   * the caller writes its answer into the feed from inside `answer`. The memory broker
+   * answers at once; a remote one when its reply arrives.
+   */
+  readHistory(channel: string, after: number, epoch: number, answer: (h: HistoryRead) => void): void;
   close(): Promise<void>;
 }

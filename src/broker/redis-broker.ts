@@ -16,9 +16,8 @@
  *   one already delivered, and is dropped. Nothing is buffered to restore order.
  * A message the ring has no room for waits in a bounded FIFO (nothing overtakes it).
  */
-import { randomBytes } from 'node:crypto';
 import { Command, Redis } from 'ioredis';
-import type { Broker } from './broker.js';
+import type { Broker, HistoryRead } from './broker.js';
 import { ErrorCode } from '../protocol/codes.js';
 import { ShardcastError } from '../protocol/errors.js';
 import { Payload } from '../protocol/payload.js';
@@ -26,10 +25,14 @@ import type { Fanout } from '../pubsub/fanout.js';
 import type { Sequencer } from '../pubsub/sequencer.js';
 import type { Counters } from '../transport/counters.js';
 import type { Logger } from '../engine/logger.js';
+import { fillAndCut, readEntries, stateOnly, type Filler } from './recovery-fill.js';
+import { GapFill, type Inbound } from './gap-fill.js';
+import { RedisDisconnect } from './redis-disconnect.js';
+import { redactUrl } from './redis-script.js';
 import { DISCONNECT_CHANNEL, KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
 
-/** Entries each channel's history stream keeps at least (MAXLEN ~: Redis trims whole nodes). */
-export const HISTORY_BOUND = 1000;
+/** How long a channel subscribed for a recovery waits for a shard's interest report. */
+const HOLD_MS = 5000;
 /** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
 const SUBSCRIBE_CHUNK = 1000;
 /** Bytes of data waiting for ring room before further messages are dropped (and counted). */
@@ -42,20 +45,12 @@ export interface RedisBrokerOptions {
   readonly url: string;
   /** --channel-ttl: a channel's keys expire this long after its last publication (0 = never). */
   readonly channelTtl: number;
+  /** --history-size: each channel's history stream keeps about this many entries (MAXLEN ~). */
+  readonly historySize: number;
   readonly counters: Counters;
   readonly log: Logger;
   /** Another node was asked to close every connection of `user` (POST /api/disconnect there): do it here. */
   readonly onDisconnectUser?: (user: string) => void;
-}
-
-/** A publication on its way into the local Fanout. */
-interface Inbound {
-  readonly channel: string;
-  readonly seq: number;
-  readonly epoch: number;
-  readonly data: Payload;
-  /** Called once it is delivered (or dropped): the publish it answers resolves. */
-  readonly done: (() => void) | null;
 }
 
 export class RedisBroker implements Broker {
@@ -79,8 +74,15 @@ export class RedisBroker implements Broker {
   private received = 0;
   private countQueued = false;
   private readonly where: string;
-  /** Names this node in its disconnect requests, so it skips its own when Redis sends them back. */
-  private readonly node = randomBytes(8).toString('hex');
+  /** Disconnect requests between nodes (POST /api/disconnect). */
+  private readonly disconnects: RedisDisconnect;
+  /** Channels subscribed for a recovery before any shard reported subscribers: until when. */
+  private readonly holds = new Map<string, number>();
+  private holdTimer: NodeJS.Timeout | null = null;
+  /** Delivers stream entries into the feed (gap fill), as messages from Pub/Sub are. */
+  private readonly filler: Filler;
+  /** Holes in a channel's seqs (missed while not subscribed) read back from its stream. */
+  private readonly gaps: GapFill;
 
   constructor(
     private readonly fanout: Fanout,
@@ -89,6 +91,8 @@ export class RedisBroker implements Broker {
     private readonly options: RedisBrokerOptions,
   ) {
     this.where = redactUrl(options.url);
+    this.disconnects = new RedisDisconnect(options.onDisconnectUser);
+    this.filler = { fanout, sequencer, deliver: (channel, seq, epoch, data) => this.deliver({ channel, seq, epoch, data, done: null }) };
     this.redis = new Redis(options.url, {
       protocol: 3, // messages and replies on one connection, in one order (see above)
       lazyConnect: true,
@@ -102,6 +106,7 @@ export class RedisBroker implements Broker {
       connectTimeout: 5000,
       connectionName: 'shardcast',
     });
+    this.gaps = new GapFill(this.redis, sequencer, (p) => this.deliver(p), (rest) => this.requeue(rest), options.counters);
     this.redis.on('ready', () => this.onReady());
     this.redis.on('close', () => this.onDown());
     this.redis.on('error', (err: Error) => {
@@ -133,7 +138,7 @@ export class RedisBroker implements Broker {
       for (const c of channels) args.push(metaKey(c), historyKey(c));
       const raw = data.raw;
       args.push(typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
-      args.push(data.isMsgpack ? 'm' : 'j', HISTORY_BOUND, this.sequencer.newEpoch(), this.options.channelTtl);
+      args.push(data.isMsgpack ? 'm' : 'j', this.options.historySize, this.sequencer.newEpoch(), this.options.channelTtl);
       for (const c of channels) args.push(pubsubChannel(c));
       const cmd = new Command('evalsha', args);
       // the reply is taken as it is parsed, between the messages around it (see above)
@@ -163,7 +168,63 @@ export class RedisBroker implements Broker {
     });
   }
 
+  /**
+   * From the channel's history stream (XRANGE), answered as the reply is parsed. A channel this
+   * node does not follow yet is subscribed first, on the same connection: whatever is published
+   * after the SUBSCRIBE arrives as a message, whatever before it is in the XRANGE reply, and an
+   * overlap is an echo. At the reply this node's feed is brought up to the stream (gap fill,
+   * recovery-fill.ts), then the answer is cut from the entries.
+   */
+  readHistory(channel: string, after: number, epoch: number, answer: (h: HistoryRead) => void): void {
+    if (!this.up || this.redis.status !== 'ready') {
+      this.fanout.closeWindow(channel);
+      return answer(stateOnly(this.sequencer.get(channel)));
+    }
+    if (!this.interested.has(channel)) this.holdForRecovery(channel);
+    const s = this.sequencer.get(channel);
+    // from the client's own last message (or this node's, if older): a node without state learns it
+    const start = Math.max(1, s !== undefined && s.epoch === epoch ? Math.min(after, s.seq) : after);
+    const cmd = new Command('xrange', [historyKey(channel), `${start}-0`, '+'], { replyEncoding: null });
+    let answered = false;
+    const settle = cmd.resolve;
+    cmd.resolve = (reply: unknown): void => {
+      settle(reply);
+      answered = true;
+      answer(fillAndCut(this.filler, channel, after, epoch, readEntries(reply)));
+    };
+    (cmd.promise as Promise<unknown>).catch(() => {
+      if (answered) return;
+      this.fanout.closeWindow(channel);
+      answer(stateOnly(this.sequencer.get(channel)));
+    });
+    this.redis.sendCommand(cmd);
+  }
+
+  /**
+   * Subscribes to a channel no local subscriber has reported yet (the shard's report travels
+   * apart from its request); if no report comes within HOLD_MS, it is unsubscribed again.
+   */
+  private holdForRecovery(channel: string): void {
+    this.holds.set(channel, Date.now() + HOLD_MS);
+    this.redis.subscribe(pubsubChannel(channel)).catch(() => {});
+    this.holdTimer ??= setTimeout(() => this.releaseHolds(), HOLD_MS);
+  }
+
+  private releaseHolds(): void {
+    this.holdTimer = null;
+    const now = Date.now();
+    const off: string[] = [];
+    for (const [c, until] of this.holds) {
+      if (until > now) continue;
+      this.holds.delete(c);
+      if (!this.interested.has(c)) off.push(c);
+    }
+    if (off.length > 0 && this.up) this.sendInterest(off, false);
+    if (this.holds.size > 0 && !this.closed) this.holdTimer = setTimeout(() => this.releaseHolds(), HOLD_MS);
+  }
+
   setInterest(channel: string, interested: boolean): void {
+    this.holds.delete(channel); // the shards' word decides from now on
     if (interested) this.interested.add(channel);
     else this.interested.delete(channel);
     this.interestChanges.set(channel, interested);
@@ -174,14 +235,7 @@ export class RedisBroker implements Broker {
   }
 
   disconnectUser(user: string): Promise<number> {
-    if (!this.up || this.redis.status !== 'ready') {
-      return Promise.reject(new ShardcastError(ErrorCode.Overloaded, 'Redis is unreachable: the other nodes were not told; retry shortly'));
-    }
-    // PUBLISH answers how many subscribers got it: every node, this one included
-    return this.redis.publish(DISCONNECT_CHANNEL, JSON.stringify({ node: this.node, user })).then(
-      (heard) => Math.max(0, heard - 1),
-      (err: Error) => Promise.reject(new ShardcastError(ErrorCode.Overloaded, `Redis did not take the disconnect (${err.message}); retry shortly`)),
-    );
+    return this.disconnects.send(this.redis, this.up && this.redis.status === 'ready', user);
   }
 
   /** Whether the connection is ready (tests, stats). */
@@ -192,6 +246,8 @@ export class RedisBroker implements Broker {
   async close(): Promise<void> {
     this.closed = true;
     if (this.backlogTimer) clearTimeout(this.backlogTimer);
+    if (this.holdTimer) clearTimeout(this.holdTimer);
+    this.gaps.clear();
     this.up = false;
     if (this.redis.status === 'ready') await this.redis.quit().catch(() => {});
     this.redis.disconnect();
@@ -206,11 +262,13 @@ export class RedisBroker implements Broker {
     this.interestChanges.clear();
     this.redis.subscribe(DISCONNECT_CHANNEL).catch(() => {}); // lost with the connection: made good on the next ready
     this.sendInterest([...this.interested], true);
+    // after an outage: what was published meanwhile is read from the streams, behind the SUBSCRIBEs
+    if (this.wasUp) this.gaps.catchUp(this.interested);
     this.up = true;
     this.options.counters.mainSet('brokerUp', 1);
     if (!this.wasUp) this.options.log.info(`Redis broker: connected to ${this.where}`, { event: 'broker_up', broker: this.where });
     else {
-      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what other nodes published meanwhile is not replayed here)`, { event: 'broker_up', broker: this.where, downMs: Date.now() - this.downSince });
+      this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what was published meanwhile is read back from the history streams)`, { event: 'broker_up', broker: this.where, downMs: Date.now() - this.downSince });
     }
     this.wasUp = true;
   }
@@ -225,7 +283,7 @@ export class RedisBroker implements Broker {
   }
 
   private onMessage(channel: Buffer, message: Buffer): void {
-    if (channel.length === DISCONNECT_CHANNEL.length && channel.toString('latin1') === DISCONNECT_CHANNEL) return this.onDisconnectMessage(message);
+    if (channel.length === DISCONNECT_CHANNEL.length && channel.toString('latin1') === DISCONNECT_CHANNEL) return void (this.disconnects.received(message) || this.options.counters.mainAdd('brokerDropped'));
     this.received++;
     if (!this.countQueued) {
       this.countQueued = true;
@@ -239,17 +297,6 @@ export class RedisBroker implements Broker {
     this.offer({ channel: channel.toString('utf8', KEY_PREFIX.length), seq: m.seq, epoch: m.epoch, data: Payload.of(m.data), done: null });
   }
 
-  private onDisconnectMessage(message: Buffer): void {
-    let m: { node?: unknown; user?: unknown };
-    try {
-      m = JSON.parse(message.toString('utf8')) as typeof m;
-    } catch {
-      return void this.options.counters.mainAdd('brokerDropped'); // not ours
-    }
-    if (m.node === this.node || typeof m.user !== 'string') return;
-    this.options.onDisconnectUser?.(m.user);
-  }
-
   private onPublished(channels: readonly string[], data: Payload, reply: number[], resolve: (seqs: readonly number[]) => void): void {
     const n = channels.length;
     const seqs = new Array<number>(n);
@@ -260,8 +307,9 @@ export class RedisBroker implements Broker {
     }
   }
 
-  /** Delivers at once, or behind the publications already waiting for ring room. */
+  /** Delivers at once, or behind the publications already waiting for ring room (or for a gap to be read). */
   private offer(p: Inbound): void {
+    if (this.gaps.holds(p)) return;
     if (this.backlog.length === 0 && this.deliver(p)) return;
     if (this.backlogBytes > MAX_BACKLOG_BYTES) {
       // shards this far behind are cut loose by --shard-stall-timeout; until then, a gap
@@ -271,6 +319,13 @@ export class RedisBroker implements Broker {
     }
     this.backlog.push(p);
     this.backlogBytes += p.data.byteLength;
+    this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
+  }
+
+  /** Arrivals a gap fill could not write (no ring room): first in line, in their order. */
+  private requeue(rest: Inbound[]): void {
+    this.backlog = [...rest, ...this.backlog];
+    for (const p of rest) this.backlogBytes += p.data.byteLength;
     this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
   }
 
@@ -335,16 +390,5 @@ export class RedisBroker implements Broker {
       this.options.log.warn(`Redis broker: a publish was refused by Redis: ${err.message}`);
     }
     return new ShardcastError(ErrorCode.Overloaded, `Redis did not take the publish (${err.message}); retry shortly`);
-  }
-}
-
-/** The URL without its password, for logs. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password !== '') u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparsable URL)';
   }
 }

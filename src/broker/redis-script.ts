@@ -102,3 +102,14 @@ export function decodeMessage(b: Buffer): WireMessage | null {
   const start = i + 1;
   return { seq, epoch, data: f === J ? b.toString('utf8', start) : b.subarray(start) };
 }
+
+/** The URL without its password, for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    return u.toString();
+  } catch {
+    return '(unparsable URL)';
+  }
+}

@@ -13,8 +13,9 @@ const REDIS_START_WAIT_MS = 3000;
 
 /** `onDisconnectUser`: another node asks this one to close a user's connections (several nodes only). */
 export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger, onDisconnectUser: (user: string) => void): Broker {
-  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, counters, log, onDisconnectUser });
-  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters });
+  if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, historySize: config.historySize, counters, log, onDisconnectUser });
+  const history = { size: config.historySize, ttlMs: config.historyTtl * 1000, maxBytes: config.historyMaxBytes };
+  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, history, counters });
 }
 
 /** Connects a broker that has somewhere to connect to. */

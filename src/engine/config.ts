@@ -10,6 +10,7 @@ import { readOrigins, readPatterns } from './option-lists.js';
 import { ConfigError } from '../protocol/errors.js';
 import { readApiKeys, readTls } from './config-files.js';
 import { readBroker } from './broker-options.js';
+import { WS_AUTH, closedByDefault, isLoopback, jwtConfigured } from './closed-by-default.js';
 import { parseSize } from '../protocol/sizes.js';
 
 export { specs, type LogLevel, type Options } from './option-specs.js';
@@ -46,6 +47,12 @@ export interface Config {
   /** With broker 'redis': the checked URL (default redis://127.0.0.1:6379); null with 'memory'. */
   readonly redisUrl: string | null;
   /** Channel patterns WebSocket clients may publish to (see channel-patterns.ts); [] = none. */
+  /** Messages per channel kept for recovery (memory broker; Redis: the stream's MAXLEN ~); 0 = none. */
+  readonly historySize: number;
+  /** Seconds a history message is kept (memory broker); 0 = no time limit. */
+  readonly historyTtl: number;
+  /** Bytes of history over all channels (memory broker). */
+  readonly historyMaxBytes: number;
   /** ms; 0 = no merging. */
   readonly mergeMs: number;
   readonly mergeMaxBytes: number;
@@ -103,6 +110,9 @@ const defaults = {
   // adversarial flood Node 24 then ends ~120 MiB higher in RSS (374–435 vs 260 MiB): off until fixed
   mergeMs: 0,
   mergeMaxBytes: 64 * KiB,
+  historySize: 100,
+  historyTtl: 300, // s
+  historyMaxBytes: 32 * MiB,
   clientPublishRate: 100, // publishes per second per connection
   shardStallTimeout: 3000, // ms
   shutdownTimeout: 5000, // ms
@@ -155,6 +165,9 @@ export function resolveConfig(options: Options): Config {
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
     ...readBroker(str(options, 'broker'), str(options, 'redisUrl')),
+    historySize: num(options, 'historySize', defaults.historySize),
+    historyTtl: num(options, 'historyTtl', defaults.historyTtl),
+    historyMaxBytes: num(options, 'historyMaxBytes', defaults.historyMaxBytes),
     mergeMs: num(options, 'mergeMs', defaults.mergeMs),
     mergeMaxBytes: 0, // below: its default follows the ring size
     conflate: readPatterns(options, 'conflate', []),
@@ -229,27 +242,6 @@ export function optionsFromEnv(env: NodeJS.ProcessEnv): Options {
     if (v !== undefined && v !== '') out[key] = v;
   }
   return out as Options;
-}
-
-/**
- * Whether the options configure JWT verification of WebSocket connections. The JWT options
- * (--jwt-secret, --jwt-public-key, --jwks-file) belong to the authentication work; until
- * they exist this is false (an unknown option is refused before it is asked).
- */
-export function jwtConfigured(options: Options): boolean {
-  const o = options as Record<string, unknown>;
-  return ['jwtSecret', 'jwtPublicKey', 'jwksFile'].some((k) => o[k] !== undefined && o[k] !== null && o[k] !== '');
-}
-
-/** What a server listening beyond loopback still needs: said as what to add. */
-const WS_AUTH = 'JWT (--jwt-secret, --jwt-public-key or --jwks-file) or --allow-anonymous for WebSocket connections';
-
-function closedByDefault(missing: readonly string[]): string {
-  return `a server listening beyond loopback must be closed: add ${missing.join(', and ')}; or listen on a loopback address (127.0.0.0/8, ::1, localhost)`;
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
 }
 
 function str(o: Options, key: keyof Options): string | null {

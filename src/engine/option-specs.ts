@@ -48,6 +48,9 @@ export interface Options {
   broker?: string;
   /** redis://[user:password@]host[:port][/db] or rediss://… (TLS); with broker 'redis'. */
   redisUrl?: string;
+  historySize?: number | string;
+  historyTtl?: number | string;
+  historyMaxBytes?: number | string;
   mergeMs?: number | string;
   mergeMaxBytes?: number | string;
   /** Channel patterns whose merge window keeps only the latest message (array or comma-separated). */
@@ -110,6 +113,9 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
   broker: { kind: 'string', flag: '--broker', env: 'SHARDCAST_BROKER', help: 'memory (one machine) or redis (several Shardcast nodes sharing one Redis 7+: a publish on any node reaches the subscribers of every node, in one order per channel). Default memory.' },
   redisUrl: { kind: 'string', flag: '--redis-url', env: 'SHARDCAST_REDIS_URL', help: 'Redis of --broker redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS. Default redis://127.0.0.1:6379.' },
+  historySize: { kind: 'int', flag: '--history-size', env: 'SHARDCAST_HISTORY_SIZE', min: 0, max: 1_000_000, help: 'Messages per channel kept so that a client reconnecting with "since" gets what it missed (the memory broker keeps them in memory; the Redis broker trims its history streams to about this many). 0 = no history (every recovery says recovered:false). Default 100.' },
+  historyTtl: { kind: 'int', flag: '--history-ttl', env: 'SHARDCAST_HISTORY_TTL', min: 0, max: 31_536_000, help: 'Seconds a message stays in its channel\'s history (memory broker); 0 = no time limit. Default 300.' },
+  historyMaxBytes: { kind: 'size', flag: '--history-max-bytes', env: 'SHARDCAST_HISTORY_MAX_BYTES', min: 0, max: 64 * 1024 * MiB, help: 'Bytes of history over all channels (memory broker: data plus 48 bytes per message and 288 per channel); past it the channel written least recently loses its oldest messages first. Default 32m.' },
   mergeMs: { kind: 'int', flag: '--merge-ms', env: 'SHARDCAST_MERGE_MS', min: 0, max: 1000, help: 'Milliseconds over which what a channel receives is merged into one frame (an array of messages), encoded once per channel per window: far fewer frames and system calls for at most this much added latency. 0 = every message at once. Default 0; 20 is the measured best for CPU (bench/RESULTS.md), not the default because acks follow their window, pacing a publisher that waits for each answer to one publish per window.' },
   mergeMaxBytes: { kind: 'size', flag: '--merge-max-bytes', env: 'SHARDCAST_MERGE_MAX_BYTES', min: 1 * KiB, max: 16 * MiB, help: 'Largest merged frame in bytes; a window past it is split, in order (a single larger message still goes alone). At most 1/8 of --ring-size. Default 64k (or 1/8 of a smaller ring).' },
   conflate: { kind: 'patterns', flag: '--conflate', env: 'SHARDCAST_CONFLATE', help: 'Channels (comma-separated patterns as for --client-publish) whose merge window delivers only its latest message, marked with "replaces": n (tickers, scores, cursors). Needs --merge-ms above 0. Default: none.' },

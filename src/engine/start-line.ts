@@ -1,5 +1,6 @@
 /** The start-up log lines: where the server listens, and what a connection without a token may do. */
-import { isLoopback, type Config } from './config.js';
+import type { Config } from './config.js';
+import { isLoopback } from './closed-by-default.js';
 
 export function listeningLine(config: Config, port: number, ipc: boolean): string {
   return `shardcast listening on ${config.host}:${port}${config.tlsCert === null ? '' : ' (TLS: wss:// and https://)'} with ${config.workers} shard(s)` +

@@ -2,7 +2,8 @@
  * IngressReader — the main thread's end of one shard's ingress ring: publishes that the
  * shard's WebSocket clients and HTTP callers made, already validated by the shard. Each is
  * sequenced through the Broker; the answer (ack or HTTP body) goes back through the feed,
- * right behind the publication, and a refusal (overloaded) as a control message.
+ * right behind the publication, and a refusal (overloaded) as a control message. History
+ * requests of recovering subscribers go to HistoryRequests.
  */
 import type { Worker } from 'node:worker_threads';
 import type { Broker } from '../broker/broker.js';
@@ -14,7 +15,9 @@ import type { Fanout } from '../pubsub/fanout.js';
 import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from '../protocol/messages.js';
 import { Payload } from '../protocol/payload.js';
 import { RecordKind, ReplyTarget, readPublish, type PublishRequest, type ReplyAddress } from '../transport/records.js';
+import { readRecover } from '../transport/recovery-records.js';
 import { RingConsumer, type RingHandle } from '../transport/ring.js';
+import { HistoryRequests } from './history-requests.js';
 import { RingPump } from '../transport/ring-pump.js';
 
 export class IngressReader {
@@ -22,6 +25,8 @@ export class IngressReader {
   private readonly pump: RingPump;
   /** Publications sequenced in the current batch (publishNow answers within it). */
   private published = 0;
+  /** The shard's history requests (subscribes with `since`). */
+  private readonly history: HistoryRequests;
 
   constructor(
     private readonly shard: number,
@@ -36,6 +41,7 @@ export class IngressReader {
     private readonly onCorrupt: (why: string) => void,
   ) {
     this.ring = new RingConsumer(handle, 0);
+    this.history = new HistoryRequests(shard, generation, broker, fanout, counters);
     // counted once per batch: a shared-counter add (and a BigInt) per publish is serial-path work
     this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length), () => this.countBatch());
   }
@@ -51,6 +57,7 @@ export class IngressReader {
 
   stop(): void {
     this.pump.stop();
+    this.history.stop();
   }
 
   private countBatch(): void {
@@ -60,14 +67,14 @@ export class IngressReader {
   }
 
   private onRecord(at: number, kind: number, length: number): void {
-    const req = kind === (RecordKind.Publish as number) ? readPublish(this.ring, at, length) : null;
-    if (req === null) {
-      // a shard bug, never client input (shards validate everything they forward): the
-      // main thread must not trust this ring any more, nor fall over; the shard is replaced
-      this.pump.stop();
-      this.onCorrupt(`ingress record of kind ${kind} and ${length} bytes does not parse`);
+    if (kind === (RecordKind.Recover as number)) {
+      const r = readRecover(this.ring, at, length);
+      if (r === null) return this.corrupt(kind, length);
+      this.history.take(r);
       return;
     }
+    const req = kind === (RecordKind.Publish as number) ? readPublish(this.ring, at, length) : null;
+    if (req === null) return this.corrupt(kind, length);
     // the answer is written after the publication, maybe behind many others: promise its
     // ring space now, so that accepting later publications can never crowd it out
     const promised = this.promiseReply(req);
@@ -96,6 +103,16 @@ export class IngressReader {
         this.refuse(req, err);
       },
     );
+  }
+
+  /**
+   * A shard bug, never client input (shards validate everything they forward): the main
+   * thread must not trust this ring any more, nor fall over; the shard is replaced.
+   */
+  private corrupt(kind: number, length: number): void {
+    this.pump.stop();
+    this.history.stop();
+    this.onCorrupt(`ingress record of kind ${kind} and ${length} bytes does not parse`);
   }
 
   private promiseReply(req: PublishRequest): number {

@@ -41,6 +41,10 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   transcodes: 'Publication frames a shard made in a format the main thread had not encoded yet (its subscribers in that format were new)',
   transcodeFailures: 'Publication frames a shard could not make in a format its subscribers needed (not expected; logged)',
   msgpackConnections: 'WebSocket connections opened with the MessagePack format since start',
+  recoveryWaits: 'Subscribes with since that waited for the main thread\'s history (the others were answered at once)',
+  recovered: 'Subscribes with since answered recovered:true (missed messages replayed, or none missed)',
+  notRecovered: 'Subscribes with since answered recovered:false (another epoch, history too short, replay too large, or no ring room)',
+  replayedMessages: 'Messages replayed to recovering connections',
   authRefusedMissing: 'WebSocket upgrades refused with 401 unauthorized: no token (JWT configured)',
   authRefusedMalformed: 'WebSocket upgrades refused with 401 unauthorized: token malformed, too long, or its claims unusable',
   authRefusedSignature: 'WebSocket upgrades refused with 401 unauthorized: bad signature or no key for its kid',
@@ -72,6 +76,12 @@ const MAIN_HELP: Record<MainCounterName, string> = {
   brokerUp: '1 while the Redis broker is connected and publishing (--broker redis); 0 while Redis is unreachable, and with the memory broker',
   brokerDisconnects: 'Times the Redis broker lost its connection (publishes are refused with overloaded until it is back)',
   brokerReceived: 'Messages received from Redis Pub/Sub (channels with local subscribers; a node\'s own publications included)',
+  historyMessages: 'Messages held in channel histories for recovery (memory broker; bounded by --history-size, --history-ttl, --history-max-bytes)',
+  historyBytes: 'Bytes of channel histories (data plus a fixed overhead per message; at most --history-max-bytes)',
+  recoveryAnswers: 'History answers written to the broadcast ring (one per shard, channel and turn, whatever the number of sockets waiting)',
+  recoveryTooLarge: 'History answers that said recovered:false because the replay was larger than a quarter of --ring-size',
+  brokerGapReads: 'Reads of a channel\'s history stream to fill a hole in its seqs on this node (a message past seq + 1, or the catch-up after Redis was unreachable)',
+  brokerGapFilled: 'Stream entries read by those reads (echoes of what had arrived are skipped when delivered)',
   brokerDropped: 'Messages from Redis not delivered locally: not in Shardcast\'s format, larger than half the ring, or past the backlog kept while the ring was full',
 };
 
@@ -79,7 +89,7 @@ const MAIN_HELP: Record<MainCounterName, string> = {
 const SHARD_GAUGES: ReadonlySet<ShardCounterName> = new Set(['connectionsOpen', 'channelStates']);
 /** Slots exposed by another family (runtime-metrics.ts), not under their own name. */
 const SHARD_ELSEWHERE: ReadonlySet<ShardCounterName> = new Set(['ingressHighWater']);
-const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive', 'brokerUp']);
+const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive', 'brokerUp', 'historyMessages', 'historyBytes']);
 
 const snake = (s: string): string => s.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
 

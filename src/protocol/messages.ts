@@ -10,8 +10,15 @@ import { checkUser, userChannel } from './user-channel.js';
 import { packValue, unpackValue } from './payload.js';
 import { WireFormat } from './wire-format.js';
 
+/** Where a recovering subscriber left off: the last seq it has of the channel's incarnation `epoch`. */
+export interface Since {
+  readonly seq: number;
+  /** u32 (the wire's 8 hex digits, parsed). */
+  readonly epoch: number;
+}
+
 export type ClientMessage =
-  | { type: 'subscribe'; channel: string }
+  | { type: 'subscribe'; channel: string; since: Since | null }
   | { type: 'unsubscribe'; channel: string }
   /** `data` as the ring carries it: JSON text, or MessagePack bytes from a MessagePack connection. */
   | { type: 'publish'; channel: string; data: string | Uint8Array; id: string | null }
@@ -72,6 +79,7 @@ export function toClientMessage(v: unknown, format: WireFormat = WireFormat.Json
   if (typeof type !== 'string') throw new ShardcastError(ErrorCode.BadMessage, '"type" must be a string');
   switch (type) {
     case 'subscribe':
+      return { type, channel: checkChannel(m['channel']), since: m['since'] === undefined ? null : checkSince(m['since']) };
     case 'unsubscribe':
       return { type, channel: checkChannel(m['channel']) };
     case 'publish': {
@@ -93,6 +101,21 @@ export function toClientMessage(v: unknown, format: WireFormat = WireFormat.Json
     default:
       throw new ShardcastError(ErrorCode.UnknownType, `unknown message type ${JSON.stringify(type.slice(0, 64))}`);
   }
+}
+
+const EPOCH = /^[0-9a-f]{8}$/;
+
+/** `{"seq": N, "epoch": "8 hex digits"}`: N a whole number from 0 up to 2^53 − 1 (seqs stay exact there). */
+function checkSince(v: unknown): Since {
+  const s = v as Record<string, unknown> | null;
+  if (typeof s !== 'object' || s === null || Array.isArray(s) || s instanceof Uint8Array) {
+    throw new ShardcastError(ErrorCode.BadMessage, '"since" must be an object {"seq": n, "epoch": "8 hex digits"}');
+  }
+  const seq = s['seq'];
+  const epoch = s['epoch'];
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 0) throw new ShardcastError(ErrorCode.BadMessage, '"since.seq" must be a whole number, 0 or more');
+  if (typeof epoch !== 'string' || !EPOCH.test(epoch)) throw new ShardcastError(ErrorCode.BadMessage, '"since.epoch" must be 8 lower-case hex digits, as in "subscribed" and "message" frames');
+  return { seq, epoch: parseInt(epoch, 16) };
 }
 
 /** Bytes of publish data as the ring carries it (JSON text or MessagePack). */
@@ -201,12 +224,15 @@ export function formatEpoch(epoch: number): string {
 
 /**
  * The channel's last seq and epoch as the shard knows them; a channel with no state
- * (nothing published in its current incarnation) has seq 0 and no epoch.
+ * (nothing published in its current incarnation) has seq 0 and no epoch. `recovered`
+ * answers a subscribe that gave `since` (absent otherwise): true, the messages after `since`
+ * up to `seq` follow; false, nothing is replayed.
  */
-export function subscribedFrame(channel: string, seq: number, epoch: number | null): string {
+export function subscribedFrame(channel: string, seq: number, epoch: number | null, recovered?: boolean): string {
+  const r = recovered === undefined ? '' : `,"recovered":${recovered}`;
   return epoch === null
-    ? `{"type":"subscribed","channel":"${channel}","seq":0}`
-    : `{"type":"subscribed","channel":"${channel}","seq":${seq},"epoch":"${formatEpoch(epoch)}"}`;
+    ? `{"type":"subscribed","channel":"${channel}","seq":0${r}}`
+    : `{"type":"subscribed","channel":"${channel}","seq":${seq},"epoch":"${formatEpoch(epoch)}"${r}}`;
 }
 
 /**

@@ -10,6 +10,7 @@ import type { Payload } from '../protocol/payload.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
 import { nowMs } from '../transport/clock.js';
 import { forgetSize, publicationSize, writeForget, writePublication, writeReply, writeStagedPublication, replySize, type PublicationFrames, type ReplyAddress } from '../transport/records.js';
+import { RECOVERED_HAS_STATE, RECOVERED_OK, recoveredSize, writeRecovered, type RecoveryAddress, type ReplayFrame } from '../transport/recovery-records.js';
 import { RingProducer, recordSpace, type RingHandle } from '../transport/ring.js';
 import { MergeWindow } from './merge-window.js';
 import { WindowArena } from './window-arena.js';
@@ -251,6 +252,47 @@ export class Fanout {
     }
   }
 
+  /**
+   * Writes the channel's open merge window now, if it has one: what a history answer reports
+   * as written must be in the ring before it (the messages it holds are in the history).
+   */
+  closeWindow(channel: string): void {
+    const w = this.windows.get(channel);
+    if (w === undefined) return;
+    this.windows.delete(channel);
+    this.writeWindow(w); // replies held behind windows wait for the timer, as before
+    this.scheduleFlush();
+  }
+
+  /**
+   * Writes the answer to a shard's history request (recovery-records.ts): the channel's
+   * state as last written (`epoch` null: none) and, when `messages` (after+1 … seq) is given,
+   * each encoded in `formats`. A replay whose frames pass a quarter of the ring is not sent:
+   * the answer then says it could not recover (counted by the caller through the result).
+   * 'full': no room now, nothing written; ask again later.
+   */
+  recovered(to: RecoveryAddress, channel: string, after: number, formats: number, seq: number, epoch: number | null, messages: readonly Payload[] | null): 'written' | 'too-large' | 'full' {
+    const limit = this.handle.capacity / 4;
+    let frames: ReplayFrame[] = [];
+    let tooLarge = false;
+    if (messages !== null && epoch !== null) {
+      let bytes = 0;
+      for (let i = 0; i < messages.length && !tooLarge; i++) {
+        const f = this.encode(channel, after + 1 + i, epoch, messages[i]!, formats || JSON_BIT);
+        frames.push(f);
+        bytes += f.jsonBytes + (f.msgpack?.byteLength ?? 0);
+        tooLarge = bytes > limit;
+      }
+      if (tooLarge) frames = [];
+    }
+    const flags = (messages !== null && epoch !== null && !tooLarge ? RECOVERED_OK : 0) | (epoch !== null ? RECOVERED_HAS_STATE : 0);
+    const answer = { channel, seq, after, epoch: epoch ?? 0, flags, frames };
+    if (!this.ring.room(recordSpace(recoveredSize(channel, frames)) + this.reserved())) return 'full';
+    if (!writeRecovered(this.ring, to, answer)) throw new Error('ring refused a record after room() said yes'); // a bug, never policy
+    this.scheduleFlush();
+    return tooLarge ? 'too-large' : 'written';
+  }
+
   /** A shard's consumer slot joins at the current position (producer thread only). */
   attach(shard: number): void {
     this.ring.attach(shard);
@@ -286,7 +328,6 @@ export class Fanout {
     return this.ring.lag(shard);
   }
 
-  /** Publishes pending writes now (shutdown, tests). */
   /** Closes the open merge windows and publishes pending writes now (shutdown, tests). */
   flush(): void {
     if (this.windows.size > 0 || this.held.length > 0) this.writeWindows();

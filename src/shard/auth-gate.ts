@@ -111,6 +111,7 @@ export class AuthGate {
         if (verdict.subscribe.matches(c, verdict.user)) continue;
         const topic = clientTopic(ws, c);
         ws.unsubscribe(topic);
+        client.recovering?.delete(c); // a pending recovery ends as if unsubscribed: its answer skips this socket
         client.channels.delete(c);
         ctx.subscribed(topic, -1);
         sendFrame(ws, unsubscribedFrame(c));

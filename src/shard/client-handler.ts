@@ -13,7 +13,6 @@ import {
   refOf,
   toClientMessage,
   subscribedFrame,
-  unsubscribedFrame,
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
@@ -28,6 +27,7 @@ import type { IpTables } from '../limits/ip-slots.js';
 import { clientTopic, sendFrame, type Client, type ClientSocket, type ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
 import { AuthGate, offeredProtocols } from './auth-gate.js';
+import { Subscriptions } from './subscriptions.js';
 import { PublishLimiter, Verdict } from './publish-limiter.js';
 import { IpLimits } from './ip-limits.js';
 import { AllowedOrigins } from '../auth/allowed-origins.js';
@@ -41,6 +41,8 @@ export class ClientHandler {
 
   /** Tokens and permissions (src/auth/ through the shard's eyes). */
   readonly auth: AuthGate;
+  /** subscribe and unsubscribe, recoveries included. */
+  readonly subscriptions: Subscriptions;
   private readonly limiter: PublishLimiter;
   private readonly ipLimits: IpLimits;
   /** Web pages that may connect (--allowed-origins). */
@@ -53,6 +55,7 @@ export class ClientHandler {
     ipTables: IpTables = { connections: null, handshakes: null },
   ) {
     this.auth = new AuthGate(ctx);
+    this.subscriptions = new Subscriptions(ctx, (ws, code, message, ref) => this.reject(ws, code, message, ref));
     this.limiter = new PublishLimiter(ctx.config.clientPublishRate, ctx.config.clientPublishBurst);
     this.ipLimits = new IpLimits(ctx, ipTables);
     this.origins = new AllowedOrigins(ctx.config.allowedOrigins);
@@ -271,40 +274,12 @@ export class ClientHandler {
     const { ctx } = this;
     const client = ws.getUserData();
     switch (msg.type) {
-      case 'subscribe': {
-        if (!client.perms.subscribe.matches(msg.channel, client.perms.user)) {
-          ctx.count('forbiddenSubscribe');
-          const { user, subscribe } = client.perms;
-          const why = user !== null ? `your token does not allow subscribing to ${msg.channel}` : subscribe.none ? 'anonymous connections may subscribe to no channel on this server' : `anonymous connections may not subscribe to ${msg.channel}`;
-          this.reject(ws, ErrorCode.Forbidden, why, msg.type);
-          return;
-        }
-        const topic = topicOf(msg.channel, client.format);
-        if (!ws.isSubscribed(topic)) {
-          const channels = (client.channels ??= new Set());
-          if (channels.size >= ctx.config.maxSubscriptions) {
-            this.reject(ws, ErrorCode.TooManySubscriptions, `at most ${ctx.config.maxSubscriptions} subscriptions per connection`, msg.type);
-            return;
-          }
-          ws.subscribe(topic);
-          channels.add(msg.channel);
-          ctx.subscribed(topic, 1);
-        }
-        // the seq as of this shard's position in the feed: the next delivery is seq + 1
-        const last = ctx.lastSeq.get(msg.channel);
-        sendFrame(ws, subscribedFrame(msg.channel, last?.seq ?? 0, last?.epoch ?? null));
+      case 'subscribe':
+        this.subscriptions.subscribe(ws, msg.channel, msg.since);
         return;
-      }
-      case 'unsubscribe': {
-        const topic = topicOf(msg.channel, client.format);
-        if (ws.isSubscribed(topic)) {
-          ws.unsubscribe(topic);
-          client.channels?.delete(msg.channel);
-          ctx.subscribed(topic, -1);
-        }
-        sendFrame(ws, unsubscribedFrame(msg.channel));
+      case 'unsubscribe':
+        this.subscriptions.unsubscribe(ws, msg.channel);
         return;
-      }
       case 'publish': {
         const ref = msg.id ?? msg.type;
         // with JWT the token's publish claim decides (forbidden); without, --client-publish (publish_forbidden)

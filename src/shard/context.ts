@@ -8,6 +8,7 @@ import type { Permissions } from '../auth/permissions.js';
 import { Counters } from '../transport/counters.js';
 import type { FromShard } from '../engine/control.js';
 import { writePublish, type PublishRequest } from '../transport/records.js';
+import { writeRecover, type RecoverRequest } from '../transport/recovery-records.js';
 import { RingProducer, type RingHandle } from '../transport/ring.js';
 import { readSnapshot, type ChannelSnapshot } from '../transport/channel-snapshot.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
@@ -28,6 +29,8 @@ export interface Client {
   perms: Permissions;
   /** Its frames' format, chosen at the handshake. */
   readonly format: WireFormat;
+  /** Channels subscribed with `since` whose history is on its way: the request each waits for (recoveries.ts). */
+  recovering?: Map<string, number>;
 }
 
 export type ClientSocket = WebSocket<Client>;
@@ -128,6 +131,19 @@ export class ShardContext {
       this.count('rejectedOverloaded');
       return false;
     }
+    this.flushIngressSoon();
+    return true;
+  }
+
+  /** Sends a history request (recovery-records.ts) to the main thread; false when the ingress ring is full. */
+  forwardRecover(req: RecoverRequest): boolean {
+    if (!writeRecover(this.ingress, req)) return false;
+    this.flushIngressSoon();
+    return true;
+  }
+
+  /** What is written to the ingress ring is published once per microtask checkpoint. */
+  private flushIngressSoon(): void {
     if (!this.ingressFlushQueued) {
       this.ingressFlushQueued = true;
       queueMicrotask(() => {
@@ -137,7 +153,6 @@ export class ShardContext {
         if (this.ingress.highWater !== this.reportedHighWater) this.counters.shardSet(this.shard, 'ingressHighWater', (this.reportedHighWater = this.ingress.highWater));
       });
     }
-    return true;
   }
 
   /** A subscriber of `topic` (topicOf: a channel in one format) came or went. */

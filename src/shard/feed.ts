@@ -4,7 +4,7 @@
  * uWS copies them once and coalesces everything published in one turn into one write per
  * socket. No per-recipient work happens in JavaScript. Replies meant for this shard worker
  * (its shard and generation) are routed to the waiting WebSocket or HTTP request; other
- * workers' replies are skipped.
+ * workers' replies are skipped, and so are history answers (RECOVERED) for other workers.
  *
  * The main thread attaches this shard's slot just before the Feed is built (so the shard
  * starts reading at once) and may cut it loose if the shard stalls; the Feed then calls
@@ -13,6 +13,7 @@
 import { resetFrame } from '../protocol/messages.js';
 import { WireFormat, frameFor, topicOf, transcodeFrame } from '../protocol/wire-format.js';
 import { RecordKind, ReplyTarget, readForget, readPublication, readReply, type ForgetView, type PublicationView, type ReplyView } from '../transport/records.js';
+import { readRecovered, recoveredAddress, type RecoveredView } from '../transport/recovery-records.js';
 import { RingConsumer, type RingHandle } from '../transport/ring.js';
 import { RingPump } from '../transport/ring-pump.js';
 import { sendFrame, type ShardContext } from './context.js';
@@ -45,6 +46,8 @@ export class Feed {
     private readonly ctx: ShardContext,
     handle: RingHandle,
     onCutLoose: () => void,
+    /** A history answer for this worker (Recoveries.answer). */
+    private readonly onRecovered: (a: RecoveredView) => void,
   ) {
     this.ring = new RingConsumer(handle, ctx.shard);
     this.pump = new RingPump(
@@ -83,7 +86,13 @@ export class Feed {
       case RecordKind.Forget:
         this.onForget(readForget(this.ring, at, this.forget));
         return;
-      case RecordKind.Publish: // shards' own kind, only on the ingress rings: a producer bug here too
+      case RecordKind.Recovered: {
+        const to = recoveredAddress(this.ring, at);
+        if (to.shard === this.ctx.shard && to.generation === this.ctx.generation) this.onRecovered(readRecovered(this.ring, at));
+        return;
+      }
+      case RecordKind.Publish: // shards' own kinds, only on the ingress rings: a producer bug here too
+      case RecordKind.Recover:
       default:
         throw new Error(`feed: unknown record kind ${kind}`); // a producer bug: fail loudly
     }

@@ -68,7 +68,7 @@ export class Shard {
   private onFeedAttached(seqs: ChannelSnapshot): void {
     if (this.exiting) return;
     this.ctx.setSnapshot(seqs);
-    this.feed = new Feed(this.ctx, this.init.broadcast, () => this.onCutLoose());
+    this.feed = new Feed(this.ctx, this.init.broadcast, () => this.onCutLoose(), (a) => this.clients.subscriptions.recoveries.answer(a));
     this.feed.pump.start();
     this.listen();
   }

@@ -43,21 +43,25 @@ export const ShardCounter = {
   bytesSent: 28, // bytes of those frames (subscribers × frame bytes; uWS adds the WebSocket header)
   deliveriesMsgpack: 29, // of `deliveries`, those to MessagePack connections
   ingressHighWater: 30, // gauge: most bytes this shard's ingress ring held unread, seen when it re-measured its room
+  recoveryWaits: 31, // subscribes with `since` that waited for main's history
+  recovered: 32, // subscribes with `since` answered recovered:true
+  notRecovered: 33, // subscribes with `since` answered recovered:false
+  replayedMessages: 34, // messages replayed to recovering sockets
   // JWT on the handshake: upgrades refused with 401, one slot per stable reason
-  authRefusedMissing: 32,
-  authRefusedMalformed: 33,
-  authRefusedSignature: 34,
-  authRefusedExpired: 35,
-  authRefusedNotYetValid: 36,
-  authRefusedAudience: 37,
-  authRefusedIssuer: 38,
-  authRefusedAlgorithm: 39,
-  tokenCacheHits: 40, // handshakes and refreshes whose token was verified before (no crypto)
-  forbiddenSubscribe: 41, // subscribes outside the token's channels
-  forbiddenPublish: 42, // publishes outside the token's publish patterns
-  closedTokenExpired: 43, // connections closed with 4003
-  tokenRefreshes: 44, // refresh messages accepted
-  refreshesRefused: 45, // refresh messages refused (invalid token, or another sub)
+  authRefusedMissing: 35,
+  authRefusedMalformed: 36,
+  authRefusedSignature: 37,
+  authRefusedExpired: 38,
+  authRefusedNotYetValid: 39,
+  authRefusedAudience: 40,
+  authRefusedIssuer: 41,
+  authRefusedAlgorithm: 42,
+  tokenCacheHits: 43, // handshakes and refreshes whose token was verified before (no crypto)
+  forbiddenSubscribe: 44, // subscribes outside the token's channels
+  forbiddenPublish: 45, // publishes outside the token's publish patterns
+  closedTokenExpired: 46, // connections closed with 4003
+  tokenRefreshes: 47, // refresh messages accepted
+  refreshesRefused: 48, // refresh messages refused (invalid token, or another sub)
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 
@@ -78,6 +82,12 @@ export const MainCounter = {
   brokerDisconnects: 12, // times the Redis broker lost its connection
   brokerReceived: 13, // messages that arrived from Redis Pub/Sub
   brokerDropped: 14, // messages from Redis not delivered here: not ours, or no ring room for too long
+  historyMessages: 15, // gauge: messages held in channel histories (memory broker)
+  historyBytes: 16, // gauge: their bytes (data + per-message overhead)
+  recoveryAnswers: 17, // history answers written for shards (one serves every socket waiting on that shard and channel)
+  recoveryTooLarge: 18, // history answers refused because the replay passed its size limit (recovered:false)
+  brokerGapReads: 19, // XRANGE reads of a hole in a channel's seqs (Redis broker: missed while not subscribed, or during an outage)
+  brokerGapFilled: 20, // stream entries those reads returned
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 
@@ -86,7 +96,7 @@ export type MainCounterName = keyof typeof MainCounter;
  * one slot each, then one for any other code. A fixed list keeps the label bounded.
  */
 export const CLOSE_CODES = [1000, 1001, 1005, 1006, 1008, 1009, 1011, 4001, 4002, 4003, 4500] as const;
-const CLOSE_BASE = 48; // CLOSE_CODES.length + 1 slots ("other" last)
+const CLOSE_BASE = 52; // CLOSE_CODES.length + 1 slots ("other" last)
 
 /**
  * Publish accepted → handed to uWS, per shard, as a histogram with fixed bounds (ms): a

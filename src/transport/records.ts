@@ -28,6 +28,9 @@
  *                channels (joined by "\n"; names cannot contain it) | data | id
  *                The data is JSON text, or MessagePack bytes when msgpack is 1.
  *
+ * RECOVER (ingress) and RECOVERED (broadcast), the history requests of recovering subscribers
+ * and their answers, are laid out in recovery-records.ts.
+ *
  * A reply's address is unique for the life of the process: (shard, generation) names one
  * worker (a restarted shard has a new generation and its own ingress ring), and `ref` is
  * that worker's connection or request number, an integer counted up from 1 that stays
@@ -41,6 +44,10 @@ export const enum RecordKind {
   Reply = 2,
   Publish = 3,
   Forget = 4,
+  /** Ingress ring: a shard asks for a channel's history (recovery-records.ts). */
+  Recover = 5,
+  /** Broadcast ring: the answer, for one shard worker (recovery-records.ts). */
+  Recovered = 6,
 }
 
 /** Who waits for the answer to a publish. */
