@@ -22,6 +22,12 @@ export interface MemoryBrokerOptions {
   /** Ms a channel with no subscriber and no publication keeps its state; 0 = forever. */
   readonly channelTtl: number;
   readonly counters: Counters;
+  /**
+   * Whether some shard has local subscribers of a channel (the engine's Interest): such
+   * channels keep their state whatever their idle time. Asked, not copied into a set of
+   * this broker's own — with per-user channels that would be one more entry per user.
+   */
+  readonly interested: (channel: string) => boolean;
 }
 
 /**
@@ -32,12 +38,10 @@ export interface MemoryBrokerOptions {
  * point of the stream.
  */
 export class MemoryBroker implements Broker {
-  /** Channels with local subscribers on some shard (kept whatever their idle time). */
-  private readonly interested = new Set<string>();
   private readonly timer: NodeJS.Timeout | null = null;
   private sweeping = false;
   private lastForcedSweep = -Infinity;
-  private readonly keep = (c: string): boolean => this.interested.has(c);
+  private readonly keep = (c: string): boolean => this.options.interested(c);
   private readonly tellShards = (c: string, s: ChannelState): boolean => {
     if (!this.fanout.forget(c, s.epoch)) return false;
     this.options.counters.mainAdd('channelsForgotten');
@@ -84,11 +88,6 @@ export class MemoryBroker implements Broker {
     for (let i = 0; i < channels.length; i++) this.sequencer.commit(channels[i]!, seqs[i]!, epochs[i]!, now);
     if (this.sequencer.channels !== before) this.updateGauge();
     return seqs;
-  }
-
-  setInterest(channel: string, interested: boolean): void {
-    if (interested) this.interested.add(channel);
-    else this.interested.delete(channel);
   }
 
   /** Channels with state now. */

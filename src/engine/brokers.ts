@@ -11,9 +11,10 @@ import type { Logger } from './logger.js';
 /** How long start-up waits for Redis before it goes on (publishes refused until Redis answers). */
 const REDIS_START_WAIT_MS = 3000;
 
-export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger): Broker {
+/** `interested`: whether some shard has local subscribers of a channel (the engine's Interest). */
+export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger, interested: (channel: string) => boolean): Broker {
   if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, counters, log });
-  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters });
+  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, counters, interested });
 }
 
 /** Connects a broker that has somewhere to connect to. */

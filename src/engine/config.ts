@@ -37,6 +37,7 @@ export interface Options {
   host?: string;
   port?: number | string;
   workers?: number | string;
+  shardYoungGenerationMb?: number | string;
   /** One key, or several comma-separated (rotation). */
   apiKey?: string;
   /** A file with one key per line (blank lines and # comments ignored). */
@@ -95,6 +96,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly workers: number;
+  /** Each shard worker's V8 young generation, MiB (resourceLimits.maxYoungGenerationSizeMb); 0 = V8's default. */
+  readonly shardYoungGenerationMb: number;
   /** Bearer keys the HTTP API accepts (--api-key and --api-key-file together); [] = no key, open to loopback callers. */
   readonly apiKeys: readonly string[];
   readonly maxPayload: number;
@@ -155,6 +158,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Beyond loopback the server refuses to start unless it has an API key and either JWT or --allow-anonymous (closed by default).' },
   port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
   workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
+  shardYoungGenerationMb: { kind: 'int', flag: '--shard-young-generation-mb', env: 'SHARDCAST_SHARD_YOUNG_GENERATION_MB', min: 0, max: 1024, help: 'Each shard worker\'s V8 young generation in MiB (three semi-spaces\' worth): a connection burst then leaves less heap behind, for the same throughput (bench/RESULTS.md). 0 = V8\'s default (up to 48, grown under load); otherwise at least 3. Default 12.' },
   apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters, no spaces or commas); several comma-separated keys are all accepted (rotation). Without a key, the server listens on loopback only and the API is open to local callers.' },
   apiKeyFile: { kind: 'string', flag: '--api-key-file', env: 'SHARDCAST_API_KEY_FILE', help: 'File holding the HTTP API key(s), one per line (blank lines and lines starting with # ignored), read at start, so that no key is on the command line. Adds to --api-key.' },
   maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },
@@ -199,6 +203,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
 const defaults = {
   port: 8080,
   workers: availableParallelism(),
+  shardYoungGenerationMb: 12, // MiB (4 MiB semi-spaces); why: bench/RESULTS.md, issue 10 idle memory
   maxPayload: 64 * KiB,
   maxBackpressure: 1 * MiB,
   idleTimeout: 32, // seconds; uWS pings at about half of it
@@ -250,6 +255,7 @@ export function resolveConfig(options: Options): Config {
     host,
     port: num(options, 'port', defaults.port),
     workers: num(options, 'workers', defaults.workers),
+    shardYoungGenerationMb: num(options, 'shardYoungGenerationMb', defaults.shardYoungGenerationMb),
     apiKeys,
     maxPayload: num(options, 'maxPayload', defaults.maxPayload),
     maxBackpressure: num(options, 'maxBackpressure', defaults.maxBackpressure),
@@ -293,6 +299,7 @@ export function resolveConfig(options: Options): Config {
     testHooks: bool(options, 'testHooks', false),
   };
   config.clientPublishBurst = num(options, 'clientPublishBurst', Math.max(1, 2 * config.clientPublishRate));
+  if (config.shardYoungGenerationMb > 0 && config.shardYoungGenerationMb < 3) throw new ConfigError('shardYoungGenerationMb', options.shardYoungGenerationMb, '0 (V8\'s default) or 3 to 1024 MiB');
   if (config.shardStallTimeout !== 0 && config.shardStallTimeout < 100) {
     throw new ConfigError('shardStallTimeout', options.shardStallTimeout, '0 (never) or 100 to 600000 milliseconds');
   }
