@@ -170,6 +170,17 @@ describe('Interest', () => {
     assert.equal(i.size, 0);
     i.apply(1, ['a'], []); // a restarted shard reports from scratch
     assert.deepEqual(changes.at(-1), 'a:on');
+    // three shards on one topic, leaving in any order (an off twice, a shard out of range: nothing)
+    i.apply(0, ['a'], []);
+    i.apply(2, ['a'], []);
+    i.apply(7, [], ['a']);
+    i.apply(1, [], ['a']);
+    i.apply(1, [], ['a']);
+    i.dropShard(2);
+    assert.ok(i.has('a'), 'shard 0 still has subscribers');
+    i.apply(0, [], ['a']);
+    assert.deepEqual(changes.slice(-2), ['a:on', 'a:off']);
+    assert.equal(i.size, 0);
   });
 });
 
@@ -181,7 +192,8 @@ describe('MemoryBroker', () => {
     const fanout = new Fanout(ring);
     fanout.attach(0);
     const counters = new Counters(createCounters(1));
-    const broker = new MemoryBroker(fanout, new Sequencer(), { maxChannels, channelTtl, history: { size: 0, ttlMs: 0, maxBytes: 0 }, counters });
+    const interested = new Set<string>(); // what the engine's Interest would say
+    const broker = new MemoryBroker(fanout, new Sequencer(), { maxChannels, channelTtl, history: { size: 0, ttlMs: 0, maxBytes: 0 }, counters, interested: (c) => interested.has(c) });
     const consumer = new RingConsumer(ring, 0);
     /** Every record written so far, as "kind channel seq/epoch". */
     const records = (): Array<{ kind: 'pub' | 'forget'; channel: string; seq?: number; epoch: number }> => {
@@ -201,14 +213,14 @@ describe('MemoryBroker', () => {
       consumer.release();
       return out;
     };
-    return { broker, counters, records };
+    return { broker, counters, records, interested };
   }
 
   test('at the cap a publish sweeps idle channels first; FORGET precedes the new incarnation in the stream', async () => {
-    const { broker, counters, records } = rig(3, 100);
+    const { broker, counters, records, interested } = rig(3, 100);
     try {
       assert.deepEqual(broker.publishNow(['a', 'b', 'c'], Payload.json('1')), [1, 1, 1]);
-      broker.setInterest('b', true); // b has subscribers somewhere: never forgotten
+      interested.add('b'); // b has subscribers somewhere: never forgotten
       const before = records();
       const epochOf = (c: string): number => before.find((r) => r.channel === c)!.epoch;
       busyWait(150); // a, c idle past the TTL; no timer can run meanwhile
@@ -245,14 +257,14 @@ describe('MemoryBroker', () => {
   });
 
   test('the timer sweeps idle channels without any publish', async () => {
-    const { broker, counters, records } = rig(100, 100);
+    const { broker, counters, records, interested } = rig(100, 100);
     try {
       broker.publishNow(['t1', 't2'], Payload.json('1'));
-      broker.setInterest('t2', true);
+      interested.add('t2');
       await waitUntil(() => counters.main('channelsForgotten') === 1, 5000, 't1 forgotten');
       assert.equal(counters.main('channelsLive'), 1);
       assert.deepEqual(records().filter((r) => r.kind === 'forget').map((r) => r.channel), ['t1']);
-      broker.setInterest('t2', false);
+      interested.delete('t2');
       await waitUntil(() => counters.main('channelsLive') === 0, 5000, 't2 forgotten once nobody follows it');
     } finally {
       await broker.close();

@@ -31,6 +31,7 @@ describe('resolveConfig', () => {
       host: '127.0.0.1',
       port: 8080,
       workers: availableParallelism(),
+      shardYoungGenerationMb: 12,
       apiKeys: [],
       maxPayload: 64 * KiB,
       maxBackpressure: 1 * MiB,
@@ -87,6 +88,7 @@ describe('resolveConfig', () => {
       host: 'localhost',
       port: '0',
       workers: '3',
+      shardYoungGenerationMb: '0',
       maxPayload: '64k',
       maxBackpressure: '1m',
       idleTimeout: 8,
@@ -103,6 +105,7 @@ describe('resolveConfig', () => {
     assert.equal(c.host, 'localhost');
     assert.equal(c.port, 0);
     assert.equal(c.workers, 3);
+    assert.equal(c.shardYoungGenerationMb, 0, "0: V8's default");
     assert.equal(c.maxPayload, 65536);
     assert.equal(c.maxBackpressure, 1048576);
     assert.equal(c.idleTimeout, 8);
@@ -214,6 +217,8 @@ describe('resolveConfig', () => {
     { name: 'port "-1"', options: { port: '-1' }, option: 'port', allowed: ['an integer', '0 to 65535'] },
     { name: 'workers 0', options: { workers: 0 }, option: 'workers', allowed: ['1 to 256'] },
     { name: 'workers 257', options: { workers: '257' }, option: 'workers', allowed: ['1 to 256'] },
+    { name: 'shardYoungGenerationMb 2', options: { shardYoungGenerationMb: 2 }, option: 'shardYoungGenerationMb', allowed: ["0 (V8's default) or 3 to 1024"] },
+    { name: 'shardYoungGenerationMb above 1024', options: { shardYoungGenerationMb: '1025' }, option: 'shardYoungGenerationMb', allowed: ['0 to 1024'] },
     { name: 'maxPayload below 128', options: { maxPayload: 127 }, option: 'maxPayload', allowed: ['a byte size', '128 to 16777216'] },
     { name: 'maxPayload above 16m', options: { maxPayload: '17m' }, option: 'maxPayload', allowed: ['128 to 16777216'] },
     { name: 'maxBackpressure below 16k', options: { maxBackpressure: '8k' }, option: 'maxBackpressure', allowed: ['16384 to'] },

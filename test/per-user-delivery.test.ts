@@ -42,7 +42,7 @@ describe('per-user delivery across two shards', () => {
   const errorCode = (r: { body: Record<string, unknown> }): unknown => (r.body['error'] as { code: string }).code;
 
   before(async () => {
-    fixture = await startWithIpc({ port: 0, workers: 2, logLevel: 'silent', jwtSecret: SECRET, allowAnonymous: true, anonymousChannels: ['*'], apiKey: API_KEY });
+    fixture = await startWithIpc({ port: 0, workers: 2, logLevel: 'silent', jwtSecret: SECRET, allowAnonymous: true, anonymousChannels: ['*'], apiKey: API_KEY, testHooks: true });
     ({ server, ipc } = fixture);
   });
 
@@ -84,6 +84,35 @@ describe('per-user delivery across two shards', () => {
     // the per-user channel counts as a subscribed channel (interest): it lives while alice is connected
     const listed = (await server.channels()).find((x) => x.channel === channel);
     assert.deepEqual(listed, { channel, subscribers: 4 });
+  });
+
+  it('serves a user in both formats on one shard, spares the others when one leaves, and resets each on a FORGET', async () => {
+    const channel = userChannel('erin');
+    const json = await spread('erin', 2); // at least one on each shard: the MessagePack one lands beside one
+    const mp = await TestClient.connectWith(server.port, { path: `/ws?token=${await mint('erin')}`, protocols: ['shardcast.v1.msgpack'], format: 'msgpack' });
+    opened.push(mp);
+    const all = [...json, mp];
+    for (const c of all) assert.deepEqual(await c.waitFor((m) => m.type === 'subscribed'), { type: 'subscribed', channel, seq: 0 });
+    assert.equal(await server.publishToUser('erin', { n: 1 }), 1);
+    for (const c of all) assert.deepEqual((await c.waitFor((m) => m.type === 'message'))['data'], { n: 1 });
+    // the JSON connection beside the MessagePack one leaves: that one (and the rest) still get the next
+    const beside = json.find((c) => c.welcome!.shard === mp.welcome!.shard)!;
+    beside.close();
+    await beside.waitClosed();
+    const rest = all.filter((c) => c !== beside);
+    // the shard ran its close handler before it answered the close frame
+    assert.deepEqual((await server.channels()).find((x) => x.channel === channel), { channel, subscribers: rest.length });
+    assert.equal(await server.publishToUser('erin', { n: 2 }), 2);
+    for (const c of rest) await c.until(() => c.messages(channel).length === 2, 10_000, 'second message');
+    assert.equal(beside.messages(channel).length, 1);
+    // a FORGET that raced the user's connections (test hook): each is told once, and the channel goes on
+    assert.equal(server.injectForget(channel), true);
+    for (const c of rest) assert.deepEqual(await c.waitFor((m) => m.type === 'reset'), { type: 'reset', channel });
+    assert.equal(await server.publishToUser('erin', { n: 3 }), 1, 'seq 1 of a new epoch');
+    for (const c of rest) {
+      await c.until(() => c.messages(channel).length === 3, 10_000, 'after the reset');
+      assert.equal(c.inbox.filter((f) => f.type === 'reset').length, 1);
+    }
   });
 
   it('names the channel of a user id outside the channel-name characters by its hash', () => {

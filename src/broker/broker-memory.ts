@@ -25,6 +25,12 @@ export interface MemoryBrokerOptions {
   /** --history-size, --history-ttl, --history-max-bytes. */
   readonly history: HistoryLimits;
   readonly counters: Counters;
+  /**
+   * Whether some shard has local subscribers of a channel (the engine's Interest): such
+   * channels keep their state whatever their idle time. Asked, not copied into a set of
+   * this broker's own — with per-user channels that would be one more entry per user.
+   */
+  readonly interested: (channel: string) => boolean;
 }
 
 /**
@@ -35,12 +41,10 @@ export interface MemoryBrokerOptions {
  * point of the stream.
  */
 export class MemoryBroker implements Broker {
-  /** Channels with local subscribers on some shard (kept whatever their idle time). */
-  private readonly interested = new Set<string>();
   private readonly timer: NodeJS.Timeout | null = null;
   private sweeping = false;
   private lastForcedSweep = -Infinity;
-  private readonly keep = (c: string): boolean => this.interested.has(c);
+  private readonly keep = (c: string): boolean => this.options.interested(c);
   private readonly tellShards = (c: string, s: ChannelState): boolean => {
     if (!this.fanout.forget(c, s.epoch)) return false;
     this.history.drop(c);
@@ -115,11 +119,6 @@ export class MemoryBroker implements Broker {
     const s = this.sequencer.get(channel);
     if (s === undefined) return answer({ seq: 0, epoch: null, messages: null });
     answer({ seq: s.seq, epoch: s.epoch, messages: s.epoch === epoch ? this.history.read(channel, after, epoch, s.seq, Date.now()) : null });
-  }
-
-  setInterest(channel: string, interested: boolean): void {
-    if (interested) this.interested.add(channel);
-    else this.interested.delete(channel);
   }
 
   /** Channels with state now. */

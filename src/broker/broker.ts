@@ -61,11 +61,11 @@ export interface Broker {
   publishNow?(channels: readonly string[], data: Payload): readonly number[];
   /**
    * Whether some shard of this machine has local subscribers of `channel`: called when
-   * the first shard gains one (true) and when the last one loses its last (false). The
-   * memory broker keeps such channels' state however long they idle; a Redis broker
-   * subscribes once per channel that has local subscribers.
+   * the first shard gains one (true) and when the last one loses its last (false). A Redis
+   * broker subscribes once per channel that has local subscribers. The memory broker has
+   * none: it asks the engine's Interest when it sweeps (MemoryBrokerOptions.interested).
    */
-  setInterest(channel: string, interested: boolean): void;
+  setInterest?(channel: string, interested: boolean): void;
   /**
    * A broker that joins several nodes tells the others to close every connection of `user`
    * (each does so with the `onDisconnectUser` hook it was made with) and resolves with how

@@ -11,11 +11,14 @@ import type { Logger } from './logger.js';
 /** How long start-up waits for Redis before it goes on (publishes refused until Redis answers). */
 const REDIS_START_WAIT_MS = 3000;
 
-/** `onDisconnectUser`: another node asks this one to close a user's connections (several nodes only). */
-export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger, onDisconnectUser: (user: string) => void): Broker {
+/**
+ * `onDisconnectUser`: another node asks this one to close a user's connections (several nodes
+ * only); `interested`: whether some shard has local subscribers of a channel (the engine's Interest).
+ */
+export function createBroker(config: Config, fanout: Fanout, sequencer: Sequencer, counters: Counters, log: Logger, onDisconnectUser: (user: string) => void, interested: (channel: string) => boolean): Broker {
   if (config.broker === 'redis') return new RedisBroker(fanout, sequencer, { url: config.redisUrl!, channelTtl: config.channelTtl, historySize: config.historySize, counters, log, onDisconnectUser });
   const history = { size: config.historySize, ttlMs: config.historyTtl * 1000, maxBytes: config.historyMaxBytes };
-  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, history, counters });
+  return new MemoryBroker(fanout, sequencer, { maxChannels: config.maxChannels, channelTtl: config.channelTtl, history, counters, interested });
 }
 
 /** Connects a broker that has somewhere to connect to. */

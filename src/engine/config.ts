@@ -23,6 +23,8 @@ export interface Config {
   readonly host: string;
   readonly port: number;
   readonly workers: number;
+  /** Each shard worker's V8 young generation, MiB (resourceLimits.maxYoungGenerationSizeMb); 0 = V8's default. */
+  readonly shardYoungGenerationMb: number;
   /** Bearer keys the HTTP API accepts (--api-key and --api-key-file together); [] = no key, open to loopback callers. */
   readonly apiKeys: readonly string[];
   readonly maxPayload: number;
@@ -95,6 +97,7 @@ export interface Config {
 const defaults = {
   port: 8080,
   workers: availableParallelism(),
+  shardYoungGenerationMb: 12, // MiB (4 MiB semi-spaces); why: bench/RESULTS.md, issue 10 idle memory
   maxPayload: 64 * KiB,
   maxBackpressure: 1 * MiB,
   idleTimeout: 32, // seconds; uWS pings at about half of it
@@ -149,6 +152,7 @@ export function resolveConfig(options: Options): Config {
     host,
     port: num(options, 'port', defaults.port),
     workers: num(options, 'workers', defaults.workers),
+    shardYoungGenerationMb: num(options, 'shardYoungGenerationMb', defaults.shardYoungGenerationMb),
     apiKeys,
     maxPayload: num(options, 'maxPayload', defaults.maxPayload),
     maxBackpressure: num(options, 'maxBackpressure', defaults.maxBackpressure),
@@ -197,6 +201,7 @@ export function resolveConfig(options: Options): Config {
     source: Object.freeze({ ...options }),
   };
   config.clientPublishBurst = num(options, 'clientPublishBurst', Math.max(1, 2 * config.clientPublishRate));
+  if (config.shardYoungGenerationMb > 0 && config.shardYoungGenerationMb < 3) throw new ConfigError('shardYoungGenerationMb', options.shardYoungGenerationMb, '0 (V8\'s default) or 3 to 1024 MiB');
   if (config.shardStallTimeout !== 0 && config.shardStallTimeout < 100) {
     throw new ConfigError('shardStallTimeout', options.shardStallTimeout, '0 (never) or 100 to 600000 milliseconds');
   }

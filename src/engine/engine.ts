@@ -140,8 +140,8 @@ class Engine implements ShardcastServer {
     // formats in use per channel as the shards reported them (Interest, made below); merge windows; conflation
     const conflate = new ChannelPatterns(config.conflate);
     this.fanout = new Fanout(this.broadcast, { formatsOf: (c) => this.interest.formatsOf(c), mergeMs: config.mergeMs, mergeMaxBytes: config.mergeMaxBytes, conflated: (c) => conflate.matches(c) });
-    this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log, (user) => void this.closeUserHere(user));
-    this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest(channel, interested));
+    this.broker = createBroker(config, this.fanout, this.sequencer, this.counters, log, (user) => void this.closeUserHere(user), (c) => this.interest.has(c));
+    this.interest = new Interest(config.workers, (channel, interested) => this.broker.setInterest?.(channel, interested));
     ({ registry: this.metricsRegistry, threads: this.threads } = engineMetrics(config, this.counters, this.fanout, () => this.supervisor, this.readers));
     this.supervisor = new Supervisor(config, this.broadcast, this.counters, {
       attach: (shard) => {

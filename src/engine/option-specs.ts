@@ -27,6 +27,7 @@ export interface Options {
   host?: string;
   port?: number | string;
   workers?: number | string;
+  shardYoungGenerationMb?: number | string;
   /** One key, or several comma-separated (rotation). */
   apiKey?: string;
   /** A file with one key per line (blank lines and # comments ignored). */
@@ -96,6 +97,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   host: { kind: 'string', flag: '--host', env: 'SHARDCAST_HOST', help: 'Address to listen on. Default 127.0.0.1; 0.0.0.0 when an API key is set. Beyond loopback the server refuses to start unless it has an API key and either JWT or --allow-anonymous (closed by default).' },
   port: { kind: 'int', flag: '--port', env: 'SHARDCAST_PORT', min: 0, max: 65535, help: 'TCP port for WebSocket (/ws) and HTTP (/api/*). 0 picks a free port. Default 8080.' },
   workers: { kind: 'int', flag: '--workers', env: 'SHARDCAST_WORKERS', min: 1, max: 256, help: 'Shard worker threads. Default: the number of CPU cores.' },
+  shardYoungGenerationMb: { kind: 'int', flag: '--shard-young-generation-mb', env: 'SHARDCAST_SHARD_YOUNG_GENERATION_MB', min: 0, max: 1024, help: 'Each shard worker\'s V8 young generation in MiB (three semi-spaces\' worth): a connection burst then leaves less heap behind, for the same throughput (bench/RESULTS.md). 0 = V8\'s default (up to 48, grown under load); otherwise at least 3. Default 12.' },
   apiKey: { kind: 'string', flag: '--api-key', env: 'SHARDCAST_API_KEY', help: 'Bearer key for the HTTP API (/api/*; at least 8 characters, no spaces or commas); several comma-separated keys are all accepted (rotation). Without a key, the server listens on loopback only and the API is open to local callers.' },
   apiKeyFile: { kind: 'string', flag: '--api-key-file', env: 'SHARDCAST_API_KEY_FILE', help: 'File holding the HTTP API key(s), one per line (blank lines and lines starting with # ignored), read at start and again on SIGHUP, so that no key is on the command line. Adds to --api-key.' },
   maxPayload: { kind: 'size', flag: '--max-payload', env: 'SHARDCAST_MAX_PAYLOAD', min: 128, max: 16 * MiB, help: 'Largest client frame, HTTP body or IPC frame, in bytes (k/m suffixes allowed). Default 64k.' },

@@ -135,6 +135,8 @@ export class Supervisor {
       workerData: init,
       name: `shard-${shard}`,
       execArgv: workerExecArgv(process.execArgv),
+      // a capped young generation: see --shard-young-generation-mb
+      ...(this.config.shardYoungGenerationMb > 0 ? { resourceLimits: { maxYoungGenerationSizeMb: this.config.shardYoungGenerationMb } } : {}),
     });
     slot.worker = worker;
     this.hooks.ingressReady(shard, init.generation, ingress, worker);

@@ -35,3 +35,25 @@ export function userChannel(sub: string): string {
   if (isChannel(sub)) return USER_CHANNEL_PREFIX + sub;
   return USER_HASH_PREFIX + createHash('sha256').update(sub, 'utf8').digest('base64url');
 }
+
+/**
+ * The key a shard files a user's connections under: the `sub` itself when its channel is
+ * `~user/<sub>` (the string the connection's Permissions already hold: nothing new per
+ * connection), the whole `~user#<h>` name otherwise. The two never collide: a channel-name
+ * `sub` cannot start with `~`.
+ */
+export function userKey(sub: string): string {
+  return isChannel(sub) ? sub : userChannel(sub);
+}
+
+/** The userKey of a per-user channel's connections, or null when `channel` is not per-user. */
+export function userKeyOf(channel: string): string | null {
+  if (channel.startsWith(USER_CHANNEL_PREFIX)) return channel.slice(USER_CHANNEL_PREFIX.length);
+  if (channel.startsWith(USER_HASH_PREFIX)) return channel;
+  return null;
+}
+
+/** The per-user channel whose connections are filed under `key` (the inverse of userKeyOf). */
+export function channelOfKey(key: string): string {
+  return key.startsWith(USER_HASH_PREFIX) ? key : USER_CHANNEL_PREFIX + key;
+}

@@ -167,14 +167,9 @@ export class Fanout {
     if (!this.ring.room(added + this.reserved())) return 'full';
     // the arena full (a burst since the windows opened): close them all, which empties it, and start again
     const arena = (this.arena ??= new WindowArena(this.handle.capacity / 2));
-    let jsonNeed = 0;
-    let msgpackNeed = 0;
-    for (let i = 0; i < channels.length; i++) {
-      const need = MergeWindow.arenaBytes(frames[i]!, this.conflated(channels[i]!));
-      jsonNeed += need.json;
-      msgpackNeed += need.msgpack;
-    }
-    if (!arena.fits(jsonNeed, msgpackNeed)) {
+    const need = { json: 0, msgpack: 0 };
+    for (let i = 0; i < channels.length; i++) MergeWindow.addArenaBytes(need, frames[i]!, this.conflated(channels[i]!));
+    if (!arena.fits(need.json, need.msgpack)) {
       if (this.windows.size === 0) return 'too-large';
       this.writeWindows();
       return this.hold(channels, seqs, epochs, data);

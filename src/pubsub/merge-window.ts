@@ -67,10 +67,11 @@ export class MergeWindow {
     return recordSpace(publicationSize(channel, f.jsonBytes + (f.msgpack?.byteLength ?? 0) + extra));
   }
 
-  /** Arena bytes add() takes at most for `f` (a conflated window keeps none: it re-encodes its latest). */
-  static arenaBytes(f: MessageFrames, conflated: boolean): { json: number; msgpack: number } {
-    if (conflated) return { json: 0, msgpack: 0 };
-    return { json: f.json === null ? 0 : f.jsonBytes + 1, msgpack: f.msgpack?.byteLength ?? 0 };
+  /** Adds to `need` the arena bytes add() takes at most for `f` (a conflated window keeps none: it re-encodes its latest). */
+  static addArenaBytes(need: { json: number; msgpack: number }, f: MessageFrames, conflated: boolean): void {
+    if (conflated) return;
+    need.json += f.json === null ? 0 : f.jsonBytes + 1;
+    need.msgpack += f.msgpack?.byteLength ?? 0;
   }
 
   /** The ring space this window's record needs with `f` added. */

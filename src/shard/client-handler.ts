@@ -16,7 +16,7 @@ import {
   welcomeFrame,
   type ClientMessage,
 } from '../protocol/messages.js';
-import { userChannel } from '../protocol/user-channel.js';
+import { channelOfKey, userKey } from '../protocol/user-channel.js';
 import { unpackValue } from '../protocol/payload.js';
 import { JSON_PROTOCOL, MSGPACK_PROTOCOL, WireFormat, negotiateFormat, topicOf, type Negotiated } from '../protocol/wire-format.js';
 import { isRefusal, type Verdict as TokenVerdict } from '../auth/token-verifier.js';
@@ -24,7 +24,7 @@ import { ReplyTarget } from '../transport/records.js';
 import { uwsVersion } from '../transport/uws.js';
 import type { HttpRequest, HttpResponse, WebSocketBehavior, us_socket_context_t } from 'uWebSockets.js';
 import type { IpTables } from '../limits/ip-slots.js';
-import { clientTopic, sendFrame, type Client, type ClientSocket, type ShardContext } from './context.js';
+import { sendFrame, type Client, type ClientSocket, type ShardContext } from './context.js';
 import { sendError } from './http-reply.js';
 import { AuthGate, offeredProtocols } from './auth-gate.js';
 import { Subscriptions } from './subscriptions.js';
@@ -191,17 +191,17 @@ export class ClientHandler {
   }
 
   /**
-   * Per-user delivery: an authenticated connection is subscribed to its user's channel,
-   * outside --max-subscriptions and client.channels (clients cannot name it to unsubscribe),
-   * and told its seq like any subscribe. Counted as interest, so its state lives while the
-   * user is connected.
+   * Per-user delivery: an authenticated connection is filed under its user (UserSockets, not
+   * a uWS topic), outside --max-subscriptions and client.channels (clients cannot name its
+   * channel to unsubscribe), and told the channel's seq like any subscribe. Counted as
+   * interest, so the channel's state lives while the user is connected.
    */
   private subscribeUser(ws: ClientSocket): void {
     const { ctx } = this;
-    const channel = userChannel(ws.getUserData().perms.user!);
-    const topic = clientTopic(ws, channel);
-    ws.subscribe(topic);
-    ctx.subscribed(topic, 1);
+    const { perms, format } = ws.getUserData();
+    const key = userKey(perms.user!);
+    if (ctx.users.add(key, ws)) ctx.userInterest(key, format, true);
+    const channel = channelOfKey(key);
     const last = ctx.lastSeq.get(channel);
     sendFrame(ws, subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null));
   }
@@ -217,20 +217,20 @@ export class ClientHandler {
     if (client.channels !== null) for (const c of client.channels) ctx.subscribed(topicOf(c, client.format), -1);
     // refresh keeps the sub, so this is the channel subscribed when it was greeted (if it was)
     const greeted = !this.opening.delete(client.ref);
-    if (greeted && client.perms.user !== null) ctx.subscribed(topicOf(userChannel(client.perms.user), client.format), -1);
+    if (greeted && client.perms.user !== null) {
+      const key = userKey(client.perms.user);
+      if (ctx.users.remove(key, ws)) ctx.userInterest(key, client.format, false);
+    }
   }
 
   /** Closes every connection of `user` on this shard with 4500 (POST /api/disconnect); how many. */
   disconnectUser(user: string): number {
     const { ctx } = this;
-    let closed = 0;
-    for (const ws of [...ctx.clients.values()]) {
-      if (ws.getUserData().perms.user !== user) continue;
-      closed++;
-      ws.end(CloseCode.DisconnectedByServer, 'disconnected by the server');
-    }
-    if (closed > 0) ctx.count('closedDisconnected', closed);
-    return closed;
+    // a list of its own: each end() runs onClose, which takes the socket out of the table
+    const sockets = ctx.users.list(userKey(user));
+    for (const ws of sockets) ws.end(CloseCode.DisconnectedByServer, 'disconnected by the server');
+    if (sockets.length > 0) ctx.count('closedDisconnected', sockets.length);
+    return sockets.length;
   }
 
   private onMessage(ws: ClientSocket, message: ArrayBuffer, isBinary: boolean): void {

@@ -11,6 +11,8 @@ import { writePublish, type PublishRequest } from '../transport/records.js';
 import { writeRecover, type RecoverRequest } from '../transport/recovery-records.js';
 import { RingProducer, type RingHandle } from '../transport/ring.js';
 import { readSnapshot, type ChannelSnapshot } from '../transport/channel-snapshot.js';
+import { channelOfKey } from '../protocol/user-channel.js';
+import { UserSockets } from './user-sockets.js';
 import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
 import { WireFormat, frameFor, splitTopic, topicOf } from '../protocol/wire-format.js';
 
@@ -70,6 +72,8 @@ export class ShardContext {
   readonly pending = new Map<number, PendingHttp>();
   /** Local subscriber count per topic (a channel in one format), for GET /api/channels and interest. */
   readonly channelCounts = new Map<string, number>();
+  /** Authenticated connections per user: per-user channels are not uWS topics (user-sockets.ts). */
+  readonly users = new UserSockets();
   /** Topics of channelCounts in MessagePack: while 0, the feed does not look for MessagePack subscribers. */
   msgpackTopics = 0;
   /**
@@ -80,10 +84,13 @@ export class ShardContext {
   private readonly ingress: RingProducer;
   private ingressFlushQueued = false;
   private reportedHighWater = 0;
-  /** Channels main was told this shard has subscribers of. */
-  private readonly reported = new Set<string>();
-  /** Channels whose count crossed 0 this turn (the report is sent once per turn). */
-  private readonly touched = new Set<string>();
+  /**
+   * Topics whose local subscribers came or went this turn, and whether there are any now:
+   * the report is sent once per turn. Main's Interest keeps a set per shard, so repeating an
+   * `on` or sending an `off` it never had an `on` for is harmless — which is why the shard
+   * keeps no copy of what it reported (one set entry less per channel and per user).
+   */
+  private readonly touched = new Map<string, boolean>();
   private interestQueued = false;
   private readonly reportInterest = (): void => this.sendInterest();
   private lastRef = 0;
@@ -160,20 +167,31 @@ export class ShardContext {
     const n = (this.channelCounts.get(topic) ?? 0) + delta;
     if (n <= 0) this.channelCounts.delete(topic);
     else this.channelCounts.set(topic, n);
-    if (n === 1 || n <= 0) {
-      this.touch(topic);
-      if (splitTopic(topic).format === WireFormat.Msgpack) this.msgpackTopics += n === 1 ? 1 : -1;
+    if (delta === 1 ? n === 1 : n <= 0) {
+      this.touch(topic, n > 0);
+      if (splitTopic(topic).format === WireFormat.Msgpack) this.msgpackTopics += delta;
     }
+  }
+
+  /** Local subscribers per topic, per-user channels included (GET /api/channels). */
+  channelReport(): Array<[string, number]> {
+    const report = [...this.channelCounts];
+    for (const [key, format, n] of this.users.counts()) report.push([topicOf(channelOfKey(key), format), n]);
+    return report;
+  }
+
+  /** A user's first connection here in `format` came (true) or its last went (false). */
+  userInterest(key: string, format: WireFormat, wanted: boolean): void {
+    this.touch(topicOf(channelOfKey(key), format), wanted);
   }
 
   /** Tells main again that this shard has subscribers of `topic` (after a FORGET raced them). */
   reassertInterest(topic: string): void {
-    this.reported.delete(topic);
-    this.touch(topic);
+    this.touch(topic, true);
   }
 
-  private touch(channel: string): void {
-    this.touched.add(channel);
+  private touch(topic: string, wanted: boolean): void {
+    this.touched.set(topic, wanted);
     if (this.interestQueued) return;
     this.interestQueued = true;
     // once per turn of the event loop, not per subscribe: a client subscribing to 200
@@ -181,21 +199,13 @@ export class ShardContext {
     setImmediate(this.reportInterest);
   }
 
-  /** Reports the net transitions of the turn (a channel that went 0 → 1 → 0 is not sent). */
+  /** Reports the state at the end of the turn of each topic that came or went during it. */
   private sendInterest(): void {
     this.interestQueued = false;
     const on: string[] = [];
     const off: string[] = [];
-    for (const c of this.touched) {
-      const wanted = this.channelCounts.has(c);
-      if (wanted && !this.reported.has(c)) {
-        this.reported.add(c);
-        on.push(c);
-      } else if (!wanted && this.reported.delete(c)) {
-        off.push(c);
-      }
-    }
+    for (const [topic, wanted] of this.touched) (wanted ? on : off).push(topic);
     this.touched.clear();
-    if (on.length > 0 || off.length > 0) this.post({ type: 'interest', on, off });
+    this.post({ type: 'interest', on, off });
   }
 }

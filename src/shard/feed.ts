@@ -2,7 +2,9 @@
  * Feed — a shard's end of the broadcast ring. For each publication it hands the frame bytes,
  * as they sit in shared memory, to uWS's native pub/sub for this shard's local subscribers:
  * uWS copies them once and coalesces everything published in one turn into one write per
- * socket. No per-recipient work happens in JavaScript. Replies meant for this shard worker
+ * socket. No per-recipient work happens in JavaScript — except for per-user channels, whose
+ * publications reach one user's connections (usually one) and are sent to each of them
+ * (UserSockets: a uWS topic per user cost more memory than it saved). Replies meant for this shard worker
  * (its shard and generation) are routed to the waiting WebSocket or HTTP request; other
  * workers' replies are skipped, and so are history answers (RECOVERED) for other workers.
  *
@@ -16,7 +18,8 @@ import { RecordKind, ReplyTarget, readForget, readPublication, readReply, type F
 import { readRecovered, recoveredAddress, type RecoveredView } from '../transport/recovery-records.js';
 import { RingConsumer, type RingHandle } from '../transport/ring.js';
 import { RingPump } from '../transport/ring-pump.js';
-import { sendFrame, type ShardContext } from './context.js';
+import { sendFrame, type ClientSocket, type ShardContext } from './context.js';
+import { userKeyOf } from '../protocol/user-channel.js';
 import { answerPending } from './http-api.js';
 import { sendJson } from './http-reply.js';
 import { nowMs } from '../transport/clock.js';
@@ -28,6 +31,8 @@ export class Feed {
   private readonly pub: PublicationView = { seq: 0, epoch: 0, channel: '', count: 0, stamp: 0, json: new Uint8Array(0), msgpack: new Uint8Array(0) };
   private readonly forget: ForgetView = { epoch: 0, channel: '' };
   private readonly reply: ReplyView = { shard: 0, generation: 0, target: ReplyTarget.None, ref: 0, body: new Uint8Array(0) };
+  /** deliverUser's frames made here for the publication at hand, per format (null: none possible). */
+  private readonly made: Array<string | Uint8Array | null | undefined> = [undefined, undefined];
   private deliveries = 0;
   private msgpackDeliveries = 0;
   private frames = 0;
@@ -69,9 +74,14 @@ export class Feed {
           last.epoch = p.epoch;
         }
         this.publications += p.count;
-        let handed = this.deliverFormat(p, WireFormat.Json, p.json);
-        // no MessagePack subscriber on this shard: not even a topic name to make
-        if (this.ctx.msgpackTopics > 0) handed = this.deliverFormat(p, WireFormat.Msgpack, p.msgpack) || handed;
+        const user = userKeyOf(p.channel);
+        let handed: boolean;
+        if (user !== null) handed = this.deliverUser(p, user);
+        else {
+          handed = this.deliverFormat(p, WireFormat.Json, p.json);
+          // no MessagePack subscriber on this shard: not even a topic name to make
+          if (this.ctx.msgpackTopics > 0) handed = this.deliverFormat(p, WireFormat.Msgpack, p.msgpack) || handed;
+        }
         if (handed) {
           this.stamps[this.stamped++] = p.stamp;
           if (this.stamped === this.stamps.length) this.observeLatencies();
@@ -135,6 +145,32 @@ export class Feed {
     this.stamped = 0;
   }
 
+  /** A per-user publication: sent to each of the user's connections here, in its format. */
+  /** A per-user publication to this shard's connections of the user (few: a send each); false when it has none. */
+  private deliverUser(p: PublicationView, key: string): boolean {
+    const held = this.ctx.users.get(key);
+    if (held === undefined) return false;
+    // a frame main did not encode is made once per format, not per connection
+    this.made[WireFormat.Json] = this.made[WireFormat.Msgpack] = undefined;
+    if (!Array.isArray(held)) this.sendUser(p, held);
+    else for (const ws of held) this.sendUser(p, ws);
+    return true;
+  }
+
+  private sendUser(p: PublicationView, ws: ClientSocket): void {
+    const format = ws.getUserData().format;
+    let frame: string | Uint8Array | null | undefined = format === WireFormat.Json ? p.json : p.msgpack;
+    if (frame.byteLength === 0) {
+      frame = this.made[format] === undefined ? (this.made[format] = this.transcode(p, format)) : this.made[format];
+      if (frame === null || frame === undefined) return;
+    }
+    ws.send(frame, format === WireFormat.Msgpack, false);
+    this.deliveries += p.count;
+    if (format === WireFormat.Msgpack) this.msgpackDeliveries += p.count;
+    this.frames++;
+    this.bytes += typeof frame === 'string' ? Buffer.byteLength(frame) : frame.byteLength;
+  }
+
   private transcode(p: PublicationView, to: WireFormat): string | Uint8Array | null {
     const { ctx } = this;
     try {
@@ -157,12 +193,31 @@ export class Feed {
   private onForget(f: ForgetView): void {
     const { ctx } = this;
     if (ctx.lastSeq.get(f.channel)?.epoch === f.epoch) ctx.lastSeq.delete(f.channel);
+    const user = userKeyOf(f.channel);
+    if (user !== null) {
+      this.resetUser(f.channel, user);
+      return;
+    }
     for (const format of [WireFormat.Json, WireFormat.Msgpack]) {
       const topic = topicOf(f.channel, format);
       if (ctx.app.numSubscribers(topic) === 0) continue;
       ctx.app.publish(topic, frameFor(resetFrame(f.channel), format), format === WireFormat.Msgpack, false);
       ctx.count('channelResets');
       ctx.reassertInterest(topic);
+    }
+  }
+
+  /** onForget for a per-user channel: each of the user's connections here is told, counted and reported once per format, as a topic would be. */
+  private resetUser(channel: string, key: string): void {
+    const { ctx } = this;
+    const told = [false, false];
+    for (const ws of ctx.users.list(key)) {
+      const format = ws.getUserData().format;
+      sendFrame(ws, resetFrame(channel));
+      if (told[format]) continue;
+      told[format] = true;
+      ctx.count('channelResets');
+      ctx.reassertInterest(topicOf(channel, format));
     }
   }
 

@@ -103,7 +103,7 @@ export class Shard {
         this.fatal(new Error(m.reason));
         return;
       case 'channels-query':
-        this.ctx.post({ type: 'channels-report', query: m.query, channels: [...this.ctx.channelCounts] });
+        this.ctx.post({ type: 'channels-report', query: m.query, channels: this.ctx.channelReport() });
         return;
       case 'disconnect-user':
         this.ctx.post({ type: 'disconnected', query: m.query, closed: this.clients.disconnectUser(m.user) });
