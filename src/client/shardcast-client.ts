@@ -31,6 +31,8 @@ export type ClientState = 'connecting' | 'open' | 'reconnecting' | 'closed';
 
 /** A connection open this long has proven the server healthy: back-off starts again from its first step. */
 const STABLE_MS = 5_000;
+/** How long an `error` waits for its `close` before it counts as one (see connect()). */
+const ERROR_WITHOUT_CLOSE_MS = 250;
 
 interface Waiter<T> {
   resolve(v: T): void;
@@ -212,7 +214,18 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     ws.onclose = (ev: { code: number; reason: string }) => {
       if (this.ws === ws) this.lost(ev.code, ev.reason);
     };
-    ws.onerror = () => {}; // the close event that follows says what happened
+    // the close event that follows says what happened — except on Node 22's own WebSocket,
+    // which fires `error` and never `close` when the connection is refused (22.23.5, measured;
+    // Node 24 and browsers fire both, as the standard says): if no close follows soon, the
+    // error ends the attempt as a close 1006 would
+    ws.onerror = () => {
+      setTimeout(() => {
+        if (this.ws !== ws) return;
+        ws.onclose = ws.onmessage = null;
+        ws.onerror = () => {};
+        this.lost(1006, 'connection failed');
+      }, ERROR_WITHOUT_CLOSE_MS);
+    };
   }
 
   private onFrame(data: unknown): void {
