@@ -11,7 +11,9 @@ import { shortPlan } from '../soak/plans.js';
 
 const { values } = parseArgs({ options: { windows: { type: 'string', default: '0,20' }, repeats: { type: 'string', default: '2' }, flags: { type: 'string', default: '' } } });
 // more server flags for every run, e.g. --flags "--history-size 0"
-const extra = Object.fromEntries(values.flags.split(/\s+/).filter(Boolean).reduce<string[][]>((pairs, w, i, all) => (i % 2 === 0 ? [...pairs, [w, all[i + 1] ?? '']] : pairs), []));
+const words = values.flags.split(/\s+/).filter(Boolean);
+const extra: Record<string, string> = {};
+for (let i = 0; i < words.length; i += 2) extra[words[i]!] = words[i + 1] ?? '';
 const windows = values.windows.split(',').map(Number);
 const mib = (b: number): string => `${(b / 1048576).toFixed(0)} MiB`;
 for (let r = 0; r < Number(values.repeats); r++) {
