@@ -12,6 +12,7 @@ import { ConfigError, ShardcastError } from './protocol/errors.js';
 import { IpcClient } from './ingress/ipc-client.js';
 import { createLogger } from './engine/logger.js';
 import { UwsUnavailableError } from './transport/uws-choice.js';
+import type { ShardcastServer } from './engine/engine.js';
 
 const USAGE = `shardcast — a multi-core WebSocket broadcast engine
 
@@ -106,9 +107,14 @@ async function serve(args: string[]): Promise<number> {
   // imported here, not at the top: the engine loads the native uWS binary, and when none fits this
   // Node, the user should get uws-choice's one sentence, not a stack trace from module loading
   const { startWithConfig } = await import('./engine/engine.js');
-  const server = await startWithConfig(config, log);
+  // the signal handlers come before start-up: a signal during it (a supervisor that stops a
+  // service it has just started) must not meet the default action, which kills the process
+  // with its shards holding sockets; a stop then waits for start-up to finish
+  let server: ShardcastServer | null = null;
+  let early = null as { why: string; code: number } | null; // (set by a handler: not narrowed)
   let signals = 0;
   const stop = (why: string, code: number): void => {
+    if (server === null) return void (early ??= { why, code });
     if (signals++ > 0) return void log.warn(`${why} again: already shutting down`, { event: 'shutdown', reason: why });
     log.info(`${why}: shutting down`, { event: 'shutdown', reason: why });
     server.close().then(
@@ -121,13 +127,16 @@ async function serve(args: string[]): Promise<number> {
   };
   process.on('SIGTERM', () => stop('SIGTERM', 0));
   process.on('SIGINT', () => stop('SIGINT', 0));
-  // key rotation without dropping a connection: read the key files again (docs/security.md)
+  // key rotation without dropping a connection: read the key files again (docs/security.md);
+  // during start-up they are being read anyway
   process.on('SIGHUP', () => {
-    server.reloadCredentials().then(
+    server?.reloadCredentials().then(
       (s) => log.info(`SIGHUP: credentials reloaded: ${s.apiKeys} API key(s)${s.jwt === null ? '' : `, JWT ${s.jwt} with ${s.jwtKeys} key(s)`}`),
       (err: Error) => log.error(`SIGHUP: credentials not reloaded, the previous ones stay in force: ${err.message}`),
     );
   });
+  server = await startWithConfig(config, log);
+  if (early !== null) stop(early.why, early.code);
   // a bug on the main thread must not end the process while shards hold sockets (that
   // aborts it): log it and shut down properly, exiting 1
   const crash = (err: unknown): void => {
