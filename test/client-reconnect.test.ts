@@ -3,37 +3,20 @@
  * and a server restarted on the same port (1001, then a new epoch). Publishing never stops
  * during a fault; afterwards every seq of every client is accounted for exactly once — delivered
  * or inside a reported gap — and clients of the healthy shard saw no gap at all.
- *
- * Recovery (`since` → `recovered`) is the server's work on branch `recovery`. The tests that need
- * it look at the first resubscription's answer and skip, saying so, while the server answers
- * without `recovered`; they run by themselves once it does.
  */
 import assert from 'node:assert/strict';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { startServer, type ShardcastServer } from '../src/index.js';
-import { resolveConfig } from '../src/engine/config.js';
 import { RecordingClient } from './helpers/recording-client.js';
 import { sleep, waitUntil } from './helpers/wait.js';
 
-const NEEDS_RECOVERY = 'needs server recovery (branch recovery)';
-
-/** Options of the server's history when this build has them (branch recovery); none otherwise. */
-function historyOptions(size: number): Record<string, number> {
-  try {
-    resolveConfig({ historySize: size } as never);
-    return { historySize: size };
-  } catch {
-    return {};
-  }
-}
-
 /** Clients until both shards have at least `perShard` (the kernel picks the shard); waits for a restarted shard first. */
-async function spread(server: ShardcastServer, perShard: number, opened: RecordingClient[]): Promise<RecordingClient[]> {
+async function spread(server: ShardcastServer, perShard: number, opened: RecordingClient[], options: ConstructorParameters<typeof RecordingClient>[1] = {}): Promise<RecordingClient[]> {
   await waitUntil(() => server.stats().liveShards === 2, 20_000, 'both shards up');
   const port = server.port;
   const kept: RecordingClient[] = [];
   for (let tries = 0; tries < 60; tries++) {
-    const c = new RecordingClient(port);
+    const c = new RecordingClient(port, options);
     opened.push(c);
     await c.client.ready();
     if (kept.filter((k) => k.shard() === c.shard()).length < perShard) kept.push(c);
@@ -60,7 +43,7 @@ describe('client library: reconnecting after a shard fault', () => {
   const opened: RecordingClient[] = [];
 
   before(async () => {
-    server = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true, ...historyOptions(10_000) });
+    server = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true, historySize: 10_000 });
   });
   after(async () => {
     for (const c of opened) c.close();
@@ -90,13 +73,12 @@ describe('client library: reconnecting after a shard fault', () => {
       assert.ok(closed!.reconnectInMs !== null && closed!.reconnectInMs < 100, 'the first delay is drawn below initialMs');
       assert.equal(c.events('open').length, 2);
       const resub = c.events('subscribed').find((s) => s.resubscribe)!;
-      // with recovery nothing may be missing; without it the gap events account for it
-      if (resub.recovered !== undefined) assert.deepEqual([resub.recovered, c.events('gap')], [true, []]);
+      assert.deepEqual([resub.recovered, c.events('gap')], [true, []]);
     }
     for (const c of survivors) assert.deepEqual([c.events('close'), c.events('gap')], [[], []]);
   });
 
-  it('recovers every message missed while reconnecting: recovered true, no gap, no duplicate', async (t: TestContext) => {
+  it('recovers every message missed while reconnecting: recovered true, no gap, no duplicate', async () => {
     const [victim] = (await spread(server, 1, opened)).filter((c) => c.shard() === 0);
     const start = await victim!.client.subscribe('recover');
     const stop = keepPublishing(server, 'recover');
@@ -106,34 +88,42 @@ describe('client library: reconnecting after a shard fault', () => {
     await sleep(50);
     const last = await stop();
     const resub = victim!.events('subscribed').find((s) => s.resubscribe)!;
-    if (resub.recovered === undefined) return t.skip(NEEDS_RECOVERY);
     assert.equal(resub.recovered, true);
     await victim!.until(() => victim!.seqs('recover').at(-1) === last, 'the last message', 20_000);
     assert.deepEqual(victim!.accounted('recover', start.seq + 1, last), { delivered: last - start.seq, gaps: 0 });
     assert.equal(victim!.client.duplicates(), 0);
   });
 
-  it('past the history window: recovered false with the channel’s seq and epoch, then live messages', async (t: TestContext) => {
-    const history = historyOptions(5);
-    if (!('historySize' in history)) return t.skip(`${NEEDS_RECOVERY}: this server has no historySize option`);
-    const small = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true, ...history });
+  it('past the history window: recovered false with the channel’s seq and epoch, then live messages', async () => {
+    const small = await startServer({ port: 0, workers: 2, logLevel: 'silent', testHooks: true, historySize: 5 });
+    // the victim's reconnect waits for its token (any token: this server has no JWT) until the
+    // 20 publishes are in, so it cannot come back while they are still inside the window
+    let held: Promise<void> = Promise.resolve();
+    let release = (): void => {};
+    const token = async (): Promise<string> => {
+      await held;
+      return 'held';
+    };
     try {
-      const [victim] = (await spread(small, 1, opened)).filter((c) => c.shard() === 0);
+      const [victim] = (await spread(small, 1, opened, { token })).filter((c) => c.shard() === 0);
       await victim!.client.subscribe('far');
       const seen = await small.publish('far', 'seen');
       await victim!.until(() => victim!.seqs('far').includes(seen), 'the first message');
+      held = new Promise((resolve) => (release = resolve));
       small.injectFault(0);
       await victim!.until(() => victim!.events('close').length > 0, 'the drop'); // an event, not the state: a poll can miss a short 'reconnecting'
       const behind = await Promise.all(Array.from({ length: 20 }, (_, i) => small.publish('far', i)));
+      release();
       await victim!.until(() => victim!.events('subscribed').some((s) => s.resubscribe), 'the resubscription', 20_000);
       const resub = victim!.events('subscribed').find((s) => s.resubscribe)!;
-      if (resub.recovered === undefined) return t.skip(NEEDS_RECOVERY);
+      assert.equal(resub.recovered, false);
       const [lost] = victim!.events('unrecovered');
       assert.deepEqual(lost, { channel: 'far', seq: behind.at(-1), epoch: resub.epoch, lastSeq: seen, lastEpoch: resub.epoch, reason: 'not_recovered' });
       const live = await small.publish('far', 'live');
       await victim!.until(() => victim!.seqs('far').at(-1) === live, 'the live message');
       assert.deepEqual(victim!.seqs('far'), [seen, live]);
     } finally {
+      release();
       await small.close();
     }
   });
