@@ -157,7 +157,7 @@ export function assembleReport(f: RunFacts): BenchReport {
 
   let server: BenchReport['server'] = null;
   if (f.probeBefore !== null && f.probeAfter !== null) {
-    const s = serverCost(f.probeBefore, f.probeAfter, delivered + (slow?.deliveredToSlow ?? 0), o.serverPid);
+    const s = serverCost(f.probeBefore, f.probeAfter, delivered + (slow?.deliveredToSlow ?? 0), o.serverPids);
     server = s.cost;
     warnings.push(...s.warnings);
   }

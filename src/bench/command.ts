@@ -28,8 +28,10 @@ export async function benchCommand(argv: readonly string[], io: CommandIo = proc
   for (const [flag, path] of [['--json', parsed.json], ['--html', parsed.html]] as const) {
     if (path !== null) checkWritable(flag, path);
   }
-  const pid = parsed.input.serverPid;
-  if (pid != null && !existsSync(`/proc/${pid}`)) throw new BenchUsageError(`invalid --server-pid ${pid}: no such process on this machine`);
+  const pids = parsed.input.serverPid;
+  for (const pid of pids == null ? [] : typeof pids === 'number' ? [pids] : pids) {
+    if (!existsSync(`/proc/${pid}`)) throw new BenchUsageError(`invalid --server-pid ${pid}: no such process on this machine`);
+  }
 
   const controller = new AbortController();
   const progress = new Progress(io.stderr, wantsColor(io.stderr));

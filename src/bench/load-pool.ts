@@ -18,7 +18,8 @@ import type { BenchFormat, WsTarget } from './options.js';
 const WORKER_FILE = new URL('../../workers/bench-load.js', import.meta.url);
 
 export interface PoolPlan {
-  readonly target: WsTarget;
+  /** Every node; connection i goes to targets[i % targets.length]. */
+  readonly targets: readonly WsTarget[];
   readonly connections: number;
   readonly channels: number;
   readonly channelPrefix: string;
@@ -93,7 +94,7 @@ export class LoadPool {
       const rate = (plan.rampPerSecond * share) / plan.connections;
       const { port1, port2 } = new MessageChannel();
       const task: LoadTask = {
-        thread: t, target: plan.target, firstConnection: first, connections: share, channels: plan.channels,
+        thread: t, targets: plan.targets, firstConnection: first, connections: share, channels: plan.channels,
         channelPrefix: plan.channelPrefix, rampPerSecond: rate,
         connectWindow: Math.max(16, Math.min(2000, Math.ceil(rate))), connectTimeoutMs: plan.connectTimeoutMs,
         format: plan.format, slowConnections: plan.slowConnections, totalConnections: plan.connections, counters, port: port2,

@@ -11,7 +11,8 @@ import type { BenchFormat, WsTarget } from './options.js';
 export interface LoadTask {
   /** This thread's number, 0-based. */
   readonly thread: number;
-  readonly target: WsTarget;
+  /** Every node; connection i (global index) goes to targets[i % targets.length]. */
+  readonly targets: readonly WsTarget[];
   /** Global index of this thread's first connection; connection i subscribes to channel i % channels. */
   readonly firstConnection: number;
   readonly connections: number;

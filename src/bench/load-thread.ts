@@ -161,7 +161,9 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.attempted++;
     this.counters[C.attempted] = this.attempted;
     this.deadlines.set(j, now + this.task.connectTimeoutMs);
-    const conn = new WsConnection(withToken(this.task.target, this.task.firstConnection + j), this, this.decoder.subprotocol);
+    const n = this.task.firstConnection + j;
+    const { targets } = this.task;
+    const conn = new WsConnection(withToken(targets[n % targets.length]!, n), this, this.decoder.subprotocol);
     conn.tag = j;
     this.conns[j] = conn;
   }

@@ -22,7 +22,8 @@ export class BenchUsageError extends Error {
 
 /** What a caller may give `runBench()`; anything left out takes its default. */
 export interface BenchInput {
-  url: string;
+  /** One node's WebSocket URL, or several nodes' (connection i goes to url i % n). */
+  url: string | readonly string[];
   connections?: number;
   channels?: number;
   channelPrefix?: string;
@@ -41,7 +42,8 @@ export interface BenchInput {
   drainMs?: number;
   connectTimeoutMs?: number;
   threads?: number | null;
-  serverPid?: number | null;
+  /** Local processes whose CPU and RSS are the server's cost: one, or every process of a deployment (nodes, Redis). */
+  serverPid?: number | readonly number[] | null;
   format?: BenchFormat;
   /** Share of the connections that stop reading once subscribed (slow consumers), 0 ≤ f < 1. */
   slowFraction?: number;
@@ -59,10 +61,16 @@ export interface BenchInput {
 
 /** Validated options with every default filled in. */
 export interface BenchOptions {
+  /** The URLs as given, space-separated (the report's title). */
   readonly url: string;
+  /** The first node: the publisher's (ws ingress) and the HTTP API's unless --http-url says otherwise. */
   readonly target: WsTarget;
-  /** HTTP base of the same server (publish, /api/stats, /metrics). */
+  /** Every node; connection i goes to targets[i % targets.length]. */
+  readonly targets: readonly WsTarget[];
+  /** HTTP base of the first node (publish, /api/stats, /metrics). */
   readonly httpUrl: string;
+  /** Every node's HTTP base, httpUrl first: their /api/stats counters are summed. */
+  readonly statsUrls: readonly string[];
   readonly connections: number;
   readonly channels: number;
   readonly channelPrefix: string;
@@ -81,7 +89,7 @@ export interface BenchOptions {
   readonly drainMs: number;
   readonly connectTimeoutMs: number;
   readonly threads: number;
-  readonly serverPid: number | null;
+  readonly serverPids: readonly number[];
   readonly format: BenchFormat;
   readonly slowFraction: number;
   /** How many connections are slow: round(fraction × connections), at least 1 when the fraction is not 0. */
@@ -123,7 +131,7 @@ export const MAX_SIZE = 16 * 1024 * 1024;
 
 /** Flags the CLI parses; the option names double as the error vocabulary. */
 const FLAGS = {
-  url: { type: 'string' },
+  url: { type: 'string', multiple: true },
   connections: { type: 'string' },
   channels: { type: 'string' },
   'channel-prefix': { type: 'string' },
@@ -140,7 +148,7 @@ const FLAGS = {
   'api-key': { type: 'string' },
   'ipc-socket': { type: 'string' },
   'http-url': { type: 'string' },
-  'server-pid': { type: 'string' },
+  'server-pid': { type: 'string', multiple: true },
   json: { type: 'string' },
   html: { type: 'string' },
   format: { type: 'string' },
@@ -176,8 +184,8 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (v.help) return { help: true, input: { url: '' }, json: null, html: null };
   if (parsed.positionals.length > 1) throw new BenchUsageError(`unexpected arguments "${parsed.positionals.slice(1).join(' ')}"`);
   const positional = parsed.positionals[0];
-  if (positional !== undefined && v.url !== undefined) throw new BenchUsageError('give the URL once: --url URL or a plain URL, not both');
-  const url = v.url ?? positional;
+  if (positional !== undefined && v.url !== undefined) throw new BenchUsageError('give the URLs one way: --url URL (repeatable) or one plain URL, not both');
+  const url = v.url ?? (positional === undefined ? undefined : [positional]);
   if (url === undefined) throw new BenchUsageError('--url is required, e.g. shardcast bench --url ws://127.0.0.1:8080/ws');
 
   const input: BenchInput = { url };
@@ -197,7 +205,7 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   input.apiKey = v['api-key'] ?? env['SHARDCAST_API_KEY'] ?? null;
   if (v['ipc-socket'] !== undefined) input.ipcSocket = v['ipc-socket'];
   if (v['http-url'] !== undefined) input.httpUrl = v['http-url'];
-  if (v['server-pid'] !== undefined) input.serverPid = int('--server-pid', v['server-pid']);
+  if (v['server-pid'] !== undefined) input.serverPid = v['server-pid'].map((pid) => int('--server-pid', pid));
   if (v.format !== undefined) input.format = v.format as BenchFormat;
   if (v['slow-fraction'] !== undefined) input.slowFraction = num('--slow-fraction', v['slow-fraction']);
   if (v.token !== undefined) input.token = v.token;
@@ -212,8 +220,16 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
 
 /** Fills defaults and checks every value and combination; throws BenchUsageError. */
 export function resolveBenchOptions(input: BenchInput): BenchOptions {
-  const { target: plain, url } = wsTarget(input.url);
-  const target: WsTarget = { ...plain, auth: benchAuth(input), tls: readBenchTls(url.startsWith('wss:'), input.ca ?? null, input.insecure ?? false) };
+  const given = typeof input.url === 'string' ? [input.url] : input.url;
+  if (given.length === 0 || given.length > 64) throw new BenchUsageError(`invalid --url: 1 to 64 URLs (got ${given.length})`);
+  const plain = given.map(wsTarget);
+  const secure = plain[0]!.url.startsWith('wss:');
+  if (plain.some((p) => p.url.startsWith('wss:') !== secure)) throw new BenchUsageError('invalid --url: every URL must be ws:// or every one wss:// (one TLS setting serves them all)');
+  const auth = benchAuth(input);
+  const tls = readBenchTls(secure, input.ca ?? null, input.insecure ?? false);
+  const targets: WsTarget[] = plain.map((p) => ({ ...p.target, auth, tls }));
+  const target = targets[0]!;
+  const url = plain.map((p) => p.url).join(' ');
   const connections = range('--connections', input.connections ?? DEFAULTS.connections, 1, 1_000_000, true);
   const channels = range('--channels', input.channels ?? DEFAULTS.channels, 1, 100_000, true);
   const channelPrefix = input.channelPrefix ?? DEFAULTS.channelPrefix;
@@ -255,7 +271,9 @@ export function resolveBenchOptions(input: BenchInput): BenchOptions {
     : range('--threads', input.threads, 1, 256, true);
   if (threads > connections) throw new BenchUsageError(`invalid --threads ${threads}: more threads than connections (${connections})`);
 
-  const serverPid = input.serverPid == null ? null : range('--server-pid', input.serverPid, 1, 2 ** 31 - 1, true);
+  const pids = input.serverPid == null ? [] : typeof input.serverPid === 'number' ? [input.serverPid] : input.serverPid;
+  const serverPids = pids.map((pid) => range('--server-pid', pid, 1, 2 ** 31 - 1, true));
+  if (new Set(serverPids).size !== serverPids.length) throw new BenchUsageError('invalid --server-pid: the same process given twice');
   const format = input.format ?? 'json';
   if (format !== 'json' && format !== 'msgpack') throw new BenchUsageError(`invalid --format ${JSON.stringify(format)} (json or msgpack)`);
 
@@ -266,10 +284,11 @@ export function resolveBenchOptions(input: BenchInput): BenchOptions {
   }
 
   const httpUrl = httpBase(input.httpUrl ?? null, target);
+  const statsUrls = [httpUrl, ...targets.slice(1).map((t) => httpBase(null, t))];
   const apiKey = input.apiKey ?? null;
   return {
-    url, target, httpUrl, connections, channels, channelPrefix, rampPerSecond, publish, apiKey, ipcSocket, rate, inflight,
-    size, durationMs, messages, publishLimitMs, drainMs, connectTimeoutMs, threads, serverPid, format, slowFraction, slowConnections,
+    url, target, targets, httpUrl, statsUrls, connections, channels, channelPrefix, rampPerSecond, publish, apiKey, ipcSocket, rate, inflight,
+    size, durationMs, messages, publishLimitMs, drainMs, connectTimeoutMs, threads, serverPids, format, slowFraction, slowConnections,
   };
 }
 

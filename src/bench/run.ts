@@ -70,7 +70,7 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
   const warnings: string[] = [];
   if (o.target.tls?.verify === false) warnings.push('TLS certificates were not verified (--insecure)');
   const pool = LoadPool.start({
-    target: o.target, connections: o.connections, channels: o.channels, channelPrefix: o.channelPrefix,
+    targets: o.targets, connections: o.connections, channels: o.channels, channelPrefix: o.channelPrefix,
     rampPerSecond: o.rampPerSecond, threads: o.threads, connectTimeoutMs: o.connectTimeoutMs, format: o.format,
     slowConnections: o.slowConnections,
   });
@@ -119,7 +119,7 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
     }
 
     await hooks.onMeasure?.('start');
-    probeBefore = await sampleServer({ pid: o.serverPid, httpUrl: o.httpUrl, apiKey: o.apiKey, tls: o.target.tls ?? null });
+    probeBefore = await sampleServer({ pids: o.serverPids, httpUrls: o.statsUrls, apiKey: o.apiKey, tls: o.target.tls ?? null });
     publishStartAt = wallMs();
     subscribers = await pool.startMeasuring(o.channels, publishStartAt);
     timeline.restart(publishStartAt); // the ramp's last partial second ends here: t = 0
@@ -162,7 +162,7 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
     const cpu = process.cpuUsage(cpu0);
     cpuMicros = cpu.user + cpu.system;
     await hooks.onMeasure?.('end');
-    probeAfter = await sampleServer({ pid: o.serverPid, httpUrl: o.httpUrl, apiKey: o.apiKey, tls: o.target.tls ?? null });
+    probeAfter = await sampleServer({ pids: o.serverPids, httpUrls: o.statsUrls, apiKey: o.apiKey, tls: o.target.tls ?? null });
     return await finish(signal?.aborted ? 'aborted' : 'ran');
   } catch (err) {
     // A bug, not a finding about the target: still clean up and report what was measured.

@@ -1,10 +1,11 @@
 /**
  * What the server spent, sampled when publishing starts and after the drain:
- * - with --server-pid (a local process): CPU time and RSS from /proc, for the process and any
- *   descendants (so a server that forks helpers is not under-counted);
- * - whenever the server's HTTP API answers: the `/api/stats` counters that explain a bad run
- *   (slow-consumer closes, overload refusals, shard faults), as deltas over the run, and its
- *   RSS from `/metrics` when there is no pid to read.
+ * - with --server-pid (local processes): CPU time and RSS from /proc, for each process and any
+ *   descendants (so a server that forks helpers is not under-counted), summed over the
+ *   processes given (every node of a deployment, and its Redis, when they share the box);
+ * - whenever the nodes' HTTP APIs answer: the `/api/stats` counters that explain a bad run
+ *   (slow-consumer closes, overload refusals, shard faults), summed over the nodes, as deltas
+ *   over the run, and their RSS from `/metrics` when there is no pid to read.
  * Nothing here can fail the run: an unreachable endpoint becomes a warning.
  */
 import { execFileSync } from 'node:child_process';
@@ -20,7 +21,7 @@ export interface ProbeSample {
   /** user + system CPU of the process tree in µs, and the system part (pid only). */
   readonly cpuMicros: number | null;
   readonly sysMicros: number | null;
-  /** user + system CPU of the process's main thread alone, in µs (pid only). */
+  /** user + system CPU of the processes' main threads alone, in µs (pid only). */
   readonly mainThreadMicros: number | null;
   readonly rssBytes: number | null;
   readonly counters: Record<string, number> | null;
@@ -30,8 +31,9 @@ export interface ProbeSample {
 }
 
 export interface ProbeTarget {
-  readonly pid: number | null;
-  readonly httpUrl: string;
+  readonly pids: readonly number[];
+  /** Every node's HTTP base. */
+  readonly httpUrls: readonly string[];
   readonly apiKey: string | null;
   /** How to trust an https:// httpUrl (the run's wss:// settings). */
   readonly tls?: BenchTls | null;
@@ -43,32 +45,55 @@ export async function sampleServer(t: ProbeTarget): Promise<ProbeSample> {
   let mainThreadMicros: number | null = null;
   let rssBytes: number | null = null;
   let pidError: string | null = null;
-  if (t.pid !== null) {
-    const s = sampleTree(t.pid);
-    if (s === null) pidError = `no process ${t.pid} to read in /proc`;
-    else ({ cpuMicros, sysMicros, rssBytes } = s);
-    mainThreadMicros = mainThreadCpu(t.pid);
+  for (const pid of t.pids) {
+    const s = sampleTree(pid);
+    if (s === null) {
+      pidError = `no process ${pid} to read in /proc`;
+      continue;
+    }
+    cpuMicros = (cpuMicros ?? 0) + s.cpuMicros;
+    sysMicros = (sysMicros ?? 0) + s.sysMicros;
+    rssBytes = (rssBytes ?? 0) + s.rssBytes;
+    const main = mainThreadCpu(pid);
+    if (main !== null) mainThreadMicros = (mainThreadMicros ?? 0) + main;
   }
+  if (pidError !== null) cpuMicros = sysMicros = mainThreadMicros = rssBytes = null; // a part is not the whole
   const headers: Record<string, string> = t.apiKey ? { authorization: `Bearer ${t.apiKey}` } : {};
   let counters: Record<string, number> | null = null;
   let statsError: string | null = null;
-  try {
-    const res = await get(`${t.httpUrl}/api/stats`, headers, t.tls ?? null);
-    if (res.status === 200) counters = pickCounters(JSON.parse(res.body));
-    else statsError = `HTTP ${res.status}`;
-  } catch (err) {
-    statsError = errorLabel(err);
+  const nodes = await Promise.all(t.httpUrls.map((url) => nodeStats(url, headers, t.tls ?? null)));
+  for (const [i, node] of nodes.entries()) {
+    if (typeof node === 'string') {
+      statsError = t.httpUrls.length === 1 ? node : `${node} (${t.httpUrls[i]})`;
+      continue;
+    }
+    counters ??= {};
+    for (const [k, v] of Object.entries(node)) counters[k] = k.startsWith('max') ? Math.max(counters[k] ?? 0, v) : (counters[k] ?? 0) + v;
   }
-  if (rssBytes === null && counters !== null) rssBytes = await metricsRss(t.httpUrl, t.tls ?? null);
+  if (statsError !== null) counters = null; // the same rule: one node's counters are not the deployment's
+  if (rssBytes === null && counters !== null) {
+    const each = await Promise.all(t.httpUrls.map((url) => metricsRss(url, t.tls ?? null)));
+    rssBytes = each.includes(null) ? null : each.reduce<number>((a, b) => a + b!, 0);
+  }
   return { cpuMicros, sysMicros, mainThreadMicros, rssBytes, counters, statsError, pidError };
 }
 
+/** One node's counters, or why there are none. */
+async function nodeStats(httpUrl: string, headers: Record<string, string>, tls: BenchTls | null): Promise<Record<string, number> | string> {
+  try {
+    const res = await get(`${httpUrl}/api/stats`, headers, tls);
+    return res.status === 200 ? pickCounters(JSON.parse(res.body)) : `HTTP ${res.status}`;
+  } catch (err) {
+    return errorLabel(err);
+  }
+}
+
 /** Combines the two samples; null when neither /proc nor the stats endpoint told anything. */
-export function serverCost(before: ProbeSample, after: ProbeSample, delivered: number, pid: number | null): { cost: ServerCost | null; warnings: string[] } {
+export function serverCost(before: ProbeSample, after: ProbeSample, delivered: number, pids: readonly number[]): { cost: ServerCost | null; warnings: string[] } {
   const warnings: string[] = [];
-  if (pid !== null && (before.pidError ?? after.pidError)) warnings.push(`server CPU/RSS not measured: ${before.pidError ?? after.pidError}`);
+  if (pids.length > 0 && (before.pidError ?? after.pidError)) warnings.push(`server CPU/RSS not measured: ${before.pidError ?? after.pidError}`);
   if (after.counters === null) warnings.push(`server counters not read: GET /api/stats → ${after.statsError ?? before.statsError ?? 'no answer'}`);
-  const viaPid = pid !== null && before.cpuMicros !== null && after.cpuMicros !== null;
+  const viaPid = pids.length > 0 && before.cpuMicros !== null && after.cpuMicros !== null;
   if (!viaPid && after.counters === null) return { cost: null, warnings };
   const counters: Record<string, number> = {};
   if (after.counters !== null) {

@@ -4,12 +4,14 @@ import { DEFAULTS, MIN_SIZE } from './options.js';
 export const BENCH_USAGE = `shardcast bench — load-test a Shardcast deployment
 
 Usage:
-  shardcast bench --url ws[s]://HOST:PORT/ws [options]
+  shardcast bench --url ws[s]://HOST:PORT/ws [--url …] [options]
   shardcast bench ws[s]://HOST:PORT/ws [options]
 
 Opens --connections WebSocket clients (ramped at --ramp per second), subscribes connection i
 to channel PREFIX<i % channels>, publishes timestamped messages through the chosen ingress,
 then reports deliveries, losses, duplicates, seq gaps, latency percentiles and costs.
+Several --url (the nodes of one deployment, e.g. on one Redis): connection i goes to URL
+i % n; publishes go to the first node; /api/stats counters are summed over the nodes.
 
 Load:
   --connections N       client connections (default ${DEFAULTS.connections})
@@ -46,7 +48,8 @@ Authentication (a server with --jwt-secret, --jwt-public-key or --jwks-file):
                         (sub bench-<n>, every channel allowed), so every handshake is verified
 
 Measuring and output:
-  --server-pid PID      a local server's pid: its CPU and RSS are read from /proc
+  --server-pid PID      a local server's pid: its CPU and RSS are read from /proc; repeat it for
+                        every process of a deployment (each node, Redis): they are summed
   --json FILE           write the report as JSON
   --html FILE           write the report as a self-contained HTML page
   --format json|msgpack the load connections' format, asked for at the handshake (default json;

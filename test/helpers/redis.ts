@@ -38,6 +38,11 @@ export class RedisServer {
     return `${this.tls === null ? 'redis' : 'rediss'}://127.0.0.1:${this.port}`;
   }
 
+  /** The running instance's process id (its CPU can be measured from /proc). */
+  get pid(): number | null {
+    return this.child?.pid ?? null;
+  }
+
   /** Starts a fresh instance on a free port (a few tries, in case another process took it). */
   static async create(tls: RedisTls | null = null): Promise<RedisServer> {
     let last: unknown;
