@@ -3,6 +3,7 @@
  * window), each figure the median over that point's repeats, CPU and writes also as ratios
  * to the uWS floor's median in the same load of the same run.
  */
+import { median } from './figures.js';
 import type { ScenarioRun } from './run-scenario.js';
 import type { Table } from './table.js';
 
@@ -58,13 +59,6 @@ export function runFigures(m: MergeRun): RunFigures {
     lost: r?.deliveries.lost ?? NaN,
     clientBusy: r?.client.maxThreadUtilization ?? NaN,
   };
-}
-
-export function median(values: readonly number[]): number {
-  const v = values.filter(Number.isFinite).sort((a, b) => a - b);
-  if (v.length === 0) return NaN;
-  const mid = v.length >> 1;
-  return v.length % 2 === 1 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 /** Median of every figure over the runs of one load and point. */
