@@ -11,13 +11,15 @@
  * sockets subscribing without `since` (no replay) and getting one live message each.
  *
  * With --redis, the recovery runs once more with the Redis broker (a private redis-server on a
- * free loopback port: XRANGE on the channel's stream instead of the memory history).
+ * free loopback port: XRANGE on the channel's stream instead of the memory history), and
+ * redis-server's own CPU over the recovery is read from /proc.
  *
  *   node dist/bench/history.js [--messages N] [--channels N] [--clients N] [--behind N] [--runs N] [--redis]
  */
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { startServer, type Options } from '../src/index.js';
+import { sampleTree } from '../src/bench/server-probe.js';
 import { RedisServer } from '../test/helpers/redis.js';
 
 const { values: args } = parseArgs({
@@ -39,6 +41,8 @@ const BEHIND = Number(args.behind);
 interface Sample {
   ms: number;
   cpuMs: number;
+  /** redis-server's CPU over the same span (Redis broker runs only). */
+  redisCpuMs?: number;
 }
 
 /** Opens a socket that counts `message` frames and resolves `when(n)` once it has n. */
@@ -100,6 +104,8 @@ async function recoverRun(withSince: boolean, broker: Options = {}): Promise<Sam
   const epoch = witness.frames.find((f) => typeof f['epoch'] === 'string')!['epoch'] as string;
   const clients: Array<Awaited<ReturnType<typeof socket>>> = [];
   for (let i = 0; i < CLIENTS; i += 50) clients.push(...(await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, () => socket(server.port)))));
+  const redisPid = broker.broker === 'redis' ? redis?.pid ?? null : null;
+  const redis0 = redisPid === null ? 0 : sampleTree(redisPid)?.cpuMicros ?? NaN;
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   // since seq 1: the history holds BEHIND messages (Redis's stream at least that many), so ask for the last BEHIND − 1
@@ -112,7 +118,7 @@ async function recoverRun(withSince: boolean, broker: Options = {}): Promise<Sam
     await server.publish(channel, { live: true });
     await Promise.all(clients.map((c) => c.when(1)));
   }
-  const sample = { ms: performance.now() - t0, cpuMs: cpuMs(cpu0) };
+  const sample = { ms: performance.now() - t0, cpuMs: cpuMs(cpu0), redisCpuMs: redisPid === null ? 0 : ((sampleTree(redisPid)?.cpuMicros ?? NaN) - redis0) / 1000 };
   for (const c of [witness, ...clients]) c.ws.close();
   await server.close();
   return sample;
@@ -141,12 +147,12 @@ for (let r = 0; r < Number(args.runs); r++) {
   if (redis !== null) {
     const s = await recoverRun(true, { broker: 'redis', redisUrl: redis.url });
     rec['with since, redis']!.push(s);
-    console.log(`recover, with since, redis broker: ${CLIENTS} sockets, ${BEHIND - 1} messages behind each: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms (this process; redis-server not counted)`);
+    console.log(`recover, with since, redis broker: ${CLIENTS} sockets, ${BEHIND - 1} messages behind each: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms (this process) + redis-server ${s.redisCpuMs!.toFixed(0)} ms`);
   }
 }
 await redis?.stop();
-const m = (rows: Record<string, Sample[]>, k: string, f: keyof Sample): number => median(rows[k]!.map((s) => s[f]));
+const m = (rows: Record<string, Sample[]>, k: string, f: keyof Sample): number => median(rows[k]!.map((s) => s[f] ?? NaN));
 console.log(`medians: publish with history / without: time ${(m(pub, 'history 100', 'ms') / m(pub, 'history 0', 'ms')).toFixed(2)}x, CPU ${(m(pub, 'history 100', 'cpuMs') / m(pub, 'history 0', 'cpuMs')).toFixed(2)}x`);
 const replayed = CLIENTS * (BEHIND - 1);
 console.log(`medians: recovery of ${CLIENTS} × ${BEHIND - 1} messages: ${m(rec, 'with since', 'ms').toFixed(0)} ms, CPU ${m(rec, 'with since', 'cpuMs').toFixed(0)} ms (${((m(rec, 'with since', 'cpuMs') * 1000) / replayed).toFixed(2)} µs per replayed message); without since: ${m(rec, 'without since', 'ms').toFixed(0)} ms, CPU ${m(rec, 'without since', 'cpuMs').toFixed(0)} ms`);
-if (redis !== null) console.log(`medians: the same recovery with the Redis broker: ${m(rec, 'with since, redis', 'ms').toFixed(0)} ms, CPU ${m(rec, 'with since, redis', 'cpuMs').toFixed(0)} ms (${(m(rec, 'with since, redis', 'ms') / m(rec, 'with since', 'ms')).toFixed(2)}x the memory broker's time)`);
+if (redis !== null) console.log(`medians: the same recovery with the Redis broker: ${m(rec, 'with since, redis', 'ms').toFixed(0)} ms, CPU ${m(rec, 'with since, redis', 'cpuMs').toFixed(0)} ms + redis-server ${m(rec, 'with since, redis', 'redisCpuMs').toFixed(0)} ms (${(m(rec, 'with since, redis', 'ms') / m(rec, 'with since', 'ms')).toFixed(2)}x the memory broker's time)`);

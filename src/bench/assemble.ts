@@ -9,7 +9,7 @@ import { addEncoded, latencyReport, newHistogram } from './latency.js';
 import type { LoadResult } from './load-protocol.js';
 import type { BenchOptions } from './options.js';
 import type { Publisher, SendOutcome } from './publisher.js';
-import type { BenchReport, ConnectionReport, MachineInfo, SlowReport, TimelineSample } from './report.js';
+import type { BenchReport, ConnectionReport, MachineInfo, ReconnectReport, SlowReport, TimelineSample } from './report.js';
 import { serverCost, type ProbeSample } from './server-probe.js';
 
 /** A load thread busier than this while publishing means the client, not the server, set the pace. */
@@ -169,7 +169,7 @@ export function assembleReport(f: RunFacts): BenchReport {
     options: {
       url: o.url, connections: o.connections, channels: o.channels, rampPerSecond: o.rampPerSecond, publish: o.publish, rate: o.rate,
       inflight: o.inflight, size: o.size, durationMs: o.durationMs, messages: o.messages, threads: o.threads, format: o.format,
-      slowFraction: o.slowFraction,
+      slowFraction: o.slowFraction, reconnectFraction: o.reconnectFraction,
     },
     machine: machine(),
     connections,
@@ -199,9 +199,28 @@ export function assembleReport(f: RunFacts): BenchReport {
     },
     server,
     ...(slow === null ? {} : { slow }),
+    ...(o.reconnectConnections === 0 ? {} : { reconnects: reconnectReport(f) }),
     warnings,
     outcome,
   };
+}
+
+/** The cut connections' side of the threads' results (--reconnect-fraction). */
+function reconnectReport(f: RunFacts): ReconnectReport {
+  let dropped = 0;
+  let recovered = 0;
+  let notRecovered = 0;
+  let marked = 0;
+  const failed: Record<string, number> = {};
+  for (const r of f.results) {
+    if (r.reconnects === null) continue;
+    marked += r.reconnects.marked;
+    dropped += r.reconnects.dropped;
+    recovered += r.reconnects.recovered;
+    notRecovered += r.reconnects.notRecovered;
+    mergeTally(failed, r.reconnects.failed);
+  }
+  return { atMs: f.options.reconnectAtMs, delayMs: f.options.reconnectDelayMs, marked, dropped, recovered, notRecovered, failed };
 }
 
 /** The slow consumers' side of the threads' results; null when the run had none. */

@@ -41,6 +41,20 @@ export interface FrameDecoder {
   /** A client message in this format: text for a text frame, bytes for a binary one. */
   clientMessage(msg: Record<string, unknown>): string | Buffer;
   decode(buf: Buffer, start: number, end: number, visitor: DeliveryVisitor): void;
+  /**
+   * The epoch of the seq-1 message whose channel name ends at `from` in buf (a `message` with
+   * seq 1 names its epoch after its seq, before its data); null if it names none. Called only
+   * while a reconnecting connection still needs its epoch (reconnects.ts), not per delivery.
+   */
+  epochAfter(buf: Buffer, from: number): string | null;
+}
+
+/** The 8 hex digits after the first `marker` at or past `from`, if they are there. */
+export function epochAfterMarker(buf: Buffer, from: number, marker: Buffer): string | null {
+  const k = buf.indexOf(marker, from);
+  if (k < 0 || k + marker.length + 8 > buf.length) return null;
+  const epoch = buf.toString('latin1', k + marker.length, k + marker.length + 8);
+  return /^[0-9a-f]{8}$/.test(epoch) ? epoch : null;
 }
 
 export function frameDecoder(format: BenchFormat): FrameDecoder {
@@ -56,6 +70,7 @@ const TYPE_MESSAGE = Buffer.from('"type":"message"');
 const MARK_CHANNEL = Buffer.from('"channel":"');
 const MARK_SEQ = Buffer.from('"seq":');
 const MARK_DATA = Buffer.from('"data":');
+const MARK_EPOCH = Buffer.from('"epoch":"');
 const MARK_INDEX = Buffer.from('"i":');
 const MARK_TIME = Buffer.from('"t":');
 
@@ -73,6 +88,10 @@ export class JsonFrameDecoder implements FrameDecoder {
 
   clientMessage(msg: Record<string, unknown>): string {
     return JSON.stringify(msg);
+  }
+
+  epochAfter(buf: Buffer, from: number): string | null {
+    return epochAfterMarker(buf, from, MARK_EPOCH);
   }
 
   decode(buf: Buffer, start: number, end: number, visitor: DeliveryVisitor): void {

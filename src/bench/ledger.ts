@@ -57,6 +57,22 @@ export class DeliveryLedger implements LedgerTotals {
     this.next[conn] = lastSeq + 1;
   }
 
+  /** The last seq `conn` is known to have (its next expected − 1): the `since` of a resubscription. */
+  lastSeq(conn: number): number {
+    return this.next[conn]! - 1;
+  }
+
+  /**
+   * A resubscription answered `recovered: false` at the channel's `lastSeq`: what `conn` had
+   * not received up to there will not come — a hole, counted like any other seq gap.
+   */
+  resumeAfter(conn: number, lastSeq: number): void {
+    const expected = this.next[conn]!;
+    if (lastSeq < expected) return;
+    this.openHole(conn, expected, lastSeq);
+    this.next[conn] = lastSeq + 1;
+  }
+
   isSubscribed(conn: number): boolean {
     return !Number.isNaN(this.next[conn]!);
   }

@@ -28,6 +28,9 @@ export interface PoolPlan {
   readonly connectTimeoutMs: number;
   readonly format: BenchFormat;
   readonly slowConnections: number;
+  readonly reconnectConnections: number;
+  readonly reconnectAtMs: number;
+  readonly reconnectDelayMs: number;
 }
 
 /** Sums of the shared counters over all threads. */
@@ -97,7 +100,9 @@ export class LoadPool {
         thread: t, targets: plan.targets, firstConnection: first, connections: share, channels: plan.channels,
         channelPrefix: plan.channelPrefix, rampPerSecond: rate,
         connectWindow: Math.max(16, Math.min(2000, Math.ceil(rate))), connectTimeoutMs: plan.connectTimeoutMs,
-        format: plan.format, slowConnections: plan.slowConnections, totalConnections: plan.connections, counters, port: port2,
+        format: plan.format, slowConnections: plan.slowConnections,
+        reconnectConnections: plan.reconnectConnections, reconnectAtMs: plan.reconnectAtMs,
+        reconnectDelayMs: plan.reconnectDelayMs, totalConnections: plan.connections, counters, port: port2,
       };
       first += share;
       self.listen(t, port1);

@@ -7,6 +7,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { BenchFormat, WsTarget } from './options.js';
+import type { ReconnectTotals } from './reconnects.js';
 
 export interface LoadTask {
   /** This thread's number, 0-based. */
@@ -30,6 +31,11 @@ export interface LoadTask {
    * resume at measure-end.
    */
   readonly slowConnections: number;
+  /** --reconnect-fraction: this many of all the connections (spread as slow ones are) are cut and reconnect with `since`, once, reconnectAtMs after publishing starts. */
+  readonly reconnectConnections: number;
+  readonly reconnectAtMs: number;
+  /** How long a cut connection stays away (an outage), 0: it connects again at once. */
+  readonly reconnectDelayMs: number;
   readonly totalConnections: number;
   readonly counters: SharedArrayBuffer;
   readonly port: MessagePort;
@@ -94,6 +100,8 @@ export interface LoadResult {
   readonly lastSecond: SecondReport | null;
   /** This thread's slow connections (null when it has none); the delivery counts above are the healthy ones'. */
   readonly slow: SlowTotals | null;
+  /** This thread's cut-and-reconnected connections (null without --reconnect-fraction). */
+  readonly reconnects: ReconnectTotals | null;
 }
 
 export interface SlowTotals {

@@ -5,20 +5,21 @@
  * thread says stop; then close every connection and return the totals. Slow consumers
  * (--slow-fraction) pause their reads once subscribed and read again at measure-end; they
  * have their own ledger and no latency samples, so the totals above are the healthy ones'.
+ * With --reconnect-fraction, some connections are cut once while publishing and come back
+ * with `since` (reconnects.ts); their ledger carries on across the cut.
  *
  * Everything per delivery is kept cheap: one clock read per frame, byte-level decoding
  * (frame-decoder.ts), a comparison in the ledger, one histogram record, two stores into the
  * shared counters.
  */
-import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import type { Histogram } from 'hdr-histogram-js';
 import { tally, wallMs } from './clock.js';
 import { frameDecoder, type ControlMessage, type DeliveryVisitor, type FrameDecoder } from './frame-decoder.js';
-import { encodeHistogram, newHistogram, recordMs } from './latency.js';
+import { LatencySeconds } from './latency-seconds.js';
 import { DeliveryLedger } from './ledger.js';
 import {
-  C, COUNTER_SLOTS, isSlowConnection, type FromLoadThread, type LoadResult, type LoadTask, type SecondReport, type ToLoadThread,
+  C, COUNTER_SLOTS, isSlowConnection, type FromLoadThread, type LoadResult, type LoadTask, type ToLoadThread,
 } from './load-protocol.js';
+import { Reconnects } from './reconnects.js';
 import { CLOSED_BY_CLIENT, WsConnection, type WsSink } from './ws-client.js';
 import { withToken } from './bench-token.js';
 
@@ -45,19 +46,15 @@ class LoadThread implements WsSink, DeliveryVisitor {
   private readonly ledger: DeliveryLedger;
   private readonly slow: Uint8Array;
   private readonly slowLedger: DeliveryLedger | null;
+  private readonly reconnects: Reconnects | null;
+  /** When the marked connections are cut, and (--reconnect-delay) when they come back. */
+  private cutTimer: NodeJS.Timeout | null = null;
+  private comeBackTimer: NodeJS.Timeout | null = null;
   private readonly slowClosed: Record<string, number> = {};
   private slowOpen = 0;
   private readonly decoder: FrameDecoder;
   private readonly counters: Float64Array;
-  /** Latency of the current second (since the origin), and of everything before it. */
-  private readonly interval: Histogram = newHistogram();
-  private readonly total: Histogram = newHistogram();
-  private origin = 0;
-  private second = 0;
-  /** When the current second ends; Infinity until publishing starts. */
-  private secondEnd = Infinity;
-  private secondTimer: NodeJS.Timeout | null = null;
-  private eluAtSecond: EventLoopUtilization = performance.eventLoopUtilization();
+  private readonly seconds = new LatencySeconds((s) => this.post(s));
   /** Connect/subscribe deadlines of the connections not settled yet. */
   private readonly deadlines = new Map<number, number>();
   private readonly failures: Record<string, number> = {};
@@ -76,7 +73,6 @@ class LoadThread implements WsSink, DeliveryVisitor {
   private rampStartedAt = 0;
   private rampTimer: NodeJS.Timeout | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
-  private eluAtStart: EventLoopUtilization | null = null;
   private utilization: number | null = null;
   /** The connection whose frame is being decoded, and when the frame arrived. */
   private current = 0;
@@ -101,6 +97,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
       slow += this.slow[j]!;
     }
     this.slowLedger = slow > 0 ? new DeliveryLedger(task.connections) : null;
+    this.reconnects = task.reconnectConnections > 0 ? new Reconnects(task.connections, task.firstConnection, task.reconnectConnections, task.totalConnections) : null;
     this.counters = new Float64Array(task.counters, task.thread * COUNTER_SLOTS * 8, COUNTER_SLOTS);
   }
 
@@ -123,16 +120,12 @@ class LoadThread implements WsSink, DeliveryVisitor {
   private onCommand(msg: ToLoadThread): void {
     switch (msg.cmd) {
       case 'measure-start':
-        this.eluAtStart = this.eluAtSecond = performance.eventLoopUtilization();
-        this.origin = msg.origin;
-        this.second = Math.max(0, Math.floor((wallMs() - msg.origin) / 1000));
-        this.secondEnd = msg.origin + (this.second + 1) * 1000;
-        // Quiet seconds must be reported too; busy ones roll over on the next delivery anyway.
-        this.secondTimer = setInterval(() => this.rollSeconds(wallMs()), 100);
+        this.seconds.start(msg.origin);
+        if (this.reconnects !== null) this.cutTimer = setTimeout(() => this.cutAndReconnect(), msg.origin + this.task.reconnectAtMs - wallMs());
         this.post({ ev: 'started', subscribers: this.subscribersPerChannel(false), slowSubscribers: this.subscribersPerChannel(true) });
         return;
       case 'measure-end':
-        this.utilization = this.eluSinceStart();
+        this.utilization = this.seconds.utilizationSinceStart();
         // Slow consumers read again: what the server kept for them arrives, then any close frame.
         for (let j = 0; j < this.conns.length; j++) if (this.slow[j] === 1) this.conns[j]?.resumeReading();
         return;
@@ -160,12 +153,33 @@ class LoadThread implements WsSink, DeliveryVisitor {
     if (this.attempted === 0) this.firstAttemptAt = now;
     this.attempted++;
     this.counters[C.attempted] = this.attempted;
+    this.connect(j, now);
+  }
+
+  private connect(j: number, now: number): void {
     this.deadlines.set(j, now + this.task.connectTimeoutMs);
     const n = this.task.firstConnection + j;
     const { targets } = this.task;
     const conn = new WsConnection(withToken(targets[n % targets.length]!, n), this, this.decoder.subprotocol);
     conn.tag = j;
     this.conns[j] = conn;
+  }
+
+  /** --reconnect-fraction: the marked connections that are subscribed are cut, and connect again at once. */
+  private cutAndReconnect(): void {
+    for (const j of this.reconnects!.due()) {
+      const conn = this.conns[j];
+      if (conn === null || conn === undefined || this.deadlines.has(j)) continue;
+      this.reconnects!.drop(j);
+      conn.destroy('cut by the bench (--reconnect-fraction)');
+    }
+  }
+
+  /** --reconnect-delay over: the cut connections connect again. */
+  private comeBack(): void {
+    if (this.phase === 'stopping') return;
+    const now = wallMs();
+    for (const j of this.reconnects!.due()) if (this.reconnects!.isRejoining(j) && this.conns[j] === null && !this.deadlines.has(j)) this.connect(j, now);
   }
 
   private sweepTimeouts(): void {
@@ -209,7 +223,10 @@ class LoadThread implements WsSink, DeliveryVisitor {
   // ---- WsSink ----
 
   onOpen(conn: WsConnection): void {
-    conn.send(this.subscribeFrames[this.channelOf[conn.tag]!]!);
+    const j = conn.tag;
+    if (this.reconnects?.isRejoining(j) !== true) return void conn.send(this.subscribeFrames[this.channelOf[j]!]!);
+    const channel = this.channelNames[this.channelOf[j]!]!.toString('latin1');
+    conn.send(this.decoder.clientMessage({ type: 'subscribe', channel, since: this.reconnects.since(j, this.ledgerOf(j).lastSeq(j)) }));
   }
 
   onMessage(conn: WsConnection, buf: Buffer, start: number, end: number): void {
@@ -226,6 +243,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
   onClose(conn: WsConnection, label: string): void {
     const j = conn.tag;
     this.conns[j] = null;
+    if (this.reconnects?.isRejoining(j) === true && this.phase !== 'stopping') return this.onRejoinClose(j, label);
     if (this.ledgerOf(j).isSubscribed(j)) {
       this.open--;
       this.counters[C.open] = this.open;
@@ -239,6 +257,29 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.settleFailed(j, label === CLOSED_BY_CLIENT ? 'not subscribed when the run stopped' : label);
   }
 
+  /** The cut itself (connect again), or the new connection failing before its answer (given up). */
+  private onRejoinClose(j: number, label: string): void {
+    if (!this.deadlines.has(j)) {
+      this.open--;
+      this.counters[C.open] = this.open;
+      if (this.task.reconnectDelayMs === 0) this.connect(j, wallMs());
+      else this.comeBackTimer ??= setTimeout(() => this.comeBack(), this.task.reconnectDelayMs);
+      return;
+    }
+    this.deadlines.delete(j);
+    this.reconnects!.failedAgain(j, label);
+  }
+
+  /** A rejoining connection's `subscribed`: recovered, or what it missed is a gap. */
+  private onResubscribed(j: number, msg: ControlMessage): void {
+    const recovered = msg['recovered'] === true;
+    if (!recovered && typeof msg.seq === 'number') this.ledgerOf(j).resumeAfter(j, msg.seq);
+    this.reconnects!.answered(j, recovered);
+    this.deadlines.delete(j);
+    this.open++;
+    this.counters[C.open] = this.open;
+  }
+
   // ---- DeliveryVisitor ----
 
   delivery(buf: Buffer, cs: number, ce: number, seq: number, index: number, tMs: number): void {
@@ -249,6 +290,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
       ledger.misrouted++;
       return;
     }
+    if (seq === 1 && this.reconnects?.needsEpoch(j) === true) this.reconnects.noteEpoch(j, this.decoder.epochAfter(buf, ce));
     const counters = this.counters;
     if (ledger !== this.ledger) {
       if (ledger.delivery(j, seq, index >= 0)) counters[C.slowDelivered] = ledger.delivered;
@@ -256,8 +298,7 @@ class LoadThread implements WsSink, DeliveryVisitor {
     }
     if (ledger.delivery(j, seq, index >= 0)) {
       const now = this.frameAt;
-      if (now >= this.secondEnd) this.rollSeconds(now);
-      recordMs(this.interval, now - tMs);
+      this.seconds.record(now, tMs);
       if (this.firstDeliveryAt === 0) this.firstDeliveryAt = now;
       this.lastDeliveryAt = now;
       counters[C.delivered] = this.ledger.delivered;
@@ -272,6 +313,8 @@ class LoadThread implements WsSink, DeliveryVisitor {
     const j = this.current;
     switch (msg.type) {
       case 'subscribed': {
+        if (this.reconnects?.isRejoining(j) === true && this.deadlines.has(j)) return this.onResubscribed(j, msg);
+        this.reconnects?.noteEpoch(j, msg['epoch']);
         const ledger = this.ledgerOf(j);
         if (ledger.isSubscribed(j) || !this.deadlines.has(j)) return;
         const name = this.channelNames[this.channelOf[j]!]!.toString('latin1');
@@ -307,30 +350,6 @@ class LoadThread implements WsSink, DeliveryVisitor {
 
   // ---- end ----
 
-  /** Reports every second that has ended by `now` (empty ones too) and starts the current one. */
-  private rollSeconds(now: number): void {
-    while (now >= this.secondEnd) {
-      const elu = performance.eventLoopUtilization();
-      const utilization = performance.eventLoopUtilization(elu, this.eluAtSecond).utilization;
-      this.eluAtSecond = elu;
-      this.post({ ev: 'second', index: this.second, histogram: encodeHistogram(this.interval), utilization });
-      this.flushInterval();
-      this.second++;
-      this.secondEnd = this.origin + (this.second + 1) * 1000;
-    }
-  }
-
-  private flushInterval(): void {
-    if (this.interval.totalCount === 0) return;
-    this.total.add(this.interval);
-    this.interval.reset();
-  }
-
-  private eluSinceStart(): number {
-    const start = this.eluAtStart;
-    return start === null ? 0 : performance.eventLoopUtilization(performance.eventLoopUtilization(), start).utilization;
-  }
-
   private slowTotals(openAtStop: number): LoadResult['slow'] {
     const l = this.slowLedger;
     if (l === null) return null;
@@ -345,16 +364,10 @@ class LoadThread implements WsSink, DeliveryVisitor {
     this.phase = 'stopping';
     if (this.rampTimer !== null) clearInterval(this.rampTimer);
     if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
-    if (this.secondTimer !== null) clearInterval(this.secondTimer);
-    const utilization = this.utilization ?? this.eluSinceStart();
-    // The second under way when the stop came travels with the result (the task result and
-    // the port are separate channels, so a message posted now could arrive after it).
-    let lastSecond: SecondReport | null = null;
-    if (this.secondEnd !== Infinity) {
-      const partial = performance.eventLoopUtilization(performance.eventLoopUtilization(), this.eluAtSecond).utilization;
-      lastSecond = { ev: 'second', index: this.second, histogram: encodeHistogram(this.interval), utilization: partial };
-      this.secondEnd = Infinity; // stragglers during the close go to the total only
-    }
+    if (this.cutTimer !== null) clearTimeout(this.cutTimer);
+    if (this.comeBackTimer !== null) clearTimeout(this.comeBackTimer);
+    const utilization = this.utilization ?? this.seconds.utilizationSinceStart();
+    const lastSecond = this.seconds.stop();
     const openAtStop = this.open;
     const slowOpenAtStop = this.slowOpen;
     const live = this.conns.filter((c): c is WsConnection => c !== null);
@@ -363,7 +376,6 @@ class LoadThread implements WsSink, DeliveryVisitor {
     const deadline = Date.now() + CLOSE_GRACE_MS;
     while (live.some((c) => !c.socketClosed) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     for (const c of live) c.forceDestroy();
-    this.flushInterval();
     const l = this.ledger;
     const result: LoadResult = {
       thread: this.task.thread, attempted: this.attempted, ready: this.ready, failed: this.failed, openAtStop,
@@ -373,10 +385,9 @@ class LoadThread implements WsSink, DeliveryVisitor {
       delivered: l.delivered, duplicated: l.duplicated, outOfOrder: l.outOfOrder, seqGaps: l.seqGaps,
       seqGapMessages: l.seqGapMessages, foreign: l.foreign, misrouted: l.misrouted, unsequenced: l.unsequenced,
       unparsableFrames: this.unparsableFrames, serverErrors: this.serverErrors,
-      histogram: encodeHistogram(this.total), utilization, lastSecond, slow: this.slowTotals(slowOpenAtStop),
+      histogram: this.seconds.finish(), utilization, lastSecond, slow: this.slowTotals(slowOpenAtStop),
+      reconnects: this.reconnects?.totals() ?? null,
     };
-    this.interval.destroy();
-    this.total.destroy();
     this.task.port.removeAllListeners('message');
     this.task.port.close();
     this.resolveDone?.(result);

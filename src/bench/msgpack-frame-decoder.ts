@@ -16,7 +16,7 @@
  */
 import { Packr, Unpackr } from 'msgpackr';
 import { MSGPACK_PROTOCOL } from '../protocol/wire-format.js';
-import type { ControlMessage, DeliveryVisitor, FrameDecoder } from './frame-decoder.js';
+import { epochAfterMarker, type ControlMessage, type DeliveryVisitor, type FrameDecoder } from './frame-decoder.js';
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' });
 /** Plain MessagePack for what the client sends (subscribe), as any client library would write. */
@@ -28,6 +28,8 @@ const KEY_TYPE = Buffer.from('type');
 const KEY_CHANNEL = Buffer.from('channel');
 const KEY_SEQ = Buffer.from('seq');
 const KEY_DATA = Buffer.from('data');
+/** The key `epoch` and the header of its value (a str of 8), as the server writes them. */
+const MARK_EPOCH = Buffer.from([0xa5, ...Buffer.from('epoch'), 0xa8]);
 const VALUE_MESSAGE = Buffer.from('message');
 const KEY_INDEX = 0x69; // "i"
 const KEY_TIME = 0x74; // "t"
@@ -40,6 +42,10 @@ export class MsgpackFrameDecoder implements FrameDecoder {
 
   clientMessage(msg: Record<string, unknown>): Buffer {
     return packr.pack(msg);
+  }
+
+  epochAfter(buf: Buffer, from: number): string | null {
+    return epochAfterMarker(buf, from, MARK_EPOCH);
   }
 
   decode(buf: Buffer, start: number, end: number, visitor: DeliveryVisitor): void {

@@ -47,6 +47,12 @@ export interface BenchInput {
   format?: BenchFormat;
   /** Share of the connections that stop reading once subscribed (slow consumers), 0 ≤ f < 1. */
   slowFraction?: number;
+  /** Share of the connections cut once while publishing and reconnected with `since`, 0 ≤ f < 1. */
+  reconnectFraction?: number;
+  /** When they are cut, after the first publish (default: half the publishing time). */
+  reconnectAtMs?: number | null;
+  /** How long they stay away before connecting again (default 0: at once). */
+  reconnectDelayMs?: number;
   /** A JWT every connection presents (server with JWT configured). */
   token?: string | null;
   /** A file holding that JWT. */
@@ -94,6 +100,11 @@ export interface BenchOptions {
   readonly slowFraction: number;
   /** How many connections are slow: round(fraction × connections), at least 1 when the fraction is not 0. */
   readonly slowConnections: number;
+  readonly reconnectFraction: number;
+  /** round(fraction × connections), at least 1 when the fraction is not 0. */
+  readonly reconnectConnections: number;
+  readonly reconnectAtMs: number;
+  readonly reconnectDelayMs: number;
 }
 
 export interface WsTarget {
@@ -153,6 +164,9 @@ const FLAGS = {
   html: { type: 'string' },
   format: { type: 'string' },
   'slow-fraction': { type: 'string' },
+  'reconnect-fraction': { type: 'string' },
+  'reconnect-at': { type: 'string' },
+  'reconnect-delay': { type: 'string' },
   token: { type: 'string' },
   'token-file': { type: 'string' },
   'token-secret': { type: 'string' },
@@ -208,6 +222,9 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
   if (v['server-pid'] !== undefined) input.serverPid = v['server-pid'].map((pid) => int('--server-pid', pid));
   if (v.format !== undefined) input.format = v.format as BenchFormat;
   if (v['slow-fraction'] !== undefined) input.slowFraction = num('--slow-fraction', v['slow-fraction']);
+  if (v['reconnect-fraction'] !== undefined) input.reconnectFraction = num('--reconnect-fraction', v['reconnect-fraction']);
+  if (v['reconnect-at'] !== undefined) input.reconnectAtMs = duration('--reconnect-at', v['reconnect-at']);
+  if (v['reconnect-delay'] !== undefined) input.reconnectDelayMs = duration('--reconnect-delay', v['reconnect-delay']);
   if (v.token !== undefined) input.token = v.token;
   if (v['token-file'] !== undefined) input.tokenFile = v['token-file'];
   if (v['token-secret'] !== undefined) input.tokenSecret = v['token-secret'];
@@ -283,12 +300,21 @@ export function resolveBenchOptions(input: BenchInput): BenchOptions {
     throw new BenchUsageError(`invalid --slow-fraction ${slowFraction}: it leaves no healthy connection out of ${connections}`);
   }
 
+  const reconnectFraction = range('--reconnect-fraction', input.reconnectFraction ?? 0, 0, 0.99, false);
+  const reconnectConnections = reconnectFraction === 0 ? 0 : Math.max(1, Math.round(reconnectFraction * connections));
+  // the two scenarios pick their connections the same way: together they would pick the same ones
+  if (reconnectConnections > 0 && slowConnections > 0) throw new BenchUsageError('give --reconnect-fraction or --slow-fraction, not both');
+  const reconnectAtMs = input.reconnectAtMs == null ? Math.floor(publishLimitMs / 2) : range('--reconnect-at', input.reconnectAtMs, 0, publishLimitMs, true);
+  const reconnectDelayMs = range('--reconnect-delay', input.reconnectDelayMs ?? 0, 0, 600_000, true);
+  if ((input.reconnectAtMs != null || input.reconnectDelayMs != null) && reconnectConnections === 0) throw new BenchUsageError('--reconnect-at and --reconnect-delay need --reconnect-fraction');
+
   const httpUrl = httpBase(input.httpUrl ?? null, target);
   const statsUrls = [httpUrl, ...targets.slice(1).map((t) => httpBase(null, t))];
   const apiKey = input.apiKey ?? null;
   return {
     url, target, targets, httpUrl, statsUrls, connections, channels, channelPrefix, rampPerSecond, publish, apiKey, ipcSocket, rate, inflight,
     size, durationMs, messages, publishLimitMs, drainMs, connectTimeoutMs, threads, serverPids, format, slowFraction, slowConnections,
+    reconnectFraction, reconnectConnections, reconnectAtMs, reconnectDelayMs,
   };
 }
 

@@ -4,6 +4,7 @@
  * says otherwise; counts are whole numbers. Adding fields is fine; renaming is a breaking
  * change for people who archive these files.
  */
+import type { ReconnectTotals } from './reconnects.js';
 
 export interface BenchReport {
   readonly version: 1;
@@ -27,6 +28,8 @@ export interface BenchReport {
   readonly server: ServerCost | null;
   /** What the server did with the connections that stopped reading (--slow-fraction); absent without them. */
   readonly slow?: SlowReport;
+  /** The connections cut once while publishing and reconnected with `since` (--reconnect-fraction); absent without them. */
+  readonly reconnects?: ReconnectReport;
   /** Human-readable warnings (client saturated, server unreachable, run cut short …). */
   readonly warnings: readonly string[];
   /** How the run ended. */
@@ -51,6 +54,7 @@ export interface BenchOptionsSnapshot {
   readonly format: 'json' | 'msgpack';
   /** Share of the connections that stopped reading (0 when none did). */
   readonly slowFraction?: number;
+  readonly reconnectFraction?: number;
 }
 
 export interface MachineInfo {
@@ -88,6 +92,17 @@ export interface DeliveryReport {
   readonly outOfOrder: number;
   /** delivered ÷ (first publish → last delivery). */
   readonly perSecond: number;
+}
+
+/**
+ * The cut connections (--reconnect-fraction): what the server answered their resubscription.
+ * Their deliveries are in `deliveries` with everyone's: a message they missed and did not get
+ * back is lost there, a seq gap.
+ */
+export interface ReconnectReport extends ReconnectTotals {
+  /** When they were cut, after the first publish, and how long they stayed away. */
+  readonly atMs: number;
+  readonly delayMs: number;
 }
 
 /**

@@ -72,7 +72,8 @@ export async function runBench(input: BenchInput, hooks: RunHooks = {}): Promise
   const pool = LoadPool.start({
     targets: o.targets, connections: o.connections, channels: o.channels, channelPrefix: o.channelPrefix,
     rampPerSecond: o.rampPerSecond, threads: o.threads, connectTimeoutMs: o.connectTimeoutMs, format: o.format,
-    slowConnections: o.slowConnections,
+    slowConnections: o.slowConnections, reconnectConnections: o.reconnectConnections, reconnectAtMs: o.reconnectAtMs,
+    reconnectDelayMs: o.reconnectDelayMs,
   });
   let publisher: Publisher | null = null;
   let ingress: PublishIngress | null = null;

@@ -3,7 +3,7 @@
  * reasons behind anything that went wrong, a condensed per-second timeline, and the warnings
  * last, where the eye lands when the command returns. Problems are red only when non-zero.
  */
-import { fmtBytes, fmtInt, fmtMs, fmtPct, paint, type Paint } from './format.js';
+import { fmtBytes, fmtInt, fmtMs, fmtPct, fmtSeconds, paint, type Paint } from './format.js';
 import { formatName, type BenchReport, type TimelineSample } from './report.js';
 
 const LABEL = 14;
@@ -48,6 +48,13 @@ export function renderTerminalReport(r: BenchReport, color = false): string {
     out.push(row(p, '', [['closed by server', closed > 0 ? `${fmtInt(closed)} (${reasonList(sl.closedByServer)})` : '0'],
       ['still open', fmtInt(sl.stillOpen)], ['received', `${fmtInt(sl.deliveredToSlow)} of ${fmtInt(sl.expected)}`],
       ['skipped (seq gaps)', fmtInt(sl.seqGapMessages)]]));
+  }
+  const rc = r.reconnects;
+  if (rc) {
+    const failed = sum(rc.failed);
+    out.push(row(p, 'Reconnects', [[`${fmtInt(rc.dropped)} cut at ${fmtSeconds(rc.atMs)}${rc.delayMs > 0 ? `, away ${fmtSeconds(rc.delayMs)}` : ''}, resubscribed with since:`, '']]));
+    out.push(row(p, '', [['recovered', fmtInt(rc.recovered)], ['not recovered', bad(rc.notRecovered)],
+      ['could not come back', failed > 0 ? p.yellow(`${fmtInt(failed)} (${reasonList(rc.failed)})`) : '0']]));
   }
   const l = r.latency;
   if (l.samples > 0) {

@@ -60,6 +60,16 @@ Slow consumers:
                         resumes when publishing ends; the report says what the server did with them
                         (closed, by which code, or kept/skipped their messages). Expected, delivered
                         and lost then count the other (healthy) connections only
+
+Reconnects (a server with history: --history-size):
+  --reconnect-fraction F  this share of the connections is cut once while publishing (the TCP
+                        connection destroyed, as a network drop would) and reconnects at once,
+                        resubscribing with since (its last seq and the channel's epoch); every
+                        message still counts: what a recovered connection missed must arrive,
+                        what an unrecovered one missed is a seq gap. Not with --slow-fraction
+  --reconnect-at T      when, after the first publish (default: half the publishing time)
+  --reconnect-delay T   how long they stay away, an outage (default 0: they connect again at once)
+
   --help
 
 Every run ends within ramp + connect timeout + duration + drain, and closes every connection
