@@ -8,8 +8,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { startServer, type ShardcastServer } from '../src/index.js';
+import { renderHtml } from '../src/bench/html-report.js';
 import { BenchUsageError, parseBenchArgs } from '../src/bench/options.js';
 import { runBench } from '../src/bench/run.js';
+import { renderTerminalReport } from '../src/bench/terminal-report.js';
 
 describe('bench --reconnect-fraction', () => {
   let withHistory: ShardcastServer;
@@ -48,6 +50,9 @@ describe('bench --reconnect-fraction', () => {
     assert.equal(d.lost, d.seqGapMessages, 'what is lost is exactly what the gaps skipped');
     assert.equal(d.delivered + d.lost, d.expected);
     assert.equal(d.duplicated, 0);
+    // both reports say it
+    assert.match(renderTerminalReport(r), /10 cut at 0\.5 ?s, away 0\.5 ?s[\s\S]*not recovered\s+10/);
+    assert.match(renderHtml(r), /Not recovered<\/th><td[^>]*>10</);
   });
 
   it('refuses bad combinations', () => {

@@ -224,6 +224,19 @@ function slowRows(r: BenchReport): string[] {
   ];
 }
 
+/** Cut and reconnected connections (--reconnect-fraction): their deliveries are in the figures above. */
+function reconnectRows(r: BenchReport): string[] {
+  const rc = r.reconnects;
+  if (!rc) return [];
+  const failed = Object.values(rc.failed ?? {}).reduce((a, n) => a + (isNum(n) ? n : 0), 0);
+  return [
+    sect(`Reconnects (cut at ${fmtInt(rc.atMs)} ms, away ${fmtInt(rc.delayMs)} ms)`),
+    row('Cut', fmtInt(rc.dropped)), row('Recovered', fmtInt(rc.recovered), '', fmtPct(rc.recovered, rc.dropped)),
+    row('Not recovered', fmtInt(rc.notRecovered), zeroIsGood(rc.notRecovered), fmtPct(rc.notRecovered, rc.dropped)),
+    ...reasons('Could not come back', rc.failed, failed, true),
+  ];
+}
+
 function details(r: BenchReport): string {
   const c = r.connections;
   const d = r.deliveries;
@@ -249,6 +262,7 @@ function details(r: BenchReport): string {
     row('Messages skipped by gaps', fmtInt(d.seqGapMessages), zeroIsGood(d.seqGapMessages)),
     row('Per second', `${fmtInt(d.perSecond)}/s`),
     ...slowRows(r),
+    ...reconnectRows(r),
   ]);
   const pub = table([
     row('Attempted', fmtInt(p.attempted)), row('Accepted', fmtInt(p.accepted), '', fmtPct(p.accepted, p.attempted)),
