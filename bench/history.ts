@@ -20,6 +20,7 @@ import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
 import { startServer, type Options } from '../src/index.js';
 import { sampleTree } from '../src/bench/server-probe.js';
+import { Redis } from 'ioredis';
 import { RedisServer } from '../test/helpers/redis.js';
 
 const { values: args } = parseArgs({
@@ -43,6 +44,22 @@ interface Sample {
   cpuMs: number;
   /** redis-server's CPU over the same span (Redis broker runs only). */
   redisCpuMs?: number;
+  /** Redis's own account (INFO commandstats): XRANGE calls and the µs Redis spent in every command. */
+  xranges?: number;
+  redisCommandMicros?: number;
+}
+
+/** XRANGE calls and µs spent in all commands so far, from INFO commandstats (Redis's own timing, finer than /proc's 10 ms ticks). */
+async function redisCommandStats(url: string): Promise<{ xranges: number; micros: number }> {
+  const client = new Redis(url);
+  try {
+    const info = await client.info('commandstats');
+    const xranges = Number(/cmdstat_xrange:calls=(\d+)/.exec(info)?.[1] ?? 0);
+    const micros = [...info.matchAll(/,usec=(\d+),/g)].reduce((a, m) => a + Number(m[1]), 0);
+    return { xranges, micros };
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** Opens a socket that counts `message` frames and resolves `when(n)` once it has n. */
@@ -106,6 +123,7 @@ async function recoverRun(withSince: boolean, broker: Options = {}): Promise<Sam
   for (let i = 0; i < CLIENTS; i += 50) clients.push(...(await Promise.all(Array.from({ length: Math.min(50, CLIENTS - i) }, () => socket(server.port)))));
   const redisPid = broker.broker === 'redis' ? redis?.pid ?? null : null;
   const redis0 = redisPid === null ? 0 : sampleTree(redisPid)?.cpuMicros ?? NaN;
+  const stats0 = redisPid === null ? null : await redisCommandStats(redis!.url);
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
   // since seq 1: the history holds BEHIND messages (Redis's stream at least that many), so ask for the last BEHIND − 1
@@ -118,7 +136,12 @@ async function recoverRun(withSince: boolean, broker: Options = {}): Promise<Sam
     await server.publish(channel, { live: true });
     await Promise.all(clients.map((c) => c.when(1)));
   }
-  const sample = { ms: performance.now() - t0, cpuMs: cpuMs(cpu0), redisCpuMs: redisPid === null ? 0 : ((sampleTree(redisPid)?.cpuMicros ?? NaN) - redis0) / 1000 };
+  const sample: Sample = { ms: performance.now() - t0, cpuMs: cpuMs(cpu0), redisCpuMs: redisPid === null ? 0 : ((sampleTree(redisPid)?.cpuMicros ?? NaN) - redis0) / 1000 };
+  if (stats0 !== null) {
+    const stats1 = await redisCommandStats(redis!.url);
+    sample.xranges = stats1.xranges - stats0.xranges;
+    sample.redisCommandMicros = stats1.micros - stats0.micros;
+  }
   for (const c of [witness, ...clients]) c.ws.close();
   await server.close();
   return sample;
@@ -147,7 +170,7 @@ for (let r = 0; r < Number(args.runs); r++) {
   if (redis !== null) {
     const s = await recoverRun(true, { broker: 'redis', redisUrl: redis.url });
     rec['with since, redis']!.push(s);
-    console.log(`recover, with since, redis broker: ${CLIENTS} sockets, ${BEHIND - 1} messages behind each: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms (this process) + redis-server ${s.redisCpuMs!.toFixed(0)} ms`);
+    console.log(`recover, with since, redis broker: ${CLIENTS} sockets, ${BEHIND - 1} messages behind each: ${s.ms.toFixed(0)} ms, CPU ${s.cpuMs.toFixed(0)} ms (this process) + redis-server ${s.redisCpuMs!.toFixed(0)} ms (/proc); Redis's own account: ${s.xranges} XRANGE, ${s.redisCommandMicros} µs in commands`);
   }
 }
 await redis?.stop();
