@@ -63,6 +63,8 @@ export interface OpenEvent {
   readonly user?: string;
   /** How many times the client had connected before (0 for the first connection). */
   readonly reconnects: number;
+  /** The URL this connection went to (one of the `url` option's). */
+  readonly url: string;
 }
 
 export interface CloseEvent {

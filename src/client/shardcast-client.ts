@@ -12,8 +12,8 @@ import { ShardcastClientError, type ClientEvents, type Delivery, type Subscribed
 import { decodeFrame, encodeFrame, OPEN, subprotocols, type Codec, type Format, type ServerMessage, type WebSocketConstructor, type WebSocketLike } from './wire.js';
 
 export interface ClientOptions {
-  /** `ws://host:port/ws` or `wss://…`. */
-  readonly url: string;
+  /** `ws://host:port/ws` or `wss://…`; or several nodes' URLs: each reconnect goes to the next (round robin), so a node that is gone costs one attempt. */
+  readonly url: string | readonly string[];
   /** A JWT, or a function called before every connection (so a reconnect after 4003 gets a fresh one). */
   readonly token?: string | (() => string | Promise<string>);
   /** 'json' (default) or 'msgpack', which needs `codec`. */
@@ -65,9 +65,14 @@ export class ShardcastClient extends Emitter<ClientEvents> {
   private connections = 0;
   private openedAt = 0;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  private readonly urls: readonly string[];
+  /** The URL of the current (or next) connection. */
+  private urlIndex = 0;
 
   constructor(private readonly options: ClientOptions) {
     super();
+    this.urls = typeof options.url === 'string' ? [options.url] : [...options.url];
+    if (this.urls.length === 0) throw new TypeError('url: give at least one ws:// or wss:// URL');
     const format = options.format ?? 'json';
     if (format === 'msgpack' && options.codec === undefined) throw new TypeError("format 'msgpack' needs a codec ({ encode, decode })");
     this.codec = format === 'msgpack' ? options.codec! : null;
@@ -201,7 +206,7 @@ export class ShardcastClient extends Emitter<ClientEvents> {
     if (this._state === 'closed') return;
     let ws: WebSocketLike;
     try {
-      ws = new this.WS(this.options.url, subprotocols(this.codec === null ? 'json' : 'msgpack', token));
+      ws = new this.WS(this.urls[this.urlIndex]!, subprotocols(this.codec === null ? 'json' : 'msgpack', token));
     } catch (err) {
       // a malformed URL: no attempt can succeed
       this.emit('error', { code: 'bad_url', message: String(err) });
@@ -275,7 +280,7 @@ export class ShardcastClient extends Emitter<ClientEvents> {
       else this.askFor(s);
     }
     const user = typeof m['user'] === 'string' ? { user: m['user'] } : {};
-    this.emit('open', { id: String(m['id']), shard: Number(m['shard']), ...user, reconnects: this.connections++ });
+    this.emit('open', { id: String(m['id']), shard: Number(m['shard']), ...user, reconnects: this.connections++, url: this.urls[this.urlIndex]! });
     const waiters = this.readyWaiters;
     this.readyWaiters = [];
     for (const w of waiters) w.resolve();
@@ -330,6 +335,7 @@ export class ShardcastClient extends Emitter<ClientEvents> {
       return;
     }
     const delay = backoffDelay(this.attempt++, this.options.backoff);
+    this.urlIndex = (this.urlIndex + 1) % this.urls.length;
     this._state = 'reconnecting';
     this.emit('close', { code, reason, reconnectInMs: delay });
     this.timer = setTimeout(() => void this.connect(), delay);
