@@ -43,9 +43,7 @@ export class IngressReader {
     this.ring = new RingConsumer(handle, 0);
     this.history = new HistoryRequests(shard, generation, broker, fanout, counters);
     // counted once per batch: a shared-counter add (and a BigInt) per publish is serial-path work
-    // adaptive linger: HTTP publishes reach main in batches often more than LINGER_MS apart, and
-    // polling after each one cost it more than sleeping did (RingPump)
-    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length), () => this.countBatch(), undefined, { linger: 'adaptive' });
+    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length), () => this.countBatch());
   }
 
   start(): void {

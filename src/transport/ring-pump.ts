@@ -1,10 +1,8 @@
 /**
  * RingPump — drives a RingConsumer from an event loop: drains records in bounded batches,
  * hands each to `onRecord`, releases the space, then sleeps in Atomics.waitAsync until the
- * producer flushes. After BUDGET records it yields with setImmediate so that I/O (and uWS's
- * per-turn write coalescing) runs between batches. Right after records it lingers (polls
- * each event-loop turn for LINGER_MS) before sleeping; with `linger: 'adaptive'` only while
- * that nearly always catches the next batch (see PumpOptions).
+ * producer flushes. No polling. After BUDGET records it yields with setImmediate so that
+ * I/O (and uWS's per-turn write coalescing) runs between batches.
  *
  * Each batch is read between ring.enter() and ring.leave(), so a producer can cut this
  * consumer loose only between batches (see ring.ts). When enter() finds the slot detached,
@@ -16,47 +14,12 @@ const BUDGET = 8192;
 /** How long after its last record a consumer keeps polling (each event-loop turn) before it sleeps. */
 const LINGER_MS = 0.2;
 
-/** Weight of the newest observation in the adaptive linger's running hit rate. */
-const LINGER_ALPHA = 1 / 16;
-/**
- * The adaptive linger polls while at least this share of batches came within LINGER_MS of the
- * one before. A miss costs the consumer ~LINGER_MS of polling (~100 event-loop turns here); a
- * hit saves the producer a futex wake (~0.1 ms) and the consumer its wake-up. Measured on the
- * main thread under the rooms load (bench/RESULTS.md), 60-75 % of batches came that soon, and
- * polling after each made its CPU per publication about 1.5x what sleeping did, with no gain
- * in the server's CPU per delivery: so it polls only for a flood, where nearly every batch does.
- */
-const LINGER_PAYS = 0.9;
-
 export type RecordHandler = (at: number, kind: number, length: number) => void;
-
-export interface PumpOptions {
-  /**
-   * 'always' (default): after records, poll every event-loop turn for LINGER_MS before
-   * sleeping, which spares the producer an Atomics.notify when the next batch comes soon.
-   * 'adaptive': the same only while it pays — while nearly all (LINGER_PAYS) recent batches
-   * came within LINGER_MS of the one before: a running rate, learnt from the lingers that caught
-   * a batch or did not and, while not lingering, from the gap a wake-up finds. The main thread
-   * reads its ingress rings so; the shards' feeds always linger (there the producer is the main
-   * thread, whose futex wakes are serial-stage time).
-   */
-  readonly linger?: 'always' | 'adaptive';
-}
 
 export class RingPump {
   private running = false;
   private lastRecordAt = -Infinity;
   private readonly run = (): void => this.pump();
-  private readonly adaptive: boolean;
-  /** Adaptive linger: the running share of batches that came within LINGER_MS of the previous one. */
-  private hitRate = 1;
-  /** What the current wait for records is: none, a linger (polling) or a sleep entered without lingering. */
-  private waiting: 'none' | 'linger' | 'sleep' = 'none';
-  private readonly wake = (): void => {
-    if (this.waiting === 'sleep') this.observe(performance.now() - this.lastRecordAt < LINGER_MS);
-    this.waiting = 'none';
-    this.pump();
-  };
 
   constructor(
     private readonly ring: RingConsumer,
@@ -65,19 +28,7 @@ export class RingPump {
     private readonly onBatch: (records: number) => void = () => {},
     /** Called once when the slot is found detached: the producer cut this consumer loose. */
     private readonly onDetached: () => void = () => {},
-    options: PumpOptions = {},
-  ) {
-    this.adaptive = options.linger === 'adaptive';
-  }
-
-  /** Whether the pump polls after a batch now (always true without the adaptive linger). */
-  get lingers(): boolean {
-    return !this.adaptive || this.hitRate >= LINGER_PAYS;
-  }
-
-  private observe(hit: boolean): void {
-    this.hitRate += LINGER_ALPHA * ((hit ? 1 : 0) - this.hitRate);
-  }
+  ) {}
 
   start(): void {
     if (this.running) return;
@@ -137,28 +88,19 @@ export class RingPump {
         return;
       }
       this.ring.release();
-      const now = performance.now();
-      if (n > 0) {
-        if (this.waiting === 'linger') this.observe(true);
-        this.waiting = 'none';
-        this.lastRecordAt = now;
-      }
+      if (n > 0) this.lastRecordAt = performance.now();
       // Busy? Look again on the next turns of the event loop for a moment before sleeping:
       // a sleeping consumer costs the producer an Atomics.notify (a futex wake, ~100 µs on
       // these VMs) per flush, which under load is paid on nearly every publication.
-      if (now - this.lastRecordAt < LINGER_MS && (this.waiting === 'linger' || this.lingers)) {
-        this.waiting = 'linger';
+      if (performance.now() - this.lastRecordAt < LINGER_MS) {
         this.endBatch(n);
         setImmediate(this.run);
         return;
       }
       const wait = this.ring.sleep();
       if (wait === null) continue; // records arrived while going to sleep
-      if (this.waiting === 'linger') this.observe(false);
-      // a sleep right after records (not lingering): the wake-up tells whether a linger would have caught the next batch
-      this.waiting = this.adaptive && n > 0 ? 'sleep' : 'none';
       this.endBatch(n);
-      void wait.then(this.wake);
+      void wait.then(this.run);
       return;
     }
   }
