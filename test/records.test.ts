@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ReplyTarget, readPublish, readReply, writePublish, writeReply, type ReplyView } from '../src/transport/records.js';
+import { ReplyTarget, readPublishView, readReply, writePublish, writeReply, type ReplyView } from '../src/transport/records.js';
 import { RingConsumer, RingProducer, createRing } from '../src/transport/ring.js';
 
 function ringPair(): { producer: RingProducer; consumer: RingConsumer } {
@@ -18,7 +18,24 @@ test('a publish request round-trips, refs beyond 2^32 included', () => {
   assert.ok(writePublish(producer, req));
   producer.flush();
   const at = consumer.next();
-  assert.deepEqual(readPublish(consumer, at, consumer.length), req);
+  const v = readPublishView(consumer, at, consumer.length);
+  assert.ok(v !== null);
+  // the data is left in the ring, as the UTF-8 bytes the shard wrote
+  assert.deepEqual({ target: v.target, ref: v.ref, channels: v.channels, data: v.data.toString('utf8'), id: v.id }, req);
+  assert.equal(v.msgpack, false);
+  assert.equal(v.data.buffer, consumer.buf.buffer, 'a view of the ring, not a copy');
+});
+
+test('a MessagePack publish request keeps its bytes and says so', () => {
+  const { producer, consumer } = ringPair();
+  const data = new Uint8Array([0x81, 0xa1, 0x78, 0xc4, 0x02, 0xff, 0x00]); // {x: <binary ff 00>}
+  assert.ok(writePublish(producer, { target: ReplyTarget.WebSocket, ref: 5, channels: ['m'], data, id: '' }));
+  producer.flush();
+  const v = readPublishView(consumer, consumer.next(), consumer.length);
+  assert.ok(v !== null);
+  assert.equal(v.msgpack, true);
+  assert.deepEqual(new Uint8Array(v.data), data);
+  assert.equal(v.id, '');
 });
 
 test('a publish record whose lengths do not add up reads as null', () => {
@@ -28,7 +45,7 @@ test('a publish record whose lengths do not add up reads as null', () => {
   const at = consumer.next();
   // a torn record: its channel length no longer matches the record's length
   consumer.words[(at + 4) >>> 2] = 1_000_000;
-  assert.equal(readPublish(consumer, at, consumer.length), null);
+  assert.equal(readPublishView(consumer, at, consumer.length), null);
 });
 
 test('a reply carries shard, generation and a ref beyond 2^32', () => {

@@ -88,17 +88,16 @@ export class MemoryHistory {
     }
     log ??= { epoch, first: seq, head: 0, data: [], json: [], bytes: [], at: [] };
     this.logs.set(channel, log);
-    const raw = data.raw;
-    const bytes = data.byteLength + ENTRY_OVERHEAD;
+    const length = data.byteLength;
+    const bytes = length + ENTRY_OVERHEAD;
     // held as bytes in a backing store of their own, not as a string on the V8 heap: every
     // message is kept past many scavenges and then dropped, and as strings a flood promoted
     // them to the old generation, whose growth stayed in RSS (Node 24 ended a flood at 447 MiB
     // against 219 without history); the copy is also what keeps no view of a larger buffer alive
-    const held = Buffer.allocUnsafeSlow(data.byteLength);
-    if (typeof raw === 'string') held.write(raw, 0, 'utf8');
-    else held.set(raw);
+    const held = Buffer.allocUnsafeSlow(length);
+    data.copyTo(held, 0);
     log.data.push(held);
-    log.json.push(typeof raw === 'string');
+    log.json.push(!data.isMsgpack);
     log.bytes.push(bytes);
     log.at.push(now);
     this.totalBytes += bytes;

@@ -14,7 +14,7 @@ import { ShardcastError } from '../protocol/errors.js';
 import type { Fanout } from '../pubsub/fanout.js';
 import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from '../protocol/messages.js';
 import { Payload } from '../protocol/payload.js';
-import { RecordKind, ReplyTarget, readPublish, type PublishRequest, type ReplyAddress } from '../transport/records.js';
+import { RecordKind, ReplyTarget, readPublishView, type PublishView, type ReplyAddress } from '../transport/records.js';
 import { readRecover } from '../transport/recovery-records.js';
 import { RingConsumer, type RingHandle } from '../transport/ring.js';
 import { HistoryRequests } from './history-requests.js';
@@ -73,12 +73,15 @@ export class IngressReader {
       this.history.take(r);
       return;
     }
-    const req = kind === (RecordKind.Publish as number) ? readPublish(this.ring, at, length) : null;
+    const req = kind === (RecordKind.Publish as number) ? readPublishView(this.ring, at, length) : null;
     if (req === null) return this.corrupt(kind, length);
     // the answer is written after the publication, maybe behind many others: promise its
     // ring space now, so that accepting later publications can never crowd it out
     const promised = this.promiseReply(req);
-    const data = Payload.of(req.data);
+    // the data stays in this ring until the batch is released: a broker that answers at once
+    // copies it straight into the broadcast ring (and the history), one that answers later
+    // gets a copy of its own
+    const data = Payload.inRing(req.data, req.msgpack);
     const { broker } = this;
     if (broker.publishNow !== undefined) {
       // the broker answers at once: no promise and no closures per publish on the serial path
@@ -93,7 +96,7 @@ export class IngressReader {
       this.answer(req, seqs, promised);
       return;
     }
-    broker.publish(req.channels, data).then(
+    broker.publish(req.channels, data.kept()).then(
       (seqs) => {
         this.answer(req, seqs, promised);
         this.countBatch(); // answered after its batch
@@ -115,7 +118,7 @@ export class IngressReader {
     this.onCorrupt(`ingress record of kind ${kind} and ${length} bytes does not parse`);
   }
 
-  private promiseReply(req: PublishRequest): number {
+  private promiseReply(req: PublishView): number {
     switch (req.target) {
       case ReplyTarget.None:
         return 0;
@@ -130,7 +133,7 @@ export class IngressReader {
     }
   }
 
-  private answer(req: PublishRequest, seqs: readonly number[], promised: number): void {
+  private answer(req: PublishView, seqs: readonly number[], promised: number): void {
     this.published += seqs.length;
     switch (req.target) {
       case ReplyTarget.None:
@@ -148,11 +151,11 @@ export class IngressReader {
     }
   }
 
-  private addressOf(req: PublishRequest): ReplyAddress {
+  private addressOf(req: PublishView): ReplyAddress {
     return { shard: this.shard, generation: this.generation, target: req.target, ref: req.ref };
   }
 
-  private refuse(req: PublishRequest, err: unknown): void {
+  private refuse(req: PublishView, err: unknown): void {
     const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
     if (e.code === ErrorCode.Overloaded) this.counters.mainAdd('rejectedOverloaded');
     if (e.code === ErrorCode.PayloadTooLarge) this.counters.mainAdd('rejectedTooLarge');

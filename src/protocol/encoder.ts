@@ -45,19 +45,31 @@ export interface FrameEncoder {
 
 const NOTHING = new Uint8Array(0);
 
+/** The byte that ends a JSON `message` frame after its data (JsonFrameEncoder.messageHead). */
+export const MESSAGE_TAIL = 0x7d; // '}'
+
 /** Protocol v1 text frames: {"type":"message","channel":C,"seq":n,"data":…}. */
 export class JsonFrameEncoder implements FrameEncoder {
   readonly format = WireFormat.Json;
 
   encodeMessage(channel: string, seq: number, epoch: number, data: Payload, replaces = 0): string {
+    return `${this.messageHead(channel, seq, epoch, replaces)}${data.asJson()}}`;
+  }
+
+  /**
+   * A `message` frame up to its data (ASCII): the frame is this, the data's JSON text, then
+   * MESSAGE_TAIL. Data that is already UTF-8 bytes (an ingress ring's) is copied behind it as it
+   * is, never decoded to a string and encoded again (Fanout).
+   */
+  messageHead(channel: string, seq: number, epoch: number, replaces = 0): string {
     // channel names are restricted to characters JSON never escapes
     if (replaces > 0) {
       const e = seq - replaces === 1 ? `"epoch":"${formatEpoch(epoch)}",` : '';
-      return `{"type":"message","channel":"${channel}","seq":${seq},${e}"replaces":${replaces},"data":${data.asJson()}}`;
+      return `{"type":"message","channel":"${channel}","seq":${seq},${e}"replaces":${replaces},"data":`;
     }
     return seq === 1
-      ? `{"type":"message","channel":"${channel}","seq":1,"epoch":"${formatEpoch(epoch)}","data":${data.asJson()}}`
-      : `{"type":"message","channel":"${channel}","seq":${seq},"data":${data.asJson()}}`;
+      ? `{"type":"message","channel":"${channel}","seq":1,"epoch":"${formatEpoch(epoch)}","data":`
+      : `{"type":"message","channel":"${channel}","seq":${seq},"data":`;
   }
 
   merge(messages: readonly Frame[]): string {
@@ -207,5 +219,6 @@ function writeArrayHeader(out: Buffer, p: number, count: number): number {
   return p;
 }
 
+export const JSON_ENCODER = new JsonFrameEncoder();
 /** One encoder per format, indexed by WireFormat. */
-export const ENCODERS: readonly FrameEncoder[] = [new JsonFrameEncoder(), new MsgpackFrameEncoder()];
+export const ENCODERS: readonly FrameEncoder[] = [JSON_ENCODER, new MsgpackFrameEncoder()];

@@ -94,47 +94,87 @@ export function holdsBinary(value: unknown, depth = 0): boolean {
 
 export class Payload {
   private constructor(
+    /** Whether the data arrived as MessagePack (else as JSON text); fixed, whatever is converted later. */
+    readonly isMsgpack: boolean,
     private json: string | null,
+    /** JSON data held as its UTF-8 bytes (as an ingress ring carries it), not decoded to a string. */
+    private utf8: Buffer | null,
     private packed: Uint8Array | null,
+    /** Whether `utf8` or `packed` is a view of memory that is reused once the caller returns (kept() copies it). */
+    private transient: boolean,
   ) {}
 
   /** Data that arrived as JSON text (validated by the ingress). */
   static json(text: string): Payload {
-    return new Payload(text, null);
+    return new Payload(false, text, null, null, false);
   }
 
   /** Data that arrived as MessagePack bytes (re-encoded by the ingress, so well formed). */
   static msgpack(bytes: Uint8Array): Payload {
-    return new Payload(null, bytes);
+    return new Payload(true, null, null, bytes, false);
   }
 
   /** JSON text or MessagePack bytes, as a ring record carries them (records.ts). */
   static of(data: string | Uint8Array): Payload {
-    return typeof data === 'string' ? new Payload(data, null) : new Payload(null, data);
+    return typeof data === 'string' ? Payload.json(data) : Payload.msgpack(data);
+  }
+
+  /**
+   * Data still in an ingress ring record (records.ts readPublishView): validated JSON text as
+   * UTF-8 bytes, or MessagePack bytes. Nothing is decoded: a JSON frame copies these bytes as
+   * they are (Fanout). The view is valid only until the record is released, so whoever keeps the
+   * payload past the call it was handed in must call kept() first.
+   */
+  static inRing(bytes: Buffer, msgpack: boolean): Payload {
+    return msgpack ? new Payload(true, null, null, bytes, true) : new Payload(false, null, bytes, null, true);
+  }
+
+  /** This payload, with bytes that were a view of reused memory copied into its own (once). */
+  kept(): this {
+    if (this.transient) {
+      if (this.isMsgpack) this.packed = new Uint8Array(this.packed!);
+      else this.utf8 = Buffer.from(this.utf8!);
+      this.transient = false;
+    }
+    return this;
   }
 
   /** The data as a ring record carries it: JSON text, or MessagePack bytes if it arrived so. */
   get raw(): string | Uint8Array {
-    return this.json ?? this.packed!;
-  }
-
-  /** Whether the data arrived as MessagePack. */
-  get isMsgpack(): boolean {
-    return this.json === null;
+    return this.isMsgpack ? this.packed! : this.asJson();
   }
 
   /** Bytes of the data as it arrived. */
   get byteLength(): number {
-    return this.json !== null ? Buffer.byteLength(this.json) : this.packed!.byteLength;
+    if (this.isMsgpack) return this.packed!.byteLength;
+    return this.utf8 !== null ? this.utf8.byteLength : Buffer.byteLength(this.json!);
   }
 
-  /** The data as JSON text (converted once, by the rules above, if it arrived as MessagePack). */
+  /** The JSON data's UTF-8 bytes when it is held so (inRing), else null: nothing is converted. */
+  get jsonUtf8(): Uint8Array | null {
+    return this.utf8;
+  }
+
+  /** Copies the data as it arrived (UTF-8 JSON text or MessagePack) to `target` at `at`; returns the bytes written. */
+  copyTo(target: Buffer, at: number): number {
+    if (this.isMsgpack) {
+      target.set(this.packed!, at);
+      return this.packed!.byteLength;
+    }
+    if (this.utf8 !== null) {
+      target.set(this.utf8, at);
+      return this.utf8.byteLength;
+    }
+    return target.write(this.json!, at, 'utf8');
+  }
+
+  /** The data as JSON text (decoded, or converted by the rules above if it arrived as MessagePack, once). */
   asJson(): string {
-    return (this.json ??= jsonOfValue(unpackValue(this.packed!)));
+    return (this.json ??= this.utf8 !== null ? this.utf8.toString('utf8') : jsonOfValue(unpackValue(this.packed!)));
   }
 
   /** The data as MessagePack (converted once if it arrived as JSON). */
   asMsgpack(): Uint8Array {
-    return (this.packed ??= packValue(JSON.parse(this.json!)));
+    return (this.packed ??= packValue(JSON.parse(this.asJson())));
   }
 }

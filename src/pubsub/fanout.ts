@@ -5,7 +5,7 @@
  * subscribers. Writes within one turn of the event loop are published with a single flush
  * (one Atomics.notify per sleeping shard per batch).
  */
-import { ENCODERS, frameBytes } from '../protocol/encoder.js';
+import { ENCODERS, JSON_ENCODER, MESSAGE_TAIL, frameBytes } from '../protocol/encoder.js';
 import type { Payload } from '../protocol/payload.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
 import { nowMs } from '../transport/clock.js';
@@ -373,12 +373,16 @@ export class Fanout {
    * make another from). Throws ShardcastError(bad_message) when the data has no form in a format in use.
    */
   private encode(channel: string, seq: number, epoch: number, data: Payload, formats: number): PublicationFrames {
-    const json = formats & JSON_BIT ? (ENCODERS[WireFormat.Json]!.encodeMessage(channel, seq, epoch, data) as string) : null;
-    return {
-      json,
-      jsonBytes: json === null ? 0 : frameBytes(json),
-      msgpack: formats & MSGPACK_BIT ? (ENCODERS[WireFormat.Msgpack]!.encodeMessage(channel, seq, epoch, data) as Uint8Array) : null,
-    };
+    const msgpack = formats & MSGPACK_BIT ? (ENCODERS[WireFormat.Msgpack]!.encodeMessage(channel, seq, epoch, data) as Uint8Array) : null;
+    if ((formats & JSON_BIT) === 0) return { json: null, jsonBytes: 0, msgpack };
+    const utf8 = data.jsonUtf8;
+    if (utf8 !== null) {
+      // data still in an ingress ring: its bytes are copied behind the frame's head, never decoded
+      const head = JSON_ENCODER.messageHead(channel, seq, epoch);
+      return { json: head, jsonBytes: head.length + utf8.byteLength + 1, jsonData: utf8, jsonTail: MESSAGE_TAIL, msgpack };
+    }
+    const json = JSON_ENCODER.encodeMessage(channel, seq, epoch, data);
+    return { json, jsonBytes: frameBytes(json), msgpack };
   }
 
   private write(channel: string, seq: number, epoch: number, f: PublicationFrames, count: number, stamp: number): void {

@@ -13,19 +13,15 @@
 import { ENCODERS, frameBytes } from '../protocol/encoder.js';
 import type { Payload } from '../protocol/payload.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat } from '../protocol/wire-format.js';
-import { publicationSize, type PublicationFrames, type StagedFrame } from '../transport/records.js';
+import { publicationSize, type JsonFrame, type PublicationFrames, type StagedFrame } from '../transport/records.js';
 import { recordSpace } from '../transport/ring.js';
 import { ArenaSlices, type WindowArena } from './window-arena.js';
 
 /** Bytes a conflated message may grow by at the window's end: `"replaces":n,` (JSON) or one more map entry. */
 const REPLACES_ALLOWANCE = 32;
 
-/** One message's frames, as Fanout encodes them. */
-export interface MessageFrames {
-  readonly json: string | null;
-  readonly jsonBytes: number;
-  readonly msgpack: Uint8Array | null;
-}
+/** One message's frames, as Fanout encodes them (a JSON frame may come in parts: records.ts JsonFrame). */
+export type MessageFrames = Readonly<PublicationFrames>;
 
 export class MergeWindow {
   /** Messages held, per format, as ranges of the arena (empty when that format is not encoded). */
@@ -94,13 +90,13 @@ export class MergeWindow {
   /** Adds a message; its bytes are copied into the arena (the caller checked arenaBytes() fit). */
   add(seq: number, f: MessageFrames, data: Payload): void {
     if (this.conflated) {
-      this.data = data;
+      this.data = data.kept(); // re-encoded when the window closes, after its ingress record is gone
       this.jsonBytes = f.jsonBytes;
       this.msgpackBytes = f.msgpack?.byteLength ?? 0;
     } else {
       if (f.json !== null) {
         const separator = this.count === 0 ? -1 : ENCODERS[WireFormat.Json]!.mergeSeparator;
-        this.json.took(this.json.region.appendString(separator, f.json, f.jsonBytes));
+        this.json.took(this.json.region.appendJson(separator, f as JsonFrame));
         this.jsonBytes += f.jsonBytes;
       }
       if (f.msgpack !== null) {

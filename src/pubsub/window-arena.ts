@@ -14,6 +14,8 @@
  * sized like half the broadcast ring (more than every window's promised ring space can hold at
  * once), so pages become resident only as far as a burst fills them.
  */
+import { putJsonFrame, type JsonFrame } from '../transport/records.js';
+
 export class ArenaRegion {
   private buf: Buffer | null = null;
   used = 0;
@@ -28,12 +30,12 @@ export class ArenaRegion {
     return this.used + n <= this.capacity;
   }
 
-  /** Appends `separator` (a byte; -1: none) and the UTF-8 of `s` (`length` bytes); returns where it starts. */
-  appendString(separator: number, s: string, length: number): number {
+  /** Appends `separator` (a byte; -1: none) and a JSON frame; returns where it starts. */
+  appendJson(separator: number, f: JsonFrame): number {
     const start = this.used;
     const b = this.bytes;
     if (separator >= 0) b[this.used++] = separator;
-    this.used += b.write(s, this.used, length, 'utf8');
+    this.used += putJsonFrame(b, this.used, f);
     return start;
   }
 

@@ -87,18 +87,39 @@ function reservePublication(ring: RingProducer, seq: number, epoch: number, chan
 
 /** One publication's frames, by format; null: not encoded. Lengths are their wire bytes. */
 export interface PublicationFrames {
+  /** The JSON frame; with jsonData, only its head (ASCII) — see JsonFrame. */
   json: string | null;
   jsonBytes: number;
+  jsonData?: Uint8Array | null;
+  jsonTail?: number;
   msgpack: Uint8Array | null;
 }
 
-/** Writes a publication (a JSON frame string is encoded straight into the ring). False: the ring is full. */
+/**
+ * A JSON frame as a string (`json`), or in three parts when its data is already UTF-8 bytes
+ * (an ingress ring's, copied ring to ring, never decoded): the ASCII head `json`, the bytes
+ * `jsonData`, and the one byte `jsonTail`.
+ */
+export type JsonFrame = Pick<PublicationFrames, 'json' | 'jsonData' | 'jsonTail'> & { json: string };
+
+/** Writes a JSON frame into `buf` at `at`; returns the bytes written. */
+export function putJsonFrame(buf: Buffer, at: number, f: JsonFrame): number {
+  const data = f.jsonData ?? null;
+  if (data === null) return buf.write(f.json, at, 'utf8');
+  let p = at + buf.write(f.json, at, 'latin1');
+  buf.set(data, p);
+  p += data.byteLength;
+  buf[p++] = f.jsonTail!;
+  return p - at;
+}
+
+/** Writes a publication (a JSON frame is written straight into the ring). False: the ring is full. */
 export function writePublication(ring: RingProducer, seq: number, epoch: number, channel: string, f: PublicationFrames, count: number, stamp: number): boolean {
   const jsonBytes = f.json === null ? 0 : f.jsonBytes;
   const msgpackBytes = f.msgpack === null ? 0 : f.msgpack.byteLength;
   const frameAt = reservePublication(ring, seq, epoch, channel, jsonBytes, msgpackBytes, count, stamp);
   if (frameAt < 0) return false;
-  if (f.json !== null) ring.buf.write(f.json, frameAt, 'utf8');
+  if (f.json !== null) putJsonFrame(ring.buf, frameAt, f as JsonFrame);
   if (f.msgpack !== null) ring.bytes.set(f.msgpack, frameAt + jsonBytes);
   return true;
 }
@@ -280,11 +301,23 @@ export function writePublish(ring: RingProducer, req: PublishRequest): boolean {
   return true;
 }
 
+/** A publish request read in place: its data is a view of the ring, valid until the consumer releases the record. */
+export interface PublishView {
+  target: ReplyTarget;
+  ref: number;
+  channels: string[];
+  /** JSON text as UTF-8, or MessagePack when `msgpack`. */
+  data: Buffer;
+  msgpack: boolean;
+  id: string;
+}
+
 /**
- * Reads a publish request of `length` payload bytes, or returns null when its lengths do
- * not add up (a producer bug: the reader must not trust such a record).
+ * Reads a publish request of `length` payload bytes, leaving its data in the ring (the main
+ * thread copies it ring to ring); null when its lengths do not add up (a producer bug: the
+ * reader must not trust such a record).
  */
-export function readPublish(ring: RingConsumer, at: number, length: number): PublishRequest | null {
+export function readPublishView(ring: RingConsumer, at: number, length: number): PublishView | null {
   const w = ring.words;
   const channelsLen = w[(at + 4) >>> 2]!;
   const dataLen = w[(at + 8) >>> 2]!;
@@ -293,14 +326,14 @@ export function readPublish(ring: RingConsumer, at: number, length: number): Pub
   let p = at + PUBLISH_HEAD;
   const channels = ring.buf.toString('latin1', p, p + channelsLen).split('\n');
   p += channelsLen;
-  // MessagePack data is copied out: the ring's bytes are reused once the record is released
-  const data = w[(at + 24) >>> 2] === 1 ? ring.bytes.slice(p, p + dataLen) : ring.buf.toString('utf8', p, p + dataLen);
+  const data = ring.buf.subarray(p, p + dataLen);
   p += dataLen;
   return {
     target: w[at >>> 2]! as ReplyTarget,
     ref: ring.f64[(at + 16) >>> 3]!,
     channels,
     data,
-    id: ring.buf.toString('utf8', p, p + idLen),
+    msgpack: w[(at + 24) >>> 2] === 1,
+    id: idLen === 0 ? '' : ring.buf.toString('utf8', p, p + idLen),
   };
 }

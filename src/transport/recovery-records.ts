@@ -21,7 +21,7 @@
  *              these frames and then subscribes its sockets leaves no gap and no duplicate.
  */
 import type { RingConsumer, RingProducer } from './ring.js';
-import { RecordKind } from './records.js';
+import { RecordKind, putJsonFrame, type JsonFrame, type PublicationFrames } from './records.js';
 
 const RECOVER_HEAD = 32;
 const RECOVERED_HEAD = 48;
@@ -64,12 +64,8 @@ export function readRecover(ring: RingConsumer, at: number, length: number): Rec
   };
 }
 
-/** One replayed message's frames (null: that format not encoded). */
-export interface ReplayFrame {
-  readonly json: string | null;
-  readonly jsonBytes: number;
-  readonly msgpack: Uint8Array | null;
-}
+/** One replayed message's frames (null: that format not encoded; a JSON frame may come in parts, records.ts JsonFrame). */
+export type ReplayFrame = Readonly<PublicationFrames>;
 
 /** Who a recovery answer is for: one request of one shard worker. */
 export interface RecoveryAddress {
@@ -113,7 +109,7 @@ export function writeRecovered(ring: RingProducer, to: RecoveryAddress, a: Recov
     const f = a.frames[i]!;
     w[(at + RECOVERED_HEAD + 8 * i) >>> 2] = f.json === null ? 0 : f.jsonBytes;
     w[(at + RECOVERED_HEAD + 8 * i + 4) >>> 2] = f.msgpack?.byteLength ?? 0;
-    if (f.json !== null) p += ring.buf.write(f.json, p, 'utf8');
+    if (f.json !== null) p += putJsonFrame(ring.buf, p, f as JsonFrame);
     if (f.msgpack !== null) {
       ring.bytes.set(f.msgpack, p);
       p += f.msgpack.byteLength;
