@@ -1,0 +1,67 @@
+/**
+ * RedisCluster — a private Redis Cluster of three masters (no replicas) for a test: three
+ * RedisServer instances with cluster mode on, slots split in three ranges by hand
+ * (CLUSTER ADDSLOTSRANGE, SET-CONFIG-EPOCH, MEET — what `redis-cli --cluster create` does),
+ * ready once every node sees all three and says cluster_state:ok.
+ * --cluster-require-full-coverage no: with one node gone the others keep serving their slots.
+ */
+import { Redis } from 'ioredis';
+import { RedisServer } from './redis.js';
+import { sleep } from './wait.js';
+
+const RANGES: ReadonlyArray<readonly [number, number]> = [[0, 5460], [5461, 10922], [10923, 16383]];
+
+export class RedisCluster {
+  private constructor(readonly nodes: readonly RedisServer[]) {}
+
+  /** Seed URLs, comma-separated (what --redis-url takes with --redis-cluster). */
+  get url(): string {
+    return this.nodes.map((n) => n.url).join(',');
+  }
+
+  /** The node (0–2) that holds `slot`. */
+  nodeOf(slot: number): number {
+    return RANGES.findIndex(([a, b]) => slot >= a && slot <= b);
+  }
+
+  /** A plain (non-cluster) connection to node `i`; the caller quits it. */
+  connect(i: number): Redis {
+    return new Redis(this.nodes[i]!.port, '127.0.0.1', { lazyConnect: false, maxRetriesPerRequest: 1 });
+  }
+
+  static async create(): Promise<RedisCluster> {
+    const nodes: RedisServer[] = [];
+    const cluster = new RedisCluster(nodes);
+    try {
+      for (let i = 0; i < 3; i++) {
+        nodes.push(await RedisServer.create(null, ['--cluster-enabled', 'yes', '--cluster-config-file', 'nodes.conf', '--cluster-node-timeout', '3000', '--cluster-require-full-coverage', 'no']));
+      }
+      const conns = nodes.map((_, i) => cluster.connect(i));
+      try {
+        for (let i = 0; i < 3; i++) {
+          await conns[i]!.call('CLUSTER', 'ADDSLOTSRANGE', RANGES[i]![0], RANGES[i]![1]);
+          await conns[i]!.call('CLUSTER', 'SET-CONFIG-EPOCH', i + 1);
+        }
+        for (let i = 1; i < 3; i++) await conns[0]!.call('CLUSTER', 'MEET', '127.0.0.1', nodes[i]!.port);
+        const deadline = Date.now() + 20_000;
+        for (;;) {
+          const infos = await Promise.all(conns.map((c) => c.call('CLUSTER', 'INFO') as Promise<string>));
+          const slots = await Promise.all(conns.map((c) => c.call('CLUSTER', 'SLOTS') as Promise<unknown[]>));
+          if (infos.every((t) => t.includes('cluster_state:ok') && t.includes('cluster_known_nodes:3')) && slots.every((s) => s.length === 3)) break;
+          if (Date.now() > deadline) throw new Error(`the cluster did not form within 20 s: ${infos.join(' | ')}`);
+          await sleep(100);
+        }
+      } finally {
+        for (const c of conns) c.disconnect();
+      }
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.nodes.map((n) => n.stop()));
+  }
+}
