@@ -227,6 +227,40 @@ describe('two nodes on a Redis Cluster of three instances (--redis-cluster)', ()
     }
   });
 
+  it('follows a channel whose slot is migrated to another instance: same epoch, seqs go on, nothing lost or doubled', async () => {
+    const [onA] = spread('reshard:', 1)[0]!;
+    const c = onA!;
+    const subs = await subscribers([c]);
+    const pubs = await Promise.all(nodes.map((n) => publisher(n.server.port)));
+    const via = nodes.map((_, n) => ingresses(n, pubs[n]!));
+    /** Publishes until taken: while the slot moves, a publish may be refused (overloaded) and takes no seq. */
+    const publish = async (n: number, key: string): Promise<number> => {
+      const deadline = Date.now() + 15_000;
+      for (;;) {
+        const r = await via[n]!['http']!([c], key);
+        if (typeof (r as Seqs)[c] === 'number') return (r as Seqs)[c]!;
+        assert.equal((r as Frame)['code'], 'overloaded', JSON.stringify(r));
+        assert.ok(Date.now() < deadline, `${key} still refused after 15 s`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    for (let i = 1; i <= 5; i++) assert.equal(await publish(i % 2, `before${i}`), i);
+    const slot = keySlot(c);
+    await cluster.migrateSlot(slot, 0, 1);
+    for (let i = 6; i <= 10; i++) assert.equal(await publish(i % 2, `after${i}`), i);
+    for (const s of subs) {
+      await s.until(() => got(s, c).length >= 10, 15_000, `10 messages of ${c}`);
+      assert.deepEqual(got(s, c).map((x) => x.seq), range(1, 10), 'every seq once, in order, across the move');
+      assert.equal(new Set(s.messages(c).map((m) => m['epoch']).filter((e) => e !== undefined)).size, 1, 'one epoch: the counter moved with the slot');
+    }
+    const r = cluster.connect(1);
+    try {
+      assert.equal(await r.hget(`shardcast:m:{${c}}`, 'seq'), '10', 'the state is on the new instance');
+    } finally {
+      r.disconnect();
+    }
+  });
+
   it('answers partial when an instance stops mid-publish: the seqs of what was published, the channels that were not; nothing lost', async () => {
     const channels = spread('partial:', 1).flat();
     const [onA, onB, onC] = channels as [string, string, string];

@@ -208,6 +208,7 @@ export class RedisClusterBroker implements Broker {
       if (key !== undefined) masters.add(key);
     }
     for (const key of masters) if (!this.lanes.has(key)) this.lanes.set(key, this.makeLane(key));
+    const moved = owners.some((key, s) => key !== this.owners[s]);
     this.owners = owners;
     this.known = true;
     for (const [key, lane] of this.lanes) {
@@ -216,7 +217,7 @@ export class RedisClusterBroker implements Broker {
       this.up.delete(lane);
       void lane.close();
     }
-    for (const [channel, was] of this.placed) {
+    for (const [channel, was] of moved ? this.placed : []) {
       const lane = this.laneOf(channel);
       if (lane === was || lane === undefined) continue;
       was?.setInterest(channel, false);

@@ -12,6 +12,9 @@ import { sleep } from './wait.js';
 const RANGES: ReadonlyArray<readonly [number, number]> = [[0, 5460], [5461, 10922], [10923, 16383]];
 
 export class RedisCluster {
+  /** Slots moved by migrateSlot: slot → node. */
+  private readonly migrated = new Map<number, number>();
+
   private constructor(readonly nodes: readonly RedisServer[]) {}
 
   /** Seed URLs, comma-separated (what --redis-url takes with --redis-cluster). */
@@ -21,7 +24,7 @@ export class RedisCluster {
 
   /** The node (0–2) that holds `slot`. */
   nodeOf(slot: number): number {
-    return RANGES.findIndex(([a, b]) => slot >= a && slot <= b);
+    return this.migrated.get(slot) ?? RANGES.findIndex(([a, b]) => slot >= a && slot <= b);
   }
 
   /** A plain (non-cluster) connection to node `i`; the caller quits it. */
@@ -58,6 +61,30 @@ export class RedisCluster {
     } catch (err) {
       await cluster.stop();
       throw err;
+    }
+  }
+
+  /**
+   * Moves `slot` with its keys from node `from` to node `to`, as `redis-cli --cluster reshard`
+   * does: IMPORTING / MIGRATING, MIGRATE of every key, then SETSLOT NODE on every node.
+   */
+  async migrateSlot(slot: number, from: number, to: number): Promise<void> {
+    const conns = this.nodes.map((_, i) => this.connect(i));
+    try {
+      const [src, dst] = [conns[from]!, conns[to]!];
+      const srcId = (await src.call('CLUSTER', 'MYID')) as string;
+      const dstId = (await dst.call('CLUSTER', 'MYID')) as string;
+      await dst.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', srcId);
+      await src.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', dstId);
+      for (;;) {
+        const keys = (await src.call('CLUSTER', 'GETKEYSINSLOT', slot, 100)) as string[];
+        if (keys.length === 0) break;
+        await src.call('MIGRATE', '127.0.0.1', this.nodes[to]!.port, '', 0, 5000, 'KEYS', ...keys);
+      }
+      for (const c of [dst, src, ...conns.filter((_, i) => i !== from && i !== to)]) await c.call('CLUSTER', 'SETSLOT', slot, 'NODE', dstId);
+      this.migrated.set(slot, to);
+    } finally {
+      for (const c of conns) c.disconnect();
     }
   }
 
