@@ -123,6 +123,8 @@ describe('two nodes on a Redis Cluster of three instances (--redis-cluster)', ()
       for (const c of channels) {
         for (const name of [`shardcast:m:{${c}}`, `shardcast:h:{${c}}`, `shardcast:{${c}}`]) assert.equal(await probe.call('CLUSTER', 'KEYSLOT', name), keySlot(c), name);
       }
+      // keySlot as Redis computes it, also beyond channel names: non-ASCII, empty and odd hash tags
+      for (const key of ['héllo wörld', '{}x', 'a{b}c', 'a{}{b}', '{b', ':~@/', '']) assert.equal(await probe.call('CLUSTER', 'KEYSLOT', key), keySlot(key), key);
     } finally {
       probe.disconnect();
     }

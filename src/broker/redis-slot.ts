@@ -20,12 +20,15 @@ function crc16(b: Buffer, from: number, to: number): number {
 
 /** The slot of `key` (its UTF-8 bytes; a non-empty `{tag}` decides when there is one). */
 export function keySlot(key: string): number {
-  if (/^[\x00-\x7a|~\x7f]*$/.test(key)) {
-    // ASCII without braces (every channel name): no copy, the whole key is hashed
-    let crc = 0;
-    for (let i = 0; i < key.length; i++) crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ key.charCodeAt(i)) & 0xff]!;
-    return crc % SLOTS;
+  // ASCII without braces (every channel name): no copy, the whole key is hashed
+  let crc = 0;
+  let i = 0;
+  for (; i < key.length; i++) {
+    const c = key.charCodeAt(i);
+    if (c > 0x7f || c === 0x7b || c === 0x7d) break;
+    crc = ((crc << 8) & 0xffff) ^ TABLE[((crc >> 8) ^ c) & 0xff]!;
   }
+  if (i === key.length) return crc % SLOTS;
   const b = Buffer.from(key, 'utf8');
   const open = b.indexOf(0x7b);
   if (open >= 0) {
