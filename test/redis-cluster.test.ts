@@ -11,6 +11,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { keySlot } from '../src/broker/redis-slot.js';
+import { SignJWT } from 'jose';
+import { CloseCode, startServer, userChannel, type ShardcastServer } from '../src/index.js';
 import { PartialPublishError } from '../src/protocol/errors.js';
 import { TestClient, spreadOverTwoShards, type ClientFormat, type Frame } from './helpers/client.js';
 import { startWithIpc, type ServerWithIpc } from './helpers/ipc-server.js';
@@ -260,6 +262,47 @@ describe('two nodes on a Redis Cluster of three instances (--redis-cluster)', ()
       assert.equal(await r.hget(`shardcast:m:{${c}}`, 'seq'), '10', 'the state is on the new instance');
     } finally {
       r.disconnect();
+    }
+  });
+
+  it('delivers to a user on every node and disconnects them on every node', async () => {
+    const SECRET = 'redis-cluster-test-secret-0123456789abcdef';
+    const users: ShardcastServer[] = [];
+    try {
+      for (let i = 0; i < 2; i++) users.push(await startServer({ host: '127.0.0.1', port: 0, workers: 1, logLevel: 'silent', broker: 'redis', redisUrl: cluster.url, redisCluster: true, jwtSecret: SECRET, apiKey: API_KEY }));
+      const connectAs = async (node: ShardcastServer, sub: string): Promise<TestClient> => {
+        const token = await new SignJWT({ channels: ['*'] }).setProtectedHeader({ alg: 'HS256' }).setSubject(sub).setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+        const c = await TestClient.connect(node.port, `/ws?token=${token}`);
+        opened.push(c);
+        return c;
+      };
+      const [a, b] = users as [ShardcastServer, ShardcastServer];
+      const alice = [await connectAs(a, 'alice'), await connectAs(b, 'alice')];
+      const bob = await connectAs(b, 'bob');
+      // per-user channels are ordinary channels: on the instance of their slot
+      assert.ok([0, 1, 2].includes(cluster.nodeOf(keySlot(userChannel('alice')))));
+      const seq = await a.publishToUser('alice', { hello: 'alice' });
+      for (const c of alice) await c.waitFor((m) => m.type === 'message' && m['seq'] === seq && (m['data'] as { hello?: string }).hello === 'alice');
+      // every Shardcast node (these two and the file's two) follows the sharded disconnect channel
+      const holder = cluster.connect(cluster.nodeOf(keySlot('shardcast!disconnect')));
+      try {
+        const deadline = Date.now() + 10_000;
+        while (Number(((await holder.call('PUBSUB', 'SHARDNUMSUB', 'shardcast!disconnect')) as [string, number])[1]) !== 4) {
+          assert.ok(Date.now() < deadline, 'every node follows the disconnect channel');
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      } finally {
+        holder.disconnect();
+      }
+      const res = await fetch(`http://127.0.0.1:${a.port}/api/disconnect`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${API_KEY}` }, body: JSON.stringify({ user: 'alice' }) });
+      assert.equal(res.status, 200);
+      assert.deepEqual(await res.json(), { closed: 1, nodes: 3 });
+      for (const c of alice) assert.equal((await c.waitClosed()).code, CloseCode.DisconnectedByServer);
+      const after = await b.publishToUser('bob', 'still here');
+      await bob.waitFor((m) => m.type === 'message' && m['seq'] === after);
+      assert.equal(bob.closed, null);
+    } finally {
+      await Promise.allSettled(users.map((u) => u.close()));
     }
   });
 
