@@ -48,6 +48,7 @@ describe('resolveConfig', () => {
       ipcSocket: null,
       broker: 'memory',
       redisUrl: null,
+      redisCluster: false,
       historySize: 100,
       historyTtl: 300,
       historyMaxBytes: 32 * 1024 * 1024,
@@ -81,6 +82,9 @@ describe('resolveConfig', () => {
     const url = 'rediss://user:s%40cret@redis.internal:6380/2';
     assert.equal(resolveConfig({ broker: 'redis', redisUrl: url }).redisUrl, url);
     assert.equal(resolveConfig(optionsFromEnv({ SHARDCAST_BROKER: 'redis', SHARDCAST_REDIS_URL: 'redis://:pw@redis.internal' })).redisUrl, 'redis://:pw@redis.internal');
+    // a Redis Cluster: seed nodes, comma-separated (spaces around commas dropped)
+    const seeds = resolveConfig(optionsFromEnv({ SHARDCAST_BROKER: 'redis', SHARDCAST_REDIS_CLUSTER: 'true', SHARDCAST_REDIS_URL: 'redis://:pw@a:7000, redis://:pw@b:7001' }));
+    assert.deepEqual([seeds.redisCluster, seeds.redisUrl], [true, 'redis://:pw@a:7000,redis://:pw@b:7001']);
   });
 
   test('typical values, as numbers and as strings (sizes with k/m suffixes)', () => {
@@ -281,6 +285,11 @@ describe('resolveConfig', () => {
     { name: 'redisUrl not a URL', options: { broker: 'redis', redisUrl: '127.0.0.1:6379' }, option: 'redisUrl', allowed: ['a URL', 'rediss://'] },
     { name: 'redisUrl http://', options: { broker: 'redis', redisUrl: 'http://127.0.0.1:6379' }, option: 'redisUrl', allowed: ['a redis:// or rediss:// (TLS) URL'] },
     { name: 'redisUrl with a path that is no database', options: { broker: 'redis', redisUrl: 'redis://127.0.0.1:6379/db0' }, option: 'redisUrl', allowed: ['a database number'] },
+    { name: 'several redisUrls without --redis-cluster', options: { broker: 'redis', redisUrl: 'redis://a:7000,redis://b:7000' }, option: 'redisUrl', allowed: ['add --redis-cluster'] },
+    { name: 'redisCluster with the memory broker', options: { redisCluster: true }, option: 'redisCluster', allowed: ['only with broker redis'] },
+    { name: 'redisCluster with a database number', options: { broker: 'redis', redisCluster: true, redisUrl: 'redis://a:7000/2' }, option: 'redisUrl', allowed: ['no database number with --redis-cluster'] },
+    { name: 'redisCluster seeds with two sets of credentials', options: { broker: 'redis', redisCluster: true, redisUrl: 'redis://:pw@a:7000,redis://b:7000' }, option: 'redisUrl', shows: '"redis://***@a:7000,redis://b:7000"', allowed: ['one scheme and one set of credentials'] },
+    { name: 'redisCluster seed not a URL', options: { broker: 'redis', redisCluster: true, redisUrl: 'redis://a:7000,b:7000' }, option: 'redisUrl', shows: '"b:7000"', allowed: ['a redis:// or rediss:// (TLS) URL'] },
     { name: 'a bad redisUrl is shown without its password', options: { broker: 'redis', redisUrl: 'redis://u:hunter2@127.0.0.1/x' }, option: 'redisUrl', shows: '"redis://***@127.0.0.1/x"', allowed: ['a database number'] },
     { name: 'clientPublish with a * inside a pattern', options: { clientPublish: 'chat:*,a*b' }, option: 'clientPublish', allowed: ['pattern "a*b"', 'prefix ending in *'] },
     { name: 'clientPublish with a space in a name', options: { clientPublish: 'my room' }, option: 'clientPublish', allowed: ['pattern "my room"'] },

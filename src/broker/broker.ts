@@ -13,7 +13,10 @@
  *    the same channel are sequenced in the order publish() was called on this node (an
  *    asynchronous broker must keep that order per channel, e.g. one pipeline per node).
  * 2. All or nothing. A publish on several channels gets a seq on each or on none; a refused
- *    publish takes no seq, so accepted messages stay gap-free.
+ *    publish takes no seq, so accepted messages stay gap-free. The one exception: on a Redis
+ *    Cluster a node may fail mid-publish after others published (redis-cluster-broker.ts);
+ *    the publish then rejects with PartialPublishError, naming the seqs given and the
+ *    channels not published — never a success for a half-done publish.
  * 3. Deliver before answering. The promise resolves only after the publications are in the
  *    Fanout (the broadcast ring): an ack or HTTP answer, written into the same ring after
  *    that, always reaches a shard behind the publication it acknowledges.

@@ -20,7 +20,7 @@ import type { Payload } from '../protocol/payload.js';
 import type { Sequencer } from '../pubsub/sequencer.js';
 import type { Counters } from '../transport/counters.js';
 import { readEntries } from './recovery-fill.js';
-import { historyKey } from './redis-script.js';
+import type { RedisNames } from './redis-script.js';
 
 /** A publication on its way into the local Fanout (redis-broker.ts). */
 export interface Inbound {
@@ -38,6 +38,7 @@ export class GapFill {
 
   constructor(
     private readonly redis: Redis,
+    private readonly names: RedisNames,
     private readonly sequencer: Sequencer,
     /** Delivers one arrival (echoes skipped); false when the ring has no room now. */
     private readonly deliver: (p: Inbound) => boolean,
@@ -75,7 +76,7 @@ export class GapFill {
   private read(channel: string, from: number, to: string, held: Inbound[]): void {
     this.filling.set(channel, held);
     this.counters.mainAdd('brokerGapReads');
-    const cmd = new Command('xrange', [historyKey(channel), `${from}-0`, to], { replyEncoding: null });
+    const cmd = new Command('xrange', [this.names.history(channel), `${from}-0`, to], { replyEncoding: null });
     let done = false;
     const settle = cmd.resolve;
     cmd.resolve = (reply: unknown): void => {

@@ -14,7 +14,11 @@
  *   always in the local Fanout before it resolves (contract point 3), subscribed or not;
  * - a message whose seq is not past what the Sequencer holds for its epoch is an echo of
  *   one already delivered, and is dropped. Nothing is buffered to restore order.
- * A message the ring has no room for waits in a bounded FIFO (nothing overtakes it).
+ * A message the ring has no room for waits in a bounded FIFO (redis-backlog.ts).
+ *
+ * On a Redis Cluster the cluster broker (redis-cluster-broker.ts) runs one of these per master
+ * (a lane: `lane` hooks, sharded names): the same one-connection argument holds per node,
+ * since a channel's script, its SPUBLISH and its subscribers all live on the node of its slot.
  */
 import { Command, Redis } from 'ioredis';
 import type { Broker, HistoryRead } from './broker.js';
@@ -23,35 +27,18 @@ import { ShardcastError } from '../protocol/errors.js';
 import { Payload } from '../protocol/payload.js';
 import type { Fanout } from '../pubsub/fanout.js';
 import type { Sequencer } from '../pubsub/sequencer.js';
-import type { Counters } from '../transport/counters.js';
-import type { Logger } from '../engine/logger.js';
 import { fillAndCut, readEntries, stateOnly, type Filler } from './recovery-fill.js';
 import { GapFill, type Inbound } from './gap-fill.js';
 import { RedisDisconnect } from './redis-disconnect.js';
-import { redactUrl } from './redis-script.js';
-import { DISCONNECT_CHANNEL, KEY_PREFIX, PUBLISH_SCRIPT, PUBLISH_SCRIPT_SHA, decodeMessage, historyKey, metaKey, pubsubChannel } from './redis-script.js';
+import { Backlog } from './redis-backlog.js';
+import { subscribe } from './redis-subscribe.js';
+import type { RedisBrokerOptions } from './redis-broker-options.js';
+import { CLASSIC_NAMES, DISCONNECT_CHANNEL, decodeMessage, redactUrl, type RedisNames } from './redis-script.js';
+
+export type { LaneHooks, RedisBrokerOptions } from './redis-broker-options.js';
 
 /** How long a channel subscribed for a recovery waits for a shard's interest report. */
 const HOLD_MS = 5000;
-/** Channels per SUBSCRIBE / UNSUBSCRIBE command. */
-const SUBSCRIBE_CHUNK = 1000;
-/** Bytes of data waiting for ring room before further messages are dropped (and counted). */
-const MAX_BACKLOG_BYTES = 64 * 1024 * 1024;
-/** How soon a backlog waiting for ring room is tried again. */
-const BACKLOG_RETRY_MS = 1;
-
-export interface RedisBrokerOptions {
-  /** redis://[user:password@]host[:port][/db] or rediss://… (TLS). */
-  readonly url: string;
-  /** --channel-ttl: a channel's keys expire this long after its last publication (0 = never). */
-  readonly channelTtl: number;
-  /** --history-size: each channel's history stream keeps about this many entries (MAXLEN ~). */
-  readonly historySize: number;
-  readonly counters: Counters;
-  readonly log: Logger;
-  /** Another node was asked to close every connection of `user` (POST /api/disconnect there): do it here. */
-  readonly onDisconnectUser?: (user: string) => void;
-}
 
 export class RedisBroker implements Broker {
   private readonly redis: Redis;
@@ -61,9 +48,10 @@ export class RedisBroker implements Broker {
   private readonly interestChanges = new Map<string, boolean>();
   private interestFlushQueued = false;
   /** Publications waiting for ring room, in arrival order. */
-  private backlog: Inbound[] = [];
-  private backlogBytes = 0;
-  private backlogTimer: NodeJS.Timeout | null = null;
+  private readonly backlog: Backlog;
+  private readonly names: RedisNames;
+  /** Whether this connection follows DISCONNECT_CHANNEL (on a cluster: the lane of its slot). */
+  private disconnectsFollowed: boolean;
   /** Ready and the script loaded: publishes are sent. */
   private up = false;
   private wasUp = false;
@@ -91,6 +79,9 @@ export class RedisBroker implements Broker {
     private readonly options: RedisBrokerOptions,
   ) {
     this.where = redactUrl(options.url);
+    this.names = options.names ?? CLASSIC_NAMES;
+    this.disconnectsFollowed = options.lane === undefined;
+    this.backlog = new Backlog((p) => this.deliver(p), options.counters);
     this.disconnects = new RedisDisconnect(options.onDisconnectUser);
     this.filler = { fanout, sequencer, deliver: (channel, seq, epoch, data) => this.deliver({ channel, seq, epoch, data, done: null }) };
     this.redis = new Redis(options.url, {
@@ -106,14 +97,15 @@ export class RedisBroker implements Broker {
       connectTimeout: 5000,
       connectionName: 'shardcast',
     });
-    this.gaps = new GapFill(this.redis, sequencer, (p) => this.deliver(p), (rest) => this.requeue(rest), options.counters);
+    this.gaps = new GapFill(this.redis, this.names, sequencer, (p) => this.deliver(p), (rest) => this.backlog.requeue(rest), options.counters);
     this.redis.on('ready', () => this.onReady());
     this.redis.on('close', () => this.onDown());
     this.redis.on('error', (err: Error) => {
       this.lastError = err.message;
     });
-    this.redis.on('messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
-    options.counters.mainSet('brokerUp', 0);
+    this.redis.on(this.names.sharded ? 'smessageBuffer' : 'messageBuffer', (channel: Buffer, message: Buffer) => this.onMessage(channel, message));
+    this.redis.on('moved', () => options.lane?.moved());
+    if (options.lane === undefined) this.report(false);
   }
 
   /** Connects; resolves once Redis answers, or after `waitMs` (publishes are refused until it does). */
@@ -134,12 +126,13 @@ export class RedisBroker implements Broker {
     if (!this.up || this.redis.status !== 'ready') return Promise.reject(new ShardcastError(ErrorCode.Overloaded, 'Redis is unreachable; retry shortly'));
     return new Promise((resolve, reject) => {
       const n = channels.length;
-      const args: Array<string | Buffer | number> = [PUBLISH_SCRIPT_SHA, 2 * n];
-      for (const c of channels) args.push(metaKey(c), historyKey(c));
+      const names = this.names;
+      const args: Array<string | Buffer | number> = [names.sha, 2 * n];
+      for (const c of channels) args.push(names.meta(c), names.history(c));
       const raw = data.raw;
       args.push(typeof raw === 'string' ? raw : Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength));
       args.push(data.isMsgpack ? 'm' : 'j', this.options.historySize, this.sequencer.newEpoch(), this.options.channelTtl);
-      for (const c of channels) args.push(pubsubChannel(c));
+      for (const c of channels) args.push(names.pubsub(c));
       const cmd = new Command('evalsha', args);
       // the reply is taken as it is parsed, between the messages around it (see above)
       const settle = cmd.resolve;
@@ -184,7 +177,7 @@ export class RedisBroker implements Broker {
     const s = this.sequencer.get(channel);
     // from the client's own last message (or this node's, if older): a node without state learns it
     const start = Math.max(1, s !== undefined && s.epoch === epoch ? Math.min(after, s.seq) : after);
-    const cmd = new Command('xrange', [historyKey(channel), `${start}-0`, '+'], { replyEncoding: null });
+    const cmd = new Command('xrange', [this.names.history(channel), `${start}-0`, '+'], { replyEncoding: null });
     let answered = false;
     const settle = cmd.resolve;
     cmd.resolve = (reply: unknown): void => {
@@ -206,7 +199,7 @@ export class RedisBroker implements Broker {
    */
   private holdForRecovery(channel: string): void {
     this.holds.set(channel, Date.now() + HOLD_MS);
-    this.redis.subscribe(pubsubChannel(channel)).catch(() => {});
+    this.subscribe([this.names.pubsub(channel)], true);
     this.holdTimer ??= setTimeout(() => this.releaseHolds(), HOLD_MS);
   }
 
@@ -235,17 +228,29 @@ export class RedisBroker implements Broker {
   }
 
   disconnectUser(user: string): Promise<number> {
-    return this.disconnects.send(this.redis, this.up && this.redis.status === 'ready', user);
+    return this.disconnects.send(this.redis, this.names.sharded, this.up && this.redis.status === 'ready', user);
   }
 
-  /** Whether the connection is ready (tests, stats). */
+  /** On a cluster: whether this node's connection follows DISCONNECT_CHANNEL (the lane of its slot does). */
+  followDisconnects(on: boolean): void {
+    if (on === this.disconnectsFollowed) return;
+    this.disconnectsFollowed = on;
+    if (this.up) this.subscribe([DISCONNECT_CHANNEL], on);
+  }
+
+  /** Ready and the script loaded: publishes are sent (the cluster broker checks every node of a publish first). */
   get connected(): boolean {
-    return this.up;
+    return this.up && this.redis.status === 'ready';
+  }
+
+  /** Channels this connection follows (the cluster broker moves them when their slot moves). */
+  get following(): ReadonlySet<string> {
+    return this.interested;
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.backlogTimer) clearTimeout(this.backlogTimer);
+    this.backlog.close();
     if (this.holdTimer) clearTimeout(this.holdTimer);
     this.gaps.clear();
     this.up = false;
@@ -256,16 +261,16 @@ export class RedisBroker implements Broker {
   private onReady(): void {
     if (this.closed) return;
     // first on the connection: every EVALSHA after it finds the script (Redis may be new)
-    this.redis.script('LOAD', PUBLISH_SCRIPT).catch((err: Error) => {
+    this.redis.script('LOAD', this.names.script).catch((err: Error) => {
       this.options.log.error(`Redis broker: ${this.where} refused the publish script (Redis 7.0 or later is needed): ${err.message}`, { event: 'broker_error', broker: this.where });
     });
     this.interestChanges.clear();
-    this.redis.subscribe(DISCONNECT_CHANNEL).catch(() => {}); // lost with the connection: made good on the next ready
+    if (this.disconnectsFollowed) this.subscribe([DISCONNECT_CHANNEL], true); // lost with the connection: made good on the next ready
     this.sendInterest([...this.interested], true);
     // after an outage: what was published meanwhile is read from the streams, behind the SUBSCRIBEs
     if (this.wasUp) this.gaps.catchUp(this.interested);
     this.up = true;
-    this.options.counters.mainSet('brokerUp', 1);
+    this.report(true);
     if (!this.wasUp) this.options.log.info(`Redis broker: connected to ${this.where}`, { event: 'broker_up', broker: this.where });
     else {
       this.options.log.warn(`Redis broker: ${this.where} reachable again after ${Date.now() - this.downSince} ms; publishing resumes (what was published meanwhile is read back from the history streams)`, { event: 'broker_up', broker: this.where, downMs: Date.now() - this.downSince });
@@ -277,7 +282,7 @@ export class RedisBroker implements Broker {
     if (!this.up || this.closed) return;
     this.up = false;
     this.downSince = Date.now();
-    this.options.counters.mainSet('brokerUp', 0);
+    this.report(false);
     this.options.counters.mainAdd('brokerDisconnects');
     this.options.log.warn(`Redis broker: lost ${this.where} (${this.lastError}); publishes are refused with overloaded until it is back; clients stay connected`, { event: 'broker_down', broker: this.where });
   }
@@ -289,12 +294,13 @@ export class RedisBroker implements Broker {
       this.countQueued = true;
       setImmediate(() => this.countReceived());
     }
-    const m = channel.length > KEY_PREFIX.length ? decodeMessage(message) : null;
+    const name = this.names.channelOf(channel);
+    const m = name.length > 0 ? decodeMessage(message) : null;
     if (m === null) {
       this.options.counters.mainAdd('brokerDropped'); // not ours: another program on our channel names
       return;
     }
-    this.offer({ channel: channel.toString('utf8', KEY_PREFIX.length), seq: m.seq, epoch: m.epoch, data: Payload.of(m.data), done: null });
+    this.offer({ channel: name, seq: m.seq, epoch: m.epoch, data: Payload.of(m.data), done: null });
   }
 
   private onPublished(channels: readonly string[], data: Payload, reply: number[], resolve: (seqs: readonly number[]) => void): void {
@@ -309,32 +315,7 @@ export class RedisBroker implements Broker {
 
   /** Delivers at once, or behind the publications already waiting for ring room (or for a gap to be read). */
   private offer(p: Inbound): void {
-    if (this.gaps.holds(p)) return;
-    if (this.backlog.length === 0 && this.deliver(p)) return;
-    if (this.backlogBytes > MAX_BACKLOG_BYTES) {
-      // shards this far behind are cut loose by --shard-stall-timeout; until then, a gap
-      this.options.counters.mainAdd('brokerDropped');
-      p.done?.();
-      return;
-    }
-    this.backlog.push(p);
-    this.backlogBytes += p.data.byteLength;
-    this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
-  }
-
-  /** Arrivals a gap fill could not write (no ring room): first in line, in their order. */
-  private requeue(rest: Inbound[]): void {
-    this.backlog = [...rest, ...this.backlog];
-    for (const p of rest) this.backlogBytes += p.data.byteLength;
-    this.backlogTimer ??= setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
-  }
-
-  private drainBacklog(): void {
-    this.backlogTimer = null;
-    let i = 0;
-    while (i < this.backlog.length && this.deliver(this.backlog[i]!)) this.backlogBytes -= this.backlog[i++]!.data.byteLength;
-    this.backlog = this.backlog.slice(i);
-    if (this.backlog.length > 0 && !this.closed) this.backlogTimer = setTimeout(() => this.drainBacklog(), BACKLOG_RETRY_MS);
+    if (!this.gaps.holds(p)) this.backlog.offer(p);
   }
 
   /** Hands one publication to the Fanout unless it is an echo; false when the ring has no room now. */
@@ -369,11 +350,17 @@ export class RedisBroker implements Broker {
   }
 
   private sendInterest(channels: readonly string[], on: boolean): void {
-    for (let i = 0; i < channels.length; i += SUBSCRIBE_CHUNK) {
-      const names = channels.slice(i, i + SUBSCRIBE_CHUNK).map(pubsubChannel);
-      // a command lost with the connection is made good by onReady's full resubscribe
-      (on ? this.redis.subscribe(...names) : this.redis.unsubscribe(...names)).catch(() => {});
-    }
+    this.subscribe(channels.map((c) => this.names.pubsub(c)), on);
+  }
+
+  private subscribe(names: readonly string[], on: boolean): void {
+    subscribe(this.redis, this.names.sharded, names, on);
+  }
+
+  /** brokerUp for one Redis; the cluster broker's hook for one of its nodes. */
+  private report(up: boolean): void {
+    if (this.options.lane !== undefined) this.options.lane.state(up);
+    else this.options.counters.mainSet('brokerUp', up ? 1 : 0);
   }
 
   private countReceived(): void {
@@ -385,7 +372,9 @@ export class RedisBroker implements Broker {
   private refusal(err: Error): ShardcastError {
     if (err.message.startsWith('NOSCRIPT')) {
       // someone flushed the script cache: load it again; this publish did not run
-      this.redis.script('LOAD', PUBLISH_SCRIPT).catch(() => {});
+      this.redis.script('LOAD', this.names.script).catch(() => {});
+    } else if (err.message.startsWith('MOVED') || err.message.startsWith('ASK')) {
+      this.options.lane?.moved(); // the slot is elsewhere now; this publish did not run
     } else if (this.up && err.name === 'ReplyError') {
       this.options.log.warn(`Redis broker: a publish was refused by Redis: ${err.message}`);
     }

@@ -15,12 +15,16 @@ export class RedisDisconnect {
 
   constructor(private readonly onDisconnectUser: ((user: string) => void) | undefined) {}
 
-  /** Tells the other nodes; resolves with how many heard it. `up`: the connection is ready. */
-  send(redis: Redis, up: boolean, user: string): Promise<number> {
+  /**
+   * Tells the other nodes; resolves with how many heard it. `up`: the connection is ready;
+   * `sharded`: a Redis Cluster's node, where the channel is sharded (SPUBLISH counts every node).
+   */
+  send(redis: Redis, sharded: boolean, up: boolean, user: string): Promise<number> {
     if (!up) return Promise.reject(new ShardcastError(ErrorCode.Overloaded, 'Redis is unreachable: the other nodes were not told; retry shortly'));
     // PUBLISH answers how many subscribers got it: every node, this one included
-    return redis.publish(DISCONNECT_CHANNEL, JSON.stringify({ node: this.node, user })).then(
-      (heard) => Math.max(0, heard - 1),
+    const message = JSON.stringify({ node: this.node, user });
+    return (sharded ? redis.spublish(DISCONNECT_CHANNEL, message) : redis.publish(DISCONNECT_CHANNEL, message)).then(
+      (heard) => Math.max(0, Number(heard) - 1),
       (err: Error) => Promise.reject(new ShardcastError(ErrorCode.Overloaded, `Redis did not take the disconnect (${err.message}); retry shortly`)),
     );
   }

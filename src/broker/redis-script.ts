@@ -8,22 +8,56 @@
  *   shardcast:m:C  hash {seq, epoch}: the last seq given and the incarnation's epoch (one key,
  *                  so the two can only be lost together: a lost seq always means a new epoch)
  *   shardcast:h:C  stream: the channel's recent messages, id `seq-0`, fields e (epoch),
- *                  f (format) and d (data); bounded by MAXLEN ~ (the history protocol reads
- *                  it in a later slice)
+ *                  f (format) and d (data); bounded by MAXLEN ~
  * and the Pub/Sub channel `shardcast:C`, to which every node with local subscribers of C is
- * subscribed.
+ * subscribed. On a Redis Cluster (--redis-cluster) C is written `{C}` in all three: a hash tag,
+ * so the keys and the sharded Pub/Sub channel (SPUBLISH/SSUBSCRIBE) of one channel share a
+ * slot and one script can still touch them all. Channel names cannot hold `{` or `}`
+ * (protocol/messages.ts), so the tag is always the whole name.
  */
 import { createHash } from 'node:crypto';
 
 export const KEY_PREFIX = 'shardcast:';
-export const metaKey = (channel: string): string => `${KEY_PREFIX}m:${channel}`;
-export const historyKey = (channel: string): string => `${KEY_PREFIX}h:${channel}`;
-export const pubsubChannel = (channel: string): string => KEY_PREFIX + channel;
 /**
  * Where nodes tell each other to close a user's connections (POST /api/disconnect). It does
- * not start with KEY_PREFIX, so no channel's Pub/Sub name can be it.
+ * not start with KEY_PREFIX, so no channel's Pub/Sub name can be it. On a cluster it is a
+ * sharded channel too (on the slot of its own name), so SPUBLISH's count is every node.
  */
 export const DISCONNECT_CHANNEL = 'shardcast!disconnect';
+
+/** How one kind of deployment (one Redis, or a Redis Cluster) names a channel's keys and Pub/Sub channel. */
+export interface RedisNames {
+  /** Sharded Pub/Sub (SSUBSCRIBE, SPUBLISH, `smessage`) and hash-tagged names: a Redis Cluster. */
+  readonly sharded: boolean;
+  meta(channel: string): string;
+  history(channel: string): string;
+  pubsub(channel: string): string;
+  /** The channel whose Pub/Sub name `name` is (a Shardcast name is never shorter than KEY_PREFIX + 1). */
+  channelOf(name: Buffer): string;
+  /** The publish script for these names, and its SHA1 (what EVALSHA names it by). */
+  readonly script: string;
+  readonly sha: string;
+}
+
+function names(sharded: boolean): RedisNames {
+  const open = sharded ? '{' : '';
+  const close = sharded ? '}' : '';
+  const script = publishScript(sharded ? 'SPUBLISH' : 'PUBLISH');
+  return {
+    sharded,
+    meta: (c) => `${KEY_PREFIX}m:${open}${c}${close}`,
+    history: (c) => `${KEY_PREFIX}h:${open}${c}${close}`,
+    pubsub: (c) => `${KEY_PREFIX}${open}${c}${close}`,
+    channelOf: (name) => name.toString('utf8', KEY_PREFIX.length + open.length, name.length - close.length),
+    script,
+    sha: createHash('sha1').update(script).digest('hex'),
+  };
+}
+
+/** One Redis: plain names, classic Pub/Sub. */
+export const CLASSIC_NAMES = names(false);
+/** A Redis Cluster: hash-tagged names, sharded Pub/Sub. */
+export const SHARDED_NAMES = names(true);
 
 /**
  * KEYS: meta and history key of each channel, in order. ARGV: [1] data, [2] format letter
@@ -34,9 +68,11 @@ export const DISCONNECT_CHANNEL = 'shardcast!disconnect';
  * `#!lua` (no flags, Redis ≥ 7.0): a script that may write is refused *before it runs* when
  * Redis is out of memory, so a publish on several channels is never half done (a script
  * without the shebang would fail at its first write after the seq of an earlier channel was
- * already taken). A new incarnation (seq 1) drops the old stream so that ids stay `seq-0`.
+ * already taken). On a cluster every key of one run is on one slot (the caller groups by slot).
+ * A new incarnation (seq 1) drops the old stream so that ids stay `seq-0`.
  */
-export const PUBLISH_SCRIPT = `#!lua
+function publishScript(publish: 'PUBLISH' | 'SPUBLISH'): string {
+  return `#!lua
 local out = {}
 local n = #KEYS / 2
 for i = 1, n do
@@ -56,15 +92,13 @@ for i = 1, n do
     redis.call('PEXPIRE', meta, ARGV[5])
     redis.call('PEXPIRE', hist, ARGV[5])
   end
-  redis.call('PUBLISH', ARGV[5 + i], ARGV[2] .. s .. ':' .. epoch .. ':' .. ARGV[1])
+  redis.call('${publish}', ARGV[5 + i], ARGV[2] .. s .. ':' .. epoch .. ':' .. ARGV[1])
   out[2 * i - 1] = seq
   out[2 * i] = tonumber(epoch)
 end
 return out
 `;
-
-/** SHA1 of the script, as EVALSHA names it (SCRIPT LOAD answers the same). */
-export const PUBLISH_SCRIPT_SHA = createHash('sha1').update(PUBLISH_SCRIPT).digest('hex');
+}
 
 /** A message as published on a channel's Pub/Sub channel. */
 export interface WireMessage {

@@ -48,6 +48,8 @@ export interface Config {
   readonly broker: 'memory' | 'redis';
   /** With broker 'redis': the checked URL (default redis://127.0.0.1:6379); null with 'memory'. */
   readonly redisUrl: string | null;
+  /** --redis-cluster: redisUrl is a comma-separated list of a Redis Cluster's seed nodes. */
+  readonly redisCluster: boolean;
   /** Channel patterns WebSocket clients may publish to (see channel-patterns.ts); [] = none. */
   /** Messages per channel kept for recovery (memory broker; Redis: the stream's MAXLEN ~); 0 = none. */
   readonly historySize: number;
@@ -168,7 +170,7 @@ export function resolveConfig(options: Options): Config {
     ringSize: num(options, 'ringSize', defaults.ringSize),
     ingressRingSize: num(options, 'ingressRingSize', defaults.ingressRingSize),
     ipcSocket: str(options, 'ipcSocket'),
-    ...readBroker(str(options, 'broker'), str(options, 'redisUrl')),
+    ...readBroker(str(options, 'broker'), str(options, 'redisUrl'), bool(options, 'redisCluster', false)),
     historySize: num(options, 'historySize', defaults.historySize),
     historyTtl: num(options, 'historyTtl', defaults.historyTtl),
     historyMaxBytes: num(options, 'historyMaxBytes', defaults.historyMaxBytes),

@@ -6,6 +6,7 @@
 import type { Config } from './config.js';
 import type { JwtSettings } from '../auth/jwt-settings.js';
 import type { ErrorCode } from '../protocol/codes.js';
+import type { ErrorDetail } from '../protocol/errors.js';
 import type { IpTables } from '../limits/ip-slots.js';
 import type { RingHandle } from '../transport/ring.js';
 import type { ChannelSnapshot } from '../transport/channel-snapshot.js';
@@ -47,7 +48,7 @@ export type ToShard =
   /** Close every connection of `user` on this shard (4500) and report how many (`disconnected`). */
   | { type: 'disconnect-user'; query: number; user: string }
   /** A publish from this shard was refused (ring full): tell the client. */
-  | { type: 'publish-refused'; target: 'ws' | 'http'; ref: number; code: ErrorCode; message: string; ackId: string }
+  | { type: 'publish-refused'; target: 'ws' | 'http'; ref: number; code: ErrorCode; message: string; ackId: string; detail?: ErrorDetail }
   /** New API keys and JWT key material (a reload, credentials.ts): use them, then confirm. */
   | { type: 'credentials'; query: number; apiKeys: readonly string[]; jwt: JwtSettings | null }
   /** Test hooks (testHooks only): a fatal error, or a shard thread that blocks for `ms`. */

@@ -49,6 +49,8 @@ export interface Options {
   broker?: string;
   /** redis://[user:password@]host[:port][/db] or rediss://… (TLS); with broker 'redis'. */
   redisUrl?: string;
+  /** The Redis of --redis-url is a Redis Cluster (the URL: its seed nodes, comma-separated). */
+  redisCluster?: boolean | string;
   historySize?: number | string;
   historyTtl?: number | string;
   historyMaxBytes?: number | string;
@@ -115,6 +117,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   ipcSocket: { kind: 'string', flag: '--ipc-socket', env: 'SHARDCAST_IPC_SOCKET', help: 'Path of a Unix domain socket (mode 0600) that local producers publish through. Default: none.' },
   broker: { kind: 'string', flag: '--broker', env: 'SHARDCAST_BROKER', help: 'memory (one machine) or redis (several Shardcast nodes sharing one Redis 7+: a publish on any node reaches the subscribers of every node, in one order per channel). Default memory.' },
   redisUrl: { kind: 'string', flag: '--redis-url', env: 'SHARDCAST_REDIS_URL', help: 'Redis of --broker redis: redis://[user:password@]host[:port][/db], or rediss://… for TLS. Default redis://127.0.0.1:6379.' },
+  redisCluster: { kind: 'bool', flag: '--redis-cluster', env: 'SHARDCAST_REDIS_CLUSTER', help: 'The Redis of --broker redis is a Redis Cluster (7+; sharded Pub/Sub): --redis-url then lists seed nodes, comma-separated (redis://host:port,redis://host2:port; one scheme and one set of credentials, no database number). Each channel lives on the node of its slot. Default off.' },
   historySize: { kind: 'int', flag: '--history-size', env: 'SHARDCAST_HISTORY_SIZE', min: 0, max: 1_000_000, help: 'Messages per channel kept so that a client reconnecting with "since" gets what it missed (the memory broker keeps them in memory; the Redis broker trims its history streams to about this many). 0 = no history (every recovery says recovered:false). Default 100.' },
   historyTtl: { kind: 'int', flag: '--history-ttl', env: 'SHARDCAST_HISTORY_TTL', min: 0, max: 31_536_000, help: 'Seconds a message stays in its channel\'s history (memory broker); 0 = no time limit. Default 300.' },
   historyMaxBytes: { kind: 'size', flag: '--history-max-bytes', env: 'SHARDCAST_HISTORY_MAX_BYTES', min: 0, max: 64 * 1024 * MiB, help: 'Bytes of history over all channels (memory broker: data plus 48 bytes per message and 288 per channel); past it the channel written least recently loses its oldest messages first. Default 32m.' },

@@ -5,7 +5,7 @@ import { isLoopback } from './closed-by-default.js';
 export function listeningLine(config: Config, port: number, ipc: boolean): string {
   return `shardcast listening on ${config.host}:${port}${config.tlsCert === null ? '' : ' (TLS: wss:// and https://)'} with ${config.workers} shard(s)` +
     (ipc ? `, IPC socket ${config.ipcSocket}` : '') +
-    (config.broker === 'redis' ? ', Redis broker' : '') +
+    (config.broker === 'redis' ? (config.redisCluster ? ', Redis broker (cluster)' : ', Redis broker') : '') +
     (config.apiKeys.length === 0 ? ' (no API key: loopback only)' : config.apiKeys.length > 1 ? ` (${config.apiKeys.length} API keys)` : '');
 }
 

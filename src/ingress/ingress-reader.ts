@@ -10,7 +10,7 @@ import type { Broker } from '../broker/broker.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { ToShard } from '../engine/control.js';
 import type { Counters } from '../transport/counters.js';
-import { ShardcastError } from '../protocol/errors.js';
+import { PartialPublishError, ShardcastError } from '../protocol/errors.js';
 import type { Fanout } from '../pubsub/fanout.js';
 import { ackFrame, ackFrameMaxBytes, httpPublishBody, httpPublishBodyMaxBytes } from '../protocol/messages.js';
 import { Payload } from '../protocol/payload.js';
@@ -167,6 +167,7 @@ export class IngressReader {
       code: e.code,
       message: e.message,
       ackId: req.id,
+      ...(e instanceof PartialPublishError ? { detail: e.detail } : {}),
     };
     this.worker.postMessage(m);
   }

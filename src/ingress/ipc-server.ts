@@ -11,7 +11,7 @@ import { createConnection, createServer, type Server, type Socket } from 'node:n
 import type { Broker } from '../broker/broker.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { Counters } from '../transport/counters.js';
-import { ShardcastError } from '../protocol/errors.js';
+import { ShardcastError, detailOf, type ErrorDetail } from '../protocol/errors.js';
 import { FrameDecoder, encodeFrame } from './ipc-framing.js';
 import type { Logger } from '../engine/logger.js';
 import { MAX_ACK_ID, ackFrame, dataBytes, publishTargets, toClientMessage } from '../protocol/messages.js';
@@ -133,7 +133,7 @@ export class IpcServer {
             queue.shift();
             const e = err instanceof ShardcastError ? err : new ShardcastError(ErrorCode.Internal, String(err));
             if (e.code === ErrorCode.PayloadTooLarge) this.counters.mainAdd('rejectedTooLarge');
-            reply(errorReply(entry.id, e.code, e.message), entry.format);
+            reply(errorReply(entry.id, e.code, e.message, detailOf(e)), entry.format);
             next();
           },
         );
@@ -175,8 +175,8 @@ export class IpcServer {
   }
 }
 
-function errorReply(id: string | null, code: ErrorCode, message: string): string {
-  return JSON.stringify({ type: 'error', id, code, message });
+function errorReply(id: string | null, code: ErrorCode, message: string, detail?: ErrorDetail): string {
+  return JSON.stringify({ type: 'error', id, code, message, ...detail });
 }
 
 function parseJson(text: string): unknown {

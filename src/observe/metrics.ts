@@ -82,6 +82,7 @@ const MAIN_HELP: Record<MainCounterName, string> = {
   recoveryTooLarge: 'History answers that said recovered:false because the replay was larger than a quarter of --ring-size',
   brokerGapReads: 'Reads of a channel\'s history stream to fill a hole in its seqs on this node (a message past seq + 1, or the catch-up after Redis was unreachable)',
   brokerGapFilled: 'Stream entries read by those reads (echoes of what had arrived are skipped when delivered)',
+  brokerPartialPublishes: 'Publishes on several channels refused with partial: published on some channels, not on others (--redis-cluster: a node failed mid-publish)',
   brokerDropped: 'Messages from Redis not delivered locally: not in Shardcast\'s format, larger than half the ring, or past the backlog kept while the ring was full',
 };
 

@@ -58,6 +58,12 @@ export const ErrorCode = {
   OriginNotAllowed: 'origin_not_allowed',
   /** A `user` (per-user publish, /api/disconnect) that is not a string of 1–256 characters. */
   BadUser: 'bad_user',
+  /**
+   * A publish on several channels was published on some and not on others (--redis-cluster
+   * only: its channels were on several Redis nodes and one failed mid-publish). The error
+   * carries `published` (channel → seq) and `failed` (channels): retry the failed ones only.
+   */
+  Partial: 'partial',
   /** A bug or fault on the server side. */
   Internal: 'internal',
 } as const;
@@ -143,5 +149,6 @@ export const httpStatus: Readonly<Record<ErrorCode, number>> = {
   too_many_channels: 503,
   origin_not_allowed: 403,
   bad_user: 400,
+  partial: 502,
   internal: 500,
 };

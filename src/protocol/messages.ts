@@ -5,7 +5,7 @@
  * docs/protocol.md is the prose version of this file.
  */
 import { ErrorCode } from './codes.js';
-import { ShardcastError } from './errors.js';
+import { ShardcastError, type ErrorDetail } from './errors.js';
 import { checkUser, userChannel } from './user-channel.js';
 import { packValue, unpackValue } from './payload.js';
 import { WireFormat } from './wire-format.js';
@@ -249,8 +249,9 @@ export function unsubscribedFrame(channel: string): string {
 
 export const PONG_FRAME = '{"type":"pong"}';
 
-export function errorFrame(code: ErrorCode, message: string, ref: string | null): string {
-  return JSON.stringify({ type: 'error', code, message, ref });
+/** `detail`: a `partial` refusal's published seqs and failed channels (errors.ts). */
+export function errorFrame(code: ErrorCode, message: string, ref: string | null, detail?: ErrorDetail): string {
+  return JSON.stringify({ type: 'error', code, message, ref, ...detail });
 }
 
 /** `"seq":n` for one channel, `"seqs":{"a":n,"b":m}` for several (in the order given). */

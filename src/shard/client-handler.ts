@@ -4,7 +4,7 @@
  * with an error frame carrying a stable code; it never throws out of a handler.
  */
 import { CloseCode, ErrorCode } from '../protocol/codes.js';
-import { ShardcastError } from '../protocol/errors.js';
+import { ShardcastError, type ErrorDetail } from '../protocol/errors.js';
 import {
   PONG_FRAME,
   errorFrame,
@@ -353,9 +353,9 @@ export class ClientHandler {
   }
 
   /** Sends an error frame to one client (used by the shard for refusals from main, too). */
-  reject(ws: ClientSocket, code: ErrorCode, message: string, ref: string | null): void {
+  reject(ws: ClientSocket, code: ErrorCode, message: string, ref: string | null, detail?: ErrorDetail): void {
     this.ctx.count('errorFrames');
-    sendFrame(ws, errorFrame(code, message, ref));
+    sendFrame(ws, errorFrame(code, message, ref, detail));
   }
 }
 

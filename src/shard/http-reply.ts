@@ -5,6 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import { httpStatus, type ErrorCode } from '../protocol/codes.js';
 import type { HttpAnswer } from '../engine/control.js';
+import type { ErrorDetail } from '../protocol/errors.js';
 import type { HttpResponse } from '../transport/uws.js';
 
 export function sendAnswer(res: HttpResponse, a: HttpAnswer): void {
@@ -21,7 +22,7 @@ export function sendJson(res: HttpResponse, status: number, body: string, header
 }
 
 /** An error body: {"error":{"code":…,"message":…}} with the code's HTTP status. */
-export function sendError(res: HttpResponse, code: ErrorCode, message: string, extra?: Record<string, string>): void {
+export function sendError(res: HttpResponse, code: ErrorCode, message: string, extra?: Record<string, string>, detail?: ErrorDetail): void {
   const headers: Record<string, string> = { ...(httpStatus[code] === 503 ? { 'retry-after': '1' } : {}), ...extra };
-  sendJson(res, httpStatus[code], JSON.stringify({ error: { code, message } }), headers);
+  sendJson(res, httpStatus[code], JSON.stringify({ error: { code, message, ...detail } }), headers);
 }

@@ -114,10 +114,10 @@ export class Shard {
       case 'publish-refused':
         if (m.target === 'http') {
           this.ctx.count('httpErrors');
-          answerPending(this.ctx, m.ref, (res) => sendError(res, m.code, m.message));
+          answerPending(this.ctx, m.ref, (res) => sendError(res, m.code, m.message, undefined, m.detail));
         } else {
           const ws = this.ctx.clients.get(m.ref);
-          if (ws) this.clients.reject(ws, m.code, m.message, m.ackId === '' ? 'publish' : m.ackId);
+          if (ws) this.clients.reject(ws, m.code, m.message, m.ackId === '' ? 'publish' : m.ackId, m.detail);
         }
         return;
       case 'credentials':

@@ -88,6 +88,7 @@ export const MainCounter = {
   recoveryTooLarge: 18, // history answers refused because the replay passed its size limit (recovered:false)
   brokerGapReads: 19, // XRANGE reads of a hole in a channel's seqs (Redis broker: missed while not subscribed, or during an outage)
   brokerGapFilled: 20, // stream entries those reads returned
+  brokerPartialPublishes: 21, // multi-channel publishes done on some channels only (Redis Cluster: a node failed mid-publish)
 } as const;
 export type MainCounterName = keyof typeof MainCounter;
 

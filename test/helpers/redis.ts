@@ -32,6 +32,8 @@ export class RedisServer {
     readonly port: number,
     private readonly dir: string,
     private readonly tls: RedisTls | null,
+    /** More redis-server arguments (a cluster node's, redis-cluster.ts). */
+    private readonly extra: readonly string[] = [],
   ) {}
 
   get url(): string {
@@ -44,10 +46,10 @@ export class RedisServer {
   }
 
   /** Starts a fresh instance on a free port (a few tries, in case another process took it). */
-  static async create(tls: RedisTls | null = null): Promise<RedisServer> {
+  static async create(tls: RedisTls | null = null, extra: readonly string[] = []): Promise<RedisServer> {
     let last: unknown;
     for (let tries = 0; tries < 5; tries++) {
-      const r = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'shardcast-redis-')), tls);
+      const r = new RedisServer(await freePort(), mkdtempSync(join(tmpdir(), 'shardcast-redis-')), tls, extra);
       try {
         await r.start();
         return r;
@@ -62,7 +64,7 @@ export class RedisServer {
   /** (Re)starts the server on its port; resolves once it accepts connections. */
   start(): Promise<void> {
     const port = this.tls === null ? ['--port', String(this.port)] : ['--port', '0', '--tls-port', String(this.port), '--tls-cert-file', this.tls.cert, '--tls-key-file', this.tls.key, '--tls-auth-clients', 'no'];
-    const child = spawn('redis-server', [...port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'notice'], {
+    const child = spawn('redis-server', [...port, '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'notice', ...this.extra], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.child = child;
@@ -88,6 +90,11 @@ export class RedisServer {
       });
       child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     });
+  }
+
+  /** SIGSTOP: the process stays, its connections stay open, nothing is read or answered (until kill()). */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
   }
 
   /** SIGKILL: Redis is gone at once, as in a crash; resolves once the process has exited. */
