@@ -9,8 +9,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import { startServer, userChannel, type ShardcastServer } from '../src/index.js';
+import { ErrorCode } from '../src/protocol/codes.js';
 import { TestClient, spreadOverTwoShards, type ClientFormat, type Frame } from './helpers/client.js';
 import { RecordingClient } from './helpers/recording-client.js';
 import { RedisServer } from './helpers/redis.js';
@@ -131,6 +133,36 @@ describe('Redis broker: a first subscribe on a node that does not follow the cha
     const answers = await Promise.all(back.map((c) => subscribeSince(c, channel, lastSeen, answer['epoch'] as string)));
     const final = await b.publish(channel, { last: true });
     await assertRecovered(back, answers, channel, [lastSeen, lastSeen], epoch, final);
+  });
+
+  it('while the answer is pending (Redis paused): a second subscribe is refused, an unsubscribe ends the wait', async () => {
+    const [kept, dropped] = ['first:pending', 'first:dropped'];
+    const epoch = await epochOnB(kept);
+    await b.publish(dropped, { before: true });
+    const c = await connect(a);
+    const probe = new Redis(redis.url, { lazyConnect: true });
+    await probe.connect();
+    try {
+      // every command of the nodes waits until the pause ends: the answers cannot come before it
+      await probe.call('CLIENT', 'PAUSE', '3000', 'ALL');
+      const from = c.inbox.length;
+      for (const m of [{ type: 'subscribe', channel: kept }, { type: 'subscribe', channel: kept }, { type: 'subscribe', channel: dropped }, { type: 'unsubscribe', channel: dropped }]) c.send(m);
+      const refused = await c.waitFor((m) => m.type === 'error', 2_000, from);
+      assert.equal(refused['code'], ErrorCode.BadMessage);
+      assert.equal(refused['ref'], 'subscribe');
+      await c.waitFor((m) => m.type === 'unsubscribed' && m['channel'] === dropped, 2_000, from);
+      assert.equal(c.inbox.slice(from).some((m) => m.type === 'subscribed'), false, 'nothing answered while Redis is paused');
+    } finally {
+      probe.disconnect();
+    }
+    const answer = await c.waitFor((m) => m.type === 'subscribed' && m['channel'] === kept, 10_000);
+    assert.deepEqual([answer['seq'], answer['epoch']], [1, epoch]);
+    // B's publishes reach A in order: once the second arrives, the first had its chance
+    await b.publish(dropped, { after: true });
+    await b.publish(kept, { after: true });
+    await c.until(() => seqsOf(c, kept).length === 1, 5_000, 'seq 2 on A');
+    assert.deepEqual(seqsOf(c, kept), [2]);
+    assert.equal(c.inbox.some((m) => m['channel'] === dropped && m.type !== 'unsubscribed'), false, 'no subscribed and no message of the unsubscribed channel');
   });
 
   it("a user's first connection on A is told its per-user channel's seq and epoch, then gets what follows", async () => {
