@@ -118,7 +118,7 @@ export class MemoryBroker implements Broker {
     this.fanout.closeWindow(channel);
     const s = this.sequencer.get(channel);
     if (s === undefined) return answer({ seq: 0, epoch: null, messages: null });
-    answer({ seq: s.seq, epoch: s.epoch, messages: s.epoch === epoch ? this.history.read(channel, after, epoch, s.seq, Date.now()) : null });
+    answer({ seq: s.seq, epoch: s.epoch, messages: s.epoch === epoch && after >= 0 ? this.history.read(channel, after, epoch, s.seq, Date.now()) : null });
   }
 
   /** Channels with state now. */

@@ -81,7 +81,9 @@ export interface Broker {
    * subscriber and calls `answer` once, at a moment when this node's Fanout holds every
    * publication of the channel up to the seq it reports and none after (contract point 6):
    * the caller writes its answer into the feed from inside `answer`. The memory broker
-   * answers at once; a remote one when its reply arrives.
+   * answers at once; a remote one when its reply arrives. `after` < 0 (STATE_ONLY): only the
+   * channel's state is wanted, as this node's feed holds it once brought up to the broker's
+   * (a remote broker subscribes and fills first, as for a replay); `messages` is then null.
    */
   readHistory(channel: string, after: number, epoch: number, answer: (h: HistoryRead) => void): void;
   close(): Promise<void>;

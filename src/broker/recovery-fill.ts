@@ -35,7 +35,19 @@ export function stateOnly(s: ChannelState | undefined): HistoryRead {
   return { seq: s?.seq ?? 0, epoch: s?.epoch ?? null, messages: null };
 }
 
-/** XRANGE's reply (buffers): [[id, [field, value, …]], …]; entries that do not parse are left out. */
+/**
+ * The stream read (command and arguments) a history request needs. A replay: from the client's
+ * own last message, or this node's if older (a node without state learns it). State only
+ * (after < 0): this node's feed brought up to the stream — from its own next seq, or, with no
+ * state here, the last entry alone (XREVRANGE … COUNT 1), which sets the state.
+ */
+export function historyRead(key: string, after: number, epoch: number, s: ChannelState | undefined): [string, ...Array<string | number>] {
+  if (after < 0) return s === undefined ? ['xrevrange', key, '+', '-', 'COUNT', 1] : ['xrange', key, `${s.seq + 1}-0`, '+'];
+  const start = Math.max(1, s !== undefined && s.epoch === epoch ? Math.min(after, s.seq) : after);
+  return ['xrange', key, `${start}-0`, '+'];
+}
+
+/** XRANGE's (or XREVRANGE's) reply (buffers): [[id, [field, value, …]], …]; entries that do not parse are left out. */
 export function readEntries(reply: unknown): StreamEntry[] {
   const out: StreamEntry[] = [];
   if (!Array.isArray(reply)) return out;
@@ -60,7 +72,8 @@ export function readEntries(reply: unknown): StreamEntry[] {
 
 /**
  * Brings the feed up to the stream's last entry, then cuts the messages after+1 … seq of
- * incarnation `epoch` from the entries (null: the stream does not hold them all).
+ * incarnation `epoch` from the entries (null: the stream does not hold them all; after < 0:
+ * none wanted, the state only).
  */
 export function fillAndCut(f: Filler, channel: string, after: number, epoch: number, entries: readonly StreamEntry[]): HistoryRead {
   const last = entries.at(-1);
@@ -76,7 +89,7 @@ export function fillAndCut(f: Filler, channel: string, after: number, epoch: num
   // after the fill: with --merge-ms its entries joined the channel's window, which must be in the ring before the answer
   f.fanout.closeWindow(channel);
   const s = f.sequencer.get(channel);
-  if (s === undefined || s.epoch !== epoch) return stateOnly(s);
+  if (after < 0 || s === undefined || s.epoch !== epoch) return stateOnly(s);
   if (after >= s.seq) return { seq: s.seq, epoch: s.epoch, messages: [] };
   const from = entries.findIndex((e) => e.seq === after + 1 && e.epoch === epoch);
   if (from < 0) return stateOnly(s);

@@ -27,7 +27,7 @@ import { ShardcastError } from '../protocol/errors.js';
 import { Payload } from '../protocol/payload.js';
 import type { Fanout } from '../pubsub/fanout.js';
 import type { Sequencer } from '../pubsub/sequencer.js';
-import { fillAndCut, readEntries, stateOnly, type Filler } from './recovery-fill.js';
+import { fillAndCut, historyRead, readEntries, stateOnly, type Filler } from './recovery-fill.js';
 import { GapFill, type Inbound } from './gap-fill.js';
 import { RedisDisconnect } from './redis-disconnect.js';
 import { Backlog } from './redis-backlog.js';
@@ -173,11 +173,10 @@ export class RedisBroker implements Broker {
       this.fanout.closeWindow(channel);
       return answer(stateOnly(this.sequencer.get(channel)));
     }
-    if (!this.interested.has(channel)) this.holdForRecovery(channel);
-    const s = this.sequencer.get(channel);
-    // from the client's own last message (or this node's, if older): a node without state learns it
-    const start = Math.max(1, s !== undefined && s.epoch === epoch ? Math.min(after, s.seq) : after);
-    const cmd = new Command('xrange', [this.names.history(channel), `${start}-0`, '+'], { replyEncoding: null });
+    // a SUBSCRIBE only queued for this turn's end (interestChanges) would go out after the read
+    if (!this.interested.has(channel) || this.interestChanges.has(channel)) this.holdForRecovery(channel);
+    const [name, ...args] = historyRead(this.names.history(channel), after, epoch, this.sequencer.get(channel));
+    const cmd = new Command(name, args, { replyEncoding: null });
     let answered = false;
     const settle = cmd.resolve;
     cmd.resolve = (reply: unknown): void => {
@@ -199,6 +198,7 @@ export class RedisBroker implements Broker {
    */
   private holdForRecovery(channel: string): void {
     this.holds.set(channel, Date.now() + HOLD_MS);
+    this.interestChanges.delete(channel); // subscribed now; an UNSUBSCRIBE queued is left to the hold's end
     this.subscribe([this.names.pubsub(channel)], true);
     this.holdTimer ??= setTimeout(() => this.releaseHolds(), HOLD_MS);
   }

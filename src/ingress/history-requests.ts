@@ -4,7 +4,9 @@
  * which calls back at the one moment its answer is consistent with the feed, and written
  * into the broadcast ring from that callback (broker contract point 6). An answer the ring
  * has no room for is asked again a little later — from the Broker again, since what the feed
- * holds will have moved on — and nothing is kept once the worker is gone.
+ * holds will have moved on — and nothing is kept once the worker is gone. A state-only
+ * request (after = STATE_ONLY, a subscribe without `since` on a shard that does not follow
+ * the channel, Redis broker) is read and written the same way, without messages.
  */
 import type { Broker, HistoryRead } from '../broker/broker.js';
 import type { Fanout } from '../pubsub/fanout.js';
@@ -31,7 +33,8 @@ export class HistoryRequests {
     const to: RecoveryAddress = { shard: this.shard, generation: this.generation, ref: r.ref };
     this.broker.readHistory(r.channel, r.after, r.epoch, (h: HistoryRead) => {
       if (this.stopped) return;
-      const written = this.fanout.recovered(to, r.channel, r.after, r.formats, h.seq, h.epoch, h.messages);
+      // a state-only request (STATE_ONLY) wants no messages, whatever the broker read
+      const written = this.fanout.recovered(to, r.channel, r.after, r.formats, h.seq, h.epoch, r.after < 0 ? null : h.messages);
       if (written === 'full') return this.later(r);
       this.counters.mainAdd('recoveryAnswers');
       if (written === 'too-large') this.counters.mainAdd('recoveryTooLarge');

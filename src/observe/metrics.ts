@@ -59,6 +59,7 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   closedTokenExpired: 'Connections closed with 4003: their token expired without a refresh',
   tokenRefreshes: 'Refresh messages accepted (new token, same sub)',
   refreshesRefused: 'Refresh messages refused (invalid token, or another sub)',
+  stateWaits: 'Subscribes without since (per-user subscriptions included) that waited for the channel\'s seq and epoch from the main thread: Redis broker, a channel the shard did not follow yet',
 };
 
 const MAIN_HELP: Record<MainCounterName, string> = {

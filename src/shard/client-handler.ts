@@ -200,8 +200,14 @@ export class ClientHandler {
     const { ctx } = this;
     const { perms, format } = ws.getUserData();
     const key = userKey(perms.user!);
+    const hadConnections = ctx.users.get(key) !== undefined;
     if (ctx.users.add(key, ws)) ctx.userInterest(key, format, true);
     const channel = channelOfKey(key);
+    if (this.subscriptions.recoveries.mustWait(channel, { hadConnections })) {
+      // as for a channel (Subscriptions): the true position from main; the feed skips it meanwhile
+      this.subscriptions.recoveries.wait(ws, channel);
+      return;
+    }
     const last = ctx.lastSeq.get(channel);
     sendFrame(ws, subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null));
   }

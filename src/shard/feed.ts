@@ -158,7 +158,9 @@ export class Feed {
   }
 
   private sendUser(p: PublicationView, ws: ClientSocket): void {
-    const format = ws.getUserData().format;
+    const { format, recovering } = ws.getUserData();
+    // still waiting for its position (Recoveries.wait): this publication is before it
+    if (recovering !== undefined && recovering.size > 0 && recovering.has(p.channel)) return;
     let frame: string | Uint8Array | null | undefined = format === WireFormat.Json ? p.json : p.msgpack;
     if (frame.byteLength === 0) {
       frame = this.made[format] === undefined ? (this.made[format] = this.transcode(p, format)) : this.made[format];

@@ -23,20 +23,32 @@
  * - the ingress ring is full: recovered:false at once, subscribed from this shard's position;
  * - this worker exits: its sockets are gone; main's late answer is skipped by the next worker
  *   (another generation).
+ *
+ * The same request, "state only" (after = STATE_ONLY: no replay), answers a subscribe without
+ * `since` when the broker is on several nodes (Redis) and this shard does not follow the
+ * channel: its own seq may be 0 or stale, and its node may not be subscribed to the channel in
+ * Redis yet. The answer carries the channel's true seq and epoch at the point of the feed where
+ * this node holds it exactly up to that seq (the broker subscribed first and filled the feed up
+ * to the stream), so live delivery continues right after it. Such a socket may join any request
+ * of the channel still unanswered, sent or not, with or without `since`: the answer is a
+ * position in the feed, and every later publication comes behind it.
  */
 import { subscribedFrame, type Since } from '../protocol/messages.js';
+import { userKeyOf } from '../protocol/user-channel.js';
 import { JSON_BIT, MSGPACK_BIT, WireFormat, topicOf } from '../protocol/wire-format.js';
-import { RECOVERED_HAS_STATE, RECOVERED_OK, type RecoveredView } from '../transport/recovery-records.js';
+import { RECOVERED_HAS_STATE, RECOVERED_OK, STATE_ONLY, type RecoveredView } from '../transport/recovery-records.js';
 import { sendFrame, type ClientSocket, type ShardContext } from './context.js';
 
 interface Request {
   readonly id: number;
   readonly channel: string;
+  /** Its key in `open` and `latest`: channel and epoch (state only: no epoch). */
+  readonly key: string;
   readonly epoch: number;
-  /** The smallest `since` seq among the waiters. */
+  /** The smallest `since` seq among the waiters (STATE_ONLY: a state-only request). */
   after: number;
   formats: number;
-  /** Waiting sockets (by ref) and the seq each has. */
+  /** Waiting sockets (by ref) and the seq each has (STATE_ONLY: it wants the position only). */
   readonly waiters: Map<number, number>;
 }
 
@@ -48,6 +60,8 @@ export class Recoveries {
   private readonly latest = new Map<string, Request>();
   /** Requests of this turn, not sent yet, per channel and epoch. */
   private readonly open = new Map<string, Request>();
+  /** The newest unanswered request per channel (sent or not), which a state-only socket joins. */
+  private readonly unanswered = new Map<string, Request>();
   private sendQueued = false;
   private readonly sendOpen = (): void => this.send();
 
@@ -76,15 +90,7 @@ export class Recoveries {
     const key = `${channel}\n${since.epoch}`;
     let r = this.latest.get(key);
     if (r === undefined || since.seq < r.after || (r.formats & format) === 0 || !here || since.seq > last.seq) {
-      r = this.open.get(key);
-      if (r === undefined) {
-        r = { id: this.nextId++, channel, epoch: since.epoch, after: since.seq, formats: 0, waiters: new Map() };
-        this.open.set(key, r);
-        if (!this.sendQueued) {
-          this.sendQueued = true;
-          setImmediate(this.sendOpen); // one request per channel for every socket of this turn
-        }
-      }
+      r = this.open.get(key) ?? this.request(channel, key, since.seq, since.epoch);
       if (since.seq < r.after) r.after = since.seq;
       r.formats |= format;
     }
@@ -93,6 +99,44 @@ export class Recoveries {
     (client.recovering ??= new Map()).set(channel, r.id);
     ctx.subscribed(topicOf(channel, client.format), 1);
     ctx.count('recoveryWaits');
+  }
+
+  /**
+   * Whether a subscribe without `since` must wait for the channel's position from main: with a
+   * broker on several nodes, unless this shard follows the channel already — it has a socket
+   * subscribed and answered (uWS's count leaves out waiting ones), so its node is subscribed
+   * in Redis and its feed current. A per-user channel's sockets are not topics: the caller
+   * says whether the user had a connection here, and one waiting means a request is open.
+   */
+  mustWait(channel: string, user: { hadConnections: boolean } | null): boolean {
+    const { ctx } = this;
+    if (ctx.config.broker === 'memory') return false; // its shards' state is the truth
+    if (user !== null) return !user.hadConnections || this.unanswered.has(channel);
+    return ctx.app.numSubscribers(topicOf(channel, WireFormat.Json)) === 0 && ctx.app.numSubscribers(topicOf(channel, WireFormat.Msgpack)) === 0;
+  }
+
+  /**
+   * Subscribes `ws` at the channel's position as main's answer gives it (mustWait said so).
+   * The caller has counted it in (client.channels and interest, or the user's table).
+   */
+  wait(ws: ClientSocket, channel: string): void {
+    const client = ws.getUserData();
+    const r = this.unanswered.get(channel) ?? this.request(channel, `${channel}\n`, STATE_ONLY, 0);
+    r.waiters.set(client.ref, STATE_ONLY);
+    (client.recovering ??= new Map()).set(channel, r.id);
+    this.ctx.count('stateWaits');
+  }
+
+  /** A new request, sent with the others of this turn. */
+  private request(channel: string, key: string, after: number, epoch: number): Request {
+    const r: Request = { id: this.nextId++, channel, key, epoch, after, formats: 0, waiters: new Map() };
+    this.open.set(key, r);
+    this.unanswered.set(channel, r);
+    if (!this.sendQueued) {
+      this.sendQueued = true;
+      setImmediate(this.sendOpen); // one request per channel for every socket of this turn
+    }
+    return r;
   }
 
   /** An unsubscribe while the recovery is pending: the socket leaves it (false: it was not recovering). */
@@ -109,12 +153,16 @@ export class Recoveries {
     const r = this.sent.get(a.ref);
     if (r === undefined) return;
     this.sent.delete(a.ref);
-    const key = `${r.channel}\n${r.epoch}`;
-    if (this.latest.get(key) === r) this.latest.delete(key);
+    if (this.latest.get(r.key) === r) this.latest.delete(r.key);
+    if (this.unanswered.get(r.channel) === r) this.unanswered.delete(r.channel);
     const epoch = (a.flags & RECOVERED_HAS_STATE) !== 0 ? a.epoch : null;
     for (const [ref, since] of r.waiters) {
       const ws = this.ctx.clients.get(ref);
       if (ws === undefined || !this.leave(ws, r)) continue;
+      if (since === STATE_ONLY) {
+        ws.cork(() => this.settle(ws, r.channel, a.seq, epoch, undefined));
+        continue;
+      }
       // main checked the epoch; a socket that claims more than was written is simply current
       const ok = (a.flags & RECOVERED_OK) !== 0 && since >= a.after;
       ws.cork(() => {
@@ -149,30 +197,35 @@ export class Recoveries {
     for (const [key, r] of this.open) {
       if (this.ctx.forwardRecover({ ref: r.id, after: r.after, epoch: r.epoch, formats: r.formats, channel: r.channel })) {
         this.sent.set(r.id, r);
-        this.latest.set(key, r);
+        if (r.after !== STATE_ONLY) this.latest.set(key, r);
         continue;
       }
-      for (const ref of r.waiters.keys()) {
+      if (this.unanswered.get(r.channel) === r) this.unanswered.delete(r.channel);
+      for (const [ref, since] of r.waiters) {
         const ws = this.ctx.clients.get(ref);
         if (ws === undefined || !this.leave(ws, r)) continue;
-        ws.cork(() => this.subscribeNow(ws, r.channel, false));
-        this.ctx.count('notRecovered');
+        ws.cork(() => this.subscribeNow(ws, r.channel, since === STATE_ONLY ? undefined : false));
+        if (since !== STATE_ONLY) this.ctx.count('notRecovered');
       }
     }
     this.open.clear();
   }
 
-  /** Subscribes at this shard's position and says so (`recovered` as given). */
-  private subscribeNow(ws: ClientSocket, channel: string, recovered: boolean): void {
+  /** Subscribes at this shard's position and says so (`recovered` as given; undefined: not asked). */
+  private subscribeNow(ws: ClientSocket, channel: string, recovered: boolean | undefined): void {
     const client = ws.getUserData();
-    const topic = topicOf(channel, client.format);
-    if (client.channels?.has(channel) !== true) {
+    if (client.channels?.has(channel) !== true && userKeyOf(channel) === null) {
       (client.channels ??= new Set()).add(channel);
-      this.ctx.subscribed(topic, 1);
+      this.ctx.subscribed(topicOf(channel, client.format), 1);
     }
-    ws.subscribe(topic);
     const last = this.ctx.lastSeq.get(channel);
-    sendFrame(ws, subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null, recovered));
-    if (recovered) this.ctx.count('recovered');
+    this.settle(ws, channel, last?.seq ?? 0, last?.epoch ?? null, recovered);
+    if (recovered === true) this.ctx.count('recovered');
+  }
+
+  /** Tells the socket its position, then lets live delivery reach it (a per-user channel's socket is in the user's table already). */
+  private settle(ws: ClientSocket, channel: string, seq: number, epoch: number | null, recovered: boolean | undefined): void {
+    sendFrame(ws, subscribedFrame(channel, seq, epoch, recovered));
+    if (userKeyOf(channel) === null) ws.subscribe(topicOf(channel, ws.getUserData().format));
   }
 }

@@ -1,7 +1,8 @@
 /**
  * Subscriptions — a connection's `subscribe` and `unsubscribe`: permissions, the per-connection
  * limit, the `subscribed` answer with the seq as of this shard's position in the feed, and
- * subscribes with `since` (recovery after a reconnect), which Recoveries completes.
+ * subscribes with `since` (recovery after a reconnect), which Recoveries completes — as it
+ * does a plain subscribe to a channel this shard does not follow, with the Redis broker.
  */
 import { ErrorCode } from '../protocol/codes.js';
 import { subscribedFrame, unsubscribedFrame, type Since } from '../protocol/messages.js';
@@ -32,8 +33,8 @@ export class Subscriptions {
       return;
     }
     if (client.recovering?.has(channel) === true) {
-      // its answer, and the replay, are on their way: a second answer could not say which came first
-      this.reject(ws, ErrorCode.BadMessage, `a subscribe to ${channel} with "since" is still being answered; wait for its "subscribed" frame`, 'subscribe');
+      // its answer (and replay) is on its way: a second answer could not say which came first
+      this.reject(ws, ErrorCode.BadMessage, `a subscribe to ${channel} is still being answered; wait for its "subscribed" frame`, 'subscribe');
       return;
     }
     const topic = topicOf(channel, client.format);
@@ -53,9 +54,14 @@ export class Subscriptions {
       this.recoveries.subscribe(ws, channel, since);
       return;
     }
-    ws.subscribe(topic);
     channels.add(channel);
     ctx.subscribed(topic, 1);
+    if (this.recoveries.mustWait(channel, null)) {
+      // several nodes, and this shard does not follow the channel: its seq may be 0 or stale
+      this.recoveries.wait(ws, channel);
+      return;
+    }
+    ws.subscribe(topic);
     // the seq as of this shard's position in the feed: the next delivery is seq + 1
     sendFrame(ws, subscribedFrame(channel, last?.seq ?? 0, last?.epoch ?? null));
   }

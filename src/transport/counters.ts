@@ -62,6 +62,7 @@ export const ShardCounter = {
   closedTokenExpired: 46, // connections closed with 4003
   tokenRefreshes: 47, // refresh messages accepted
   refreshesRefused: 48, // refresh messages refused (invalid token, or another sub)
+  stateWaits: 49, // subscribes without `since` that waited for the channel's position from main (Redis broker: a channel this shard did not follow)
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 

@@ -8,6 +8,8 @@
  *              Subscribers of this shard worker want the channel's messages after seq
  *              `after` of incarnation `epoch`, in `formats` (JSON_BIT | MSGPACK_BIT); `ref`
  *              names the shard's pending request (one per channel for all its waiters).
+ *              `after` = STATE_ONLY (-1): they want the channel's state only (its true seq
+ *              and epoch with a broker on several nodes), no messages.
  *
  * Broadcast ring (main → every shard; for one worker, like REPLY):
  *   RECOVERED  shard:i32 | generation:u32 | ref:f64 | seq:f64 | after:f64 | epoch:u32 |
@@ -25,6 +27,9 @@ import { RecordKind, putJsonFrame, type JsonFrame, type PublicationFrames } from
 
 const RECOVER_HEAD = 32;
 const RECOVERED_HEAD = 48;
+
+/** RECOVER's `after` when no messages are wanted, only the channel's state as written before the answer. */
+export const STATE_ONLY = -1;
 
 /** The history was there: the frames replay after+1 … seq. */
 export const RECOVERED_OK = 1;
