@@ -125,6 +125,25 @@ describe('/dashboard', () => {
     });
   }
 
+  it('a shard that dies with pages open takes them out of the feed; with none left the samples stop', async () => {
+    const s = await start({ testHooks: true });
+    const feed = await EventStream.open(`http://127.0.0.1:${s.port}/dashboard/feed`);
+    try {
+      await waitUntil(() => feed.all('sample').length >= 1, 10_000, 'a sample');
+      const restarts = s.stats().main.shardRestarts;
+      // the page is on one of the two shards (the kernel chose): fault both
+      s.injectFault(0);
+      s.injectFault(1);
+      await waitUntil(() => s.stats().main.shardRestarts >= restarts + 2 && s.stats().liveShards === 2, 20_000, 'both shards replaced');
+      assert.equal(await metric(s.port, 'shardcast_dashboard_viewers'), 0);
+      const samples = await metric(s.port, 'shardcast_dashboard_samples_total');
+      await sleep(2500);
+      assert.equal(await metric(s.port, 'shardcast_dashboard_samples_total'), samples, 'the timer stopped with the last page');
+    } finally {
+      feed.close();
+    }
+  });
+
   it('admin port: POST /dashboard/publish publishes as /api/publish does; bad bodies get 400', async () => {
     const s = await start({ adminPort: 0 });
     const client = await TestClient.connect(s.port);

@@ -51,6 +51,7 @@ export class EngineDashboard {
       up: () => d.supervisor().listening,
       subscribers: () => d.channels(),
       seqs: () => d.sequencer.entries(),
+      seqState: (channel) => d.sequencer.get(channel),
     }, () => this.pageSettings(), (err) => d.onError(err));
     const feed = this.feed;
     new Gauge({ name: 'shardcast_dashboard_viewers', help: '/dashboard feeds open now: pages on the admin port, plus one per shard with pages open on the public port', registers: [d.registry], collect() { this.set(feed.viewers); } });
@@ -70,9 +71,7 @@ export class EngineDashboard {
     const sink = this.shardSinks.get(shard);
     if (searches.length === 0) return this.shardGone(shard);
     if (sink !== undefined) {
-      const changed = searches.some((q) => !sink.searches.includes(q));
-      sink.searches = searches;
-      if (changed) this.feed.searched();
+      sink.searches = searches; // a new search gets its table at the next refresh
       return;
     }
     const fresh = {

@@ -1,7 +1,8 @@
 /**
  * DashboardFeed — the live feed behind /dashboard, on the main thread. While at least one
  * viewer is connected it takes a Sample each second (and the busiest channels every
- * CHANNELS_EVERY seconds) and hands the same serialised text to every viewer; with none it
+ * CHANNELS_MS, or less often when there are so many channels that the passes would cost more
+ * than 1/CHANNELS_BUDGET of the main thread) and hands the same serialised text to every viewer; with none it
  * holds no timer and builds nothing, so an unwatched engine pays nothing for it.
  *
  * A viewer is a FeedSink: one Server-Sent Events response on the admin port, or a whole
@@ -16,8 +17,10 @@ import { LATENCY_BUCKETS_MS } from '../transport/counters.js';
 /** Samples kept: 15 minutes at one a second. */
 export const HISTORY = 900;
 const SAMPLE_MS = 1000;
-/** The channel table is refreshed every this many samples (a question to every shard). */
-const CHANNELS_EVERY = 2;
+/** The channel table is refreshed at most this often (a question to every shard, a pass over the channels)… */
+const CHANNELS_MS = 2000;
+/** … and no sooner than this many times the last pass's main-thread time after it (the passes stay under ~1 % of main). */
+const CHANNELS_BUDGET = 100;
 
 export interface FeedSink {
   /** The channel searches this sink's viewers asked for ('' = none). */
@@ -45,8 +48,9 @@ export class DashboardFeed {
   private readonly activity: ChannelActivity;
   private readonly history: Sample[] = [];
   private timer: NodeJS.Timeout | null = null;
-  private ticks = 0;
   private refreshing = false;
+  /** When the next channel table may be made. */
+  private nextChannelsAt = 0;
   /** Samples taken since start (a counter /metrics shows: it stands still while nobody watches). */
   samples = 0;
 
@@ -78,7 +82,6 @@ export class DashboardFeed {
     this.sinks.add(sink);
     if (this.timer !== null) return;
     this.sampler.reset();
-    this.ticks = 0;
     this.timer = setInterval(() => this.tick(), SAMPLE_MS);
     this.timer.unref();
     this.refreshChannels(); // a new page need not wait for its first table
@@ -88,11 +91,6 @@ export class DashboardFeed {
     if (!this.sinks.delete(sink) || this.sinks.size > 0) return;
     this.stop();
     this.activity.clear();
-  }
-
-  /** A sink's searches changed: it gets its tables at the next refresh; a refresh now is cheaper than a wait. */
-  searched(): void {
-    if (this.timer !== null) this.refreshChannels();
   }
 
   stop(): void {
@@ -107,22 +105,26 @@ export class DashboardFeed {
     if (this.history.length > HISTORY) this.history.splice(0, this.history.length - HISTORY);
     const json = JSON.stringify(sample);
     for (const sink of this.sinks) sink.sample(json);
-    if (++this.ticks % CHANNELS_EVERY === 0) this.refreshChannels();
+    this.refreshChannels();
   }
 
+  /** A new channel table, unless one is being made or the last was too recent (a new search waits for it). */
   private refreshChannels(): void {
-    if (this.refreshing) return;
+    if (this.refreshing || Date.now() < this.nextChannelsAt) return;
     this.refreshing = true;
     const searches = [...this.sinks].flatMap((s) => s.searches);
     this.activity.refresh(searches).then(
       (tables) => {
         this.refreshing = false;
+        // checked on the ticks: due half a sample early, so the tick CHANNELS_MS after this one makes it
+        this.nextChannelsAt = Date.now() + Math.max(CHANNELS_MS - SAMPLE_MS / 2, CHANNELS_BUDGET * this.activity.lastCostMs);
         if (this.sinks.size === 0) return;
         const json = new Map<string, string>([...tables].map(([q, t]: [string, ChannelTable]) => [q, JSON.stringify(t)]));
         for (const sink of this.sinks) sink.channels(json);
       },
       (err: Error) => {
         this.refreshing = false;
+        this.nextChannelsAt = Date.now() + CHANNELS_MS;
         this.onError(err);
       },
     );
