@@ -6,7 +6,7 @@
  * watch panel. Read from disk once, when a server mounts them; nothing is fetched from a CDN,
  * so the page works offline.
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -36,10 +36,14 @@ export const DASHBOARD_HEADERS: Readonly<Record<string, string>> = {
 /** A 401's offer of Basic credentials: the browser asks its user for the key (any user name, the key as the password). */
 export const BASIC_CHALLENGE: Readonly<Record<string, string>> = { 'www-authenticate': 'Basic realm="shardcast dashboard", charset="UTF-8"' };
 
-/** src/dashboard/page/, seen from this file compiled (dist/src/dashboard/) or not (src/dashboard/). */
+/**
+ * src/dashboard/page/, seen from this file: beside it when it runs uncompiled; from
+ * dist/src/dashboard/ (tsc copies no .html, .js or .css out of src/), three levels up.
+ */
 function pageDir(): string {
   const here = dirname(fileURLToPath(import.meta.url));
-  return here.includes(`${join('dist', 'src')}`) ? join(here, '..', '..', '..', 'src', 'dashboard', 'page') : join(here, 'page');
+  const beside = join(here, 'page');
+  return existsSync(beside) ? beside : join(here, '..', '..', '..', 'src', 'dashboard', 'page');
 }
 
 const TYPES: Record<string, string> = {

@@ -61,7 +61,7 @@ export class EngineDashboard {
   /** What a page is told besides the samples: where to subscribe and publish. */
   private pageSettings(): Record<string, unknown> {
     const c = this.d.config();
-    return { port: this.d.publicPort(), tls: c.tlsCert !== null, adminPort: c.adminPort !== null, publishPath: c.adminPort !== null ? PUBLISH_PATH : '/api/publish', keyNeeded: c.apiKeys.length > 0, broker: c.broker };
+    return { port: this.d.publicPort(), tls: c.tlsCert !== null, adminPort: c.adminPort !== null, publishPath: c.adminPort !== null ? PUBLISH_PATH : '/api/publish', keyNeeded: c.apiKeys.length > 0, broker: c.broker, ringSize: c.ringSize };
   }
 
   /** A shard's pages: the searches they asked for ([] = none open), and a new page waiting for its hello. */

@@ -40,6 +40,7 @@ function row(cells, className) {
 export class Panels {
   constructor(hello, onWatch) {
     this.closeLabels = hello.closeLabels;
+    this.ringSize = hello.ringSize;
     this.onWatch = onWatch;
     /** Recent samples' close counts, to show the last minute's. */
     this.closeHistory = [];
@@ -63,7 +64,9 @@ export class Panels {
   shards(s) {
     const body = document.querySelector('#shard-table tbody');
     body.replaceChildren(...s.shardConns.map((n, i) => {
-      const tr = row([String(i), s.up[i] ? 'up' : 'down', String(n), fmt(s.lag[i]), pct(s.elu[i]), String(s.restarts[i])], s.up[i] ? '' : 'down-row');
+      // lag as a share of the ring too: near 100 % the shard is about to be cut loose or to hold publishing up
+      const lag = `${fmt(s.lag[i])} (${((100 * s.lag[i]) / this.ringSize).toFixed(s.lag[i] > 0 && s.lag[i] < this.ringSize / 100 ? 2 : 0)}%)`;
+      const tr = row([String(i), s.up[i] ? 'up' : 'down', String(n), lag, pct(s.elu[i]), String(s.restarts[i])], s.up[i] ? '' : 'down-row');
       tr.dataset.shard = String(i);
       tr.dataset.connections = String(n);
       return tr;
