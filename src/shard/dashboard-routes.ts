@@ -9,7 +9,7 @@
  * Like /api/stats, it needs the API key when the server has one (Bearer, or Basic with the key
  * as the password: what a browser asks its user for after a 401 that offers it).
  */
-import { ApiKeys } from '../auth/api-keys.js';
+import type { ApiKeys } from '../auth/api-keys.js';
 import { BASIC_CHALLENGE, DASHBOARD_HEADERS, FEED_PATH, loadDashboardAssets } from '../dashboard/dashboard-assets.js';
 import { ErrorCode } from '../protocol/codes.js';
 import type { HttpResponse } from '../transport/uws.js';
@@ -29,20 +29,16 @@ interface Viewer {
 }
 
 export class DashboardRoutes {
-  private keys: ApiKeys;
   private readonly viewers = new Set<Viewer>();
   /** Pages waiting for their hello, by the ref sent to main. */
   private readonly waiting = new Map<number, Viewer>();
   private nextRef = 1;
 
-  constructor(private readonly ctx: ShardContext) {
-    this.keys = new ApiKeys(ctx.config.apiKeys);
-  }
-
-  /** Accepts the API keys now in ctx.config (at start, and on a credential reload). */
-  useKeys(): void {
-    this.keys = new ApiKeys(this.ctx.config.apiKeys);
-  }
+  constructor(
+    private readonly ctx: ShardContext,
+    /** The HTTP API's keys in force (replaced on a credential reload). */
+    private readonly keys: () => ApiKeys,
+  ) {}
 
   mount(): void {
     const { app } = this.ctx;
@@ -71,7 +67,7 @@ export class DashboardRoutes {
   }
 
   private authorized(res: HttpResponse, header: string): boolean {
-    if (this.keys.authorized(header, true)) return true;
+    if (this.keys().authorized(header, true)) return true;
     this.ctx.count('httpErrors');
     sendError(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>, or Basic with the key as the password)', BASIC_CHALLENGE);
     return false;

@@ -48,11 +48,11 @@ export class Shard {
     this.ctx = new ShardContext(init.shard, init.generation, init.config, app, init.ingress, init.counters, post);
     this.clients = new ClientHandler(this.ctx, init.ipTables);
     app.ws('/ws', this.clients.behavior());
+    this.httpApi = new HttpApi(this.ctx);
     if (init.config.dashboard && init.config.adminPort === null) {
-      this.dashboard = new DashboardRoutes(this.ctx);
+      this.dashboard = new DashboardRoutes(this.ctx, () => this.httpApi.apiKeys);
       this.dashboard.mount();
     }
-    this.httpApi = new HttpApi(this.ctx);
     this.httpApi.mount();
   }
 
@@ -130,7 +130,6 @@ export class Shard {
       case 'credentials':
         this.ctx.config = { ...this.ctx.config, apiKeys: m.apiKeys, jwt: m.jwt };
         this.httpApi.useKeys();
-        this.dashboard?.useKeys();
         this.clients.auth.useKeys();
         this.ctx.post({ type: 'credentials-applied', query: m.query });
         return;
