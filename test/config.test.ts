@@ -70,6 +70,7 @@ describe('resolveConfig', () => {
       logFormat: 'json',
       adminPort: null,
       adminHost: '127.0.0.1',
+      dashboard: true,
       jwt: null,
       testHooks: false,
       source: undefined,

@@ -10,12 +10,14 @@
  * of a scrape every few seconds (docs/architecture.md, "The admin port", has the figures);
  * nothing here runs per message.
  *
- * The seam for what comes next (the dashboard and its live feed): `raw` routes get the
- * request and response themselves, e.g. to hold a Server-Sent Events stream open.
+ * `raw` routes (the dashboard: its page, its Server-Sent Events feed, its publish) get the
+ * request and response themselves, after the key check: a browser opens them, so a refusal
+ * offers Basic credentials (the key as the password) for the browser to ask for.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApiKeys } from '../auth/api-keys.js';
+import { BASIC_CHALLENGE } from '../dashboard/dashboard-assets.js';
 import { ErrorCode, httpStatus } from '../protocol/codes.js';
 import { ConfigError } from '../protocol/errors.js';
 import type { ControlRoute, HttpAnswer } from './control.js';
@@ -24,9 +26,16 @@ export interface AdminRoutes {
   /** A control route by path, and whether it needs the API key (as on the public port). */
   readonly control: ReadonlyMap<string, { route: ControlRoute; key: boolean }>;
   readonly answer: (route: ControlRoute) => Promise<HttpAnswer>;
-  /** Routes that answer by themselves (a page, a live feed); GET only. */
-  readonly raw?: ReadonlyMap<string, (req: IncomingMessage, res: ServerResponse) => void>;
+  /** Routes that answer by themselves (a page, a live feed), always behind the key. */
+  readonly raw?: ReadonlyMap<string, RawRoute>;
 }
+
+export interface RawRoute {
+  /** GET routes answer HEAD too. */
+  readonly method: 'GET' | 'POST';
+  handle(req: IncomingMessage, res: ServerResponse): void;
+}
+
 
 /** The admin routes of today, with the public port's key rules. */
 export const ADMIN_CONTROL: ReadonlyMap<string, { route: ControlRoute; key: boolean }> = new Map([
@@ -69,9 +78,15 @@ function handle(req: IncomingMessage, res: ServerResponse, keys: ApiKeys, routes
   const control = routes.control.get(path);
   const raw = routes.raw?.get(path);
   if (control === undefined && raw === undefined && path !== '/healthz') return fail(res, ErrorCode.NotFound, `no such route on the admin port; it serves ${[...routes.control.keys(), ...(routes.raw?.keys() ?? []), '/healthz'].join(', ')}`);
-  if (req.method !== 'GET' && req.method !== 'HEAD') return fail(res, ErrorCode.MethodNotAllowed, 'method not allowed on this route; use GET', { allow: 'GET' });
+  const method = raw?.method ?? 'GET';
+  if (req.method !== method && !(method === 'GET' && req.method === 'HEAD')) return fail(res, ErrorCode.MethodNotAllowed, `method not allowed on this route; use ${method}`, { allow: method });
   if (path === '/healthz') return send(res, { status: 200, contentType: 'application/json', body: '{"ok":true}' });
-  if (raw !== undefined) return raw(req, res);
+  if (raw !== undefined) {
+    // the pages a browser opens take Basic too; publishing wants the key typed in, as a Bearer
+    const page = raw.method === 'GET';
+    if (!keys.authorized(req.headers.authorization, page)) return fail(res, ErrorCode.Unauthorized, page ? 'missing or wrong API key (Authorization: Bearer <key>, or Basic with the key as the password)' : 'missing or wrong API key (Authorization: Bearer <key>)', page ? BASIC_CHALLENGE : undefined);
+    return raw.handle(req, res);
+  }
   if (control!.key && !keys.authorized(req.headers.authorization)) return fail(res, ErrorCode.Unauthorized, 'missing or wrong API key (Authorization: Bearer <key>)');
   routes.answer(control!.route).then(
     (answer) => send(res, answer),

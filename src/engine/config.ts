@@ -85,6 +85,8 @@ export interface Config {
   /** Port of the main thread's admin server (0: any free one); null: the admin routes stay on the public port. */
   readonly adminPort: number | null;
   readonly adminHost: string;
+  /** /dashboard is served (--dashboard; on the admin port when there is one). */
+  readonly dashboard: boolean;
   /** Token authentication on the handshake (null: not configured; see src/auth/jwt-settings.ts). */
   readonly jwt: JwtSettings | null;
   readonly testHooks: boolean;
@@ -190,7 +192,7 @@ export function resolveConfig(options: Options): Config {
     shardStallTimeout: num(options, 'shardStallTimeout', defaults.shardStallTimeout),
     shutdownTimeout: num(options, 'shutdownTimeout', defaults.shutdownTimeout),
     logLevel,
-    ...readAdmin(options, apiKeys.length > 0),
+    ...readAdmin(options, apiKeys.length > 0, host),
     jwt: loadJwtSettings({
       jwtSecret: str(options, 'jwtSecret'),
       jwtPublicKey: str(options, 'jwtPublicKey'),
@@ -228,7 +230,7 @@ export function resolveConfig(options: Options): Config {
 }
 
 /** --log-format, --admin-port and --admin-host, checked together. */
-function readAdmin(options: Options, hasKey: boolean): Pick<Config, 'logFormat' | 'adminPort' | 'adminHost'> {
+function readAdmin(options: Options, hasKey: boolean, host: string): Pick<Config, 'logFormat' | 'adminPort' | 'adminHost' | 'dashboard'> {
   const logFormat = str(options, 'logFormat') ?? 'json';
   if (logFormat !== 'json' && logFormat !== 'pretty') throw new ConfigError('logFormat', logFormat, 'json or pretty');
   const adminPort = options.adminPort === undefined ? null : num(options, 'adminPort', 0);
@@ -238,7 +240,10 @@ function readAdmin(options: Options, hasKey: boolean): Pick<Config, 'logFormat' 
   if (!isLoopback(adminHost) && !hasKey) throw new ConfigError('adminHost', adminHost, 'a loopback address (127.0.0.0/8, ::1, localhost), or an API key (--api-key or --api-key-file) for /api/stats beyond loopback');
   const port = num(options, 'port', defaults.port);
   if (adminPort !== null && adminPort !== 0 && adminPort === port) throw new ConfigError('adminPort', adminPort, `another port than port (${port}): the admin routes leave the public port`);
-  return { logFormat, adminPort, adminHost };
+  // a new page must not appear on a network address by itself: beyond loopback it is a decision (and then behind the key)
+  const dashboard = str(options, 'dashboard') ?? (isLoopback(adminPort === null ? host : adminHost) ? 'on' : 'off');
+  if (dashboard !== 'on' && dashboard !== 'off') throw new ConfigError('dashboard', dashboard, 'on or off');
+  return { logFormat, adminPort, adminHost, dashboard: dashboard === 'on' };
 }
 
 /** Reads SHARDCAST_* variables into Options (flags given later override them). */

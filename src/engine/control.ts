@@ -51,6 +51,12 @@ export type ToShard =
   | { type: 'publish-refused'; target: 'ws' | 'http'; ref: number; code: ErrorCode; message: string; ackId: string; detail?: ErrorDetail }
   /** New API keys and JWT key material (a reload, credentials.ts): use them, then confirm. */
   | { type: 'credentials'; query: number; apiKeys: readonly string[]; jwt: JwtSettings | null }
+  /** The dashboard: what a new page is sent first (`ref`: the page, from `dashboard-watch`). */
+  | { type: 'dashboard-hello'; ref: number; hello: string }
+  /** The dashboard: one sample (JSON text) for every page open on this shard. */
+  | { type: 'dashboard-sample'; sample: string }
+  /** The dashboard: the channel tables (JSON text) of the searches this shard's pages asked for. */
+  | { type: 'dashboard-channels'; tables: Array<[search: string, table: string]> }
   /** Test hooks (testHooks only): a fatal error, or a shard thread that blocks for `ms`. */
   | { type: 'inject-fault'; where: 'timer' | 'ws-message' }
   | { type: 'inject-stall'; ms: number };
@@ -77,6 +83,11 @@ export type FromShard =
   | { type: 'interest'; on: string[]; off: string[] }
   /** Something the operator should see (rare by construction: never one per message). */
   | { type: 'log'; level: 'warn' | 'error'; message: string }
+  /**
+   * Dashboard pages open on this shard: their searches ([] = none, stop sending), sent when
+   * one opens or closes; `hello`: a new page's ref, to be sent `dashboard-hello`.
+   */
+  | { type: 'dashboard-watch'; searches: string[]; hello: number | null }
   /** Answer to `credentials`: this shard checks with the new credentials from now on. */
   | { type: 'credentials-applied'; query: number }
   | { type: 'fault'; message: string; stack: string }

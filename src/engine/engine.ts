@@ -32,6 +32,7 @@ import { createLogger, type Logger } from './logger.js';
 import type { Registry } from 'prom-client';
 import type { ThreadSampler } from '../observe/thread-sampler.js';
 import { engineMetrics } from './engine-metrics.js';
+import { EngineDashboard } from './engine-dashboard.js';
 import { checkChannelList, serialiseData } from '../protocol/messages.js';
 import { checkUser, userChannel } from '../protocol/user-channel.js';
 import { createRing, type RingHandle } from '../transport/ring.js';
@@ -129,6 +130,8 @@ class Engine implements ShardcastServer {
   private started = false;
   /** What the control routes (/api/stats, /metrics, /readyz, …) read, on either port. */
   private readonly routes: RouteSources;
+  /** /dashboard's feed: a timer only while a page is open (engine-dashboard.ts). */
+  private readonly dashboard: EngineDashboard;
 
   constructor(
     /** Its apiKeys and jwt change on a credential reload (credentials.ts). */
@@ -152,6 +155,7 @@ class Engine implements ShardcastServer {
         // the worker has exited: its subscribers are gone, and so is its interest
         this.fanout.detach(shard);
         this.interest.dropShard(shard);
+        this.dashboard.shardGone(shard);
       },
       ingressReady: (shard, generation, ring, worker) => this.startReader(shard, generation, ring, worker),
       ingressGone: (shard) => {
@@ -161,6 +165,7 @@ class Engine implements ShardcastServer {
       onMessage: (shard, m) => this.onShardMessage(shard, m),
     }, log);
     this.queries = new ShardQueries(this.supervisor, SHARD_QUERY_TIMEOUT_MS);
+    this.dashboard = new EngineDashboard({ config: () => this.config, counters: this.counters, threads: this.threads, sequencer: this.sequencer, registry: this.metricsRegistry, lag: (i) => this.fanout.lag(i), supervisor: () => this.supervisor, channels: () => this.channels(), publishMany: (c, d) => this.publishMany(c, d), publicPort: () => this.port, onError: (err) => this.log.error(`dashboard: ${err.message}`, { event: 'dashboard_error' }) });
     this.credentials = new CredentialReload(this.queries, () => this.config, (c) => (this.config = this.supervisor.config = c));
     this.routes = {
       channels: () => this.channels(),
@@ -188,7 +193,7 @@ class Engine implements ShardcastServer {
     try {
       // first: an orchestrator asking /readyz during start-up gets "starting", not a refused connection
       if (this.config.adminPort !== null) {
-        this.admin = await AdminServer.listen(this.config.adminHost, this.config.adminPort, this.config.apiKeys, { control: ADMIN_CONTROL, answer: (route) => this.answerControl(route) });
+        this.admin = await AdminServer.listen(this.config.adminHost, this.config.adminPort, this.config.apiKeys, { control: ADMIN_CONTROL, answer: (route) => this.answerControl(route), ...(this.config.dashboard ? { raw: this.dashboard.adminRoutes() } : {}) });
       }
       await startBroker(this.broker);
       await this.supervisor.start();
@@ -203,7 +208,7 @@ class Engine implements ShardcastServer {
     }
     this.started = true;
     this.log.info(listeningLine(this.config, this.port, this.ipc !== null), { event: 'start', host: this.config.host, port: this.port, shards: this.config.workers, broker: this.config.broker, adminPort: this.adminPort });
-    if (this.admin !== null) this.log.info(`admin routes (/metrics, /api/stats, /readyz) on ${this.config.adminHost}:${this.admin.port}, not on the public port`, { event: 'admin_listening', host: this.config.adminHost, port: this.admin.port });
+    if (this.admin !== null) this.log.info(`admin routes (/metrics, /api/stats, /readyz${this.config.dashboard ? ', /dashboard' : ''}) on ${this.config.adminHost}:${this.admin.port}, not on the public port`, { event: 'admin_listening', host: this.config.adminHost, port: this.admin.port });
     if (this.config.allowAnonymous) this.log.info(anonymousSummary(this.config), { event: 'anonymous_access' });
   }
 
@@ -306,6 +311,7 @@ class Engine implements ShardcastServer {
     const started = Date.now();
     this.stallWatch.stop();
     this.threads.stop();
+    this.dashboard.feed.stop();
     await this.ipc?.close();
     this.fanout.flush();
     let timer: NodeJS.Timeout | undefined;
@@ -356,6 +362,9 @@ class Engine implements ShardcastServer {
         return;
       case 'disconnected':
         this.queries.answer(m.query, m.closed);
+        return;
+      case 'dashboard-watch':
+        this.dashboard.watch(shard, m.searches, m.hello);
         return;
       case 'credentials-applied':
         this.queries.answer(m.query, null);

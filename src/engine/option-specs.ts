@@ -83,6 +83,8 @@ export interface Options {
   adminPort?: number | string;
   /** Address of adminPort (loopback unless said otherwise). */
   adminHost?: string;
+  /** 'on' or 'off': the live page at /dashboard (default: on when the address serving it is loopback). */
+  dashboard?: string;
   jwtSecret?: string;
   jwtPublicKey?: string;
   jwksFile?: string;
@@ -139,6 +141,7 @@ export const specs: { readonly [K in keyof Options]-?: Spec } = {
   logFormat: { kind: 'string', flag: '--log-format', env: 'SHARDCAST_LOG_FORMAT', help: 'json (one JSON object per line, for log collectors; the default) or pretty (one readable line per event, for a terminal).' },
   adminPort: { kind: 'int', flag: '--admin-port', env: 'SHARDCAST_ADMIN_PORT', min: 0, max: 65535, help: 'Serve /metrics, /api/stats and /readyz on this port (answered by the main thread) instead of the public one, where they then answer 404. 0 picks a free port. Default: none (they stay on --port).' },
   adminHost: { kind: 'string', flag: '--admin-host', env: 'SHARDCAST_ADMIN_HOST', help: 'Address of --admin-port. Default 127.0.0.1; beyond loopback it needs an API key (/api/stats asks for it, as on the public port).' },
+  dashboard: { kind: 'string', flag: '--dashboard', env: 'SHARDCAST_DASHBOARD', help: 'on or off: the live operator page at /dashboard (connections, rates, latency, shards, busiest channels, a watch-and-publish panel; docs/operations.md). It is served on --admin-port when there is one, else on the public port; it asks for the API key as /api/stats does. Default: on when the address serving it is loopback, off beyond.' },
   jwtSecret: { kind: 'string', flag: '--jwt-secret', env: 'SHARDCAST_JWT_SECRET', help: 'Require a JWT on every WebSocket handshake, signed HS256/384/512 with this secret (at least 32 bytes). One key source only. Default: none.' },
   jwtPublicKey: { kind: 'string', flag: '--jwt-public-key', env: 'SHARDCAST_JWT_PUBLIC_KEY', help: 'Require a JWT on every WebSocket handshake, verified with the public key in this PEM file (RSA: RS*/PS*; EC: the ES* of its curve; Ed25519: EdDSA). Default: none.' },
   jwksFile: { kind: 'string', flag: '--jwks-file', env: 'SHARDCAST_JWKS_FILE', help: 'Require a JWT on every WebSocket handshake, verified with the key of its "kid" in this JSON Web Key Set file (public keys only). Default: none.' },

@@ -102,6 +102,11 @@ export class Supervisor {
   }
 
   /** The shard's worker thread, if it has one now (its event-loop utilisation is read through it). */
+  /** Times a shard slot's worker was replaced since start (faults, stalls). */
+  restarts(shard: number): number {
+    return Math.max(0, (this.slots[shard]?.generation ?? 0) - 1);
+  }
+
   worker(shard: number): Worker | null {
     return this.slots[shard]?.worker ?? null;
   }

@@ -87,6 +87,11 @@ export class Sequencer {
     return this.states.size;
   }
 
+  /** Every channel and its state, read only (the dashboard's messages/s per channel: seq differences). */
+  entries(): IterableIterator<[string, Readonly<ChannelState>]> {
+    return this.states.entries();
+  }
+
   /** Every channel's last seq and epoch, for a shard that starts (or restarts) mid-stream. */
   snapshot(): ChannelSnapshot {
     const n = this.states.size;

@@ -42,6 +42,11 @@ export class HttpApi {
     this.keys = new ApiKeys(this.ctx.config.apiKeys);
   }
 
+  /** The keys in force (the dashboard's routes check with the same ones). */
+  get apiKeys(): ApiKeys {
+    return this.keys;
+  }
+
   mount(): void {
     const { app } = this.ctx;
     app.post('/api/publish', (res, req) => this.withBody(res, req, (pending, body, format) => this.forward(pending, body, format)));

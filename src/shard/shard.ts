@@ -15,6 +15,7 @@ import { ClientHandler } from './client-handler.js';
 import { SWEEP_INTERVAL_MS, sweepSlowConsumers } from './slow-consumers.js';
 import { EXPIRY_SWEEP_MS } from './auth-gate.js';
 import { ShardContext } from './context.js';
+import { DashboardRoutes } from './dashboard-routes.js';
 import { Feed } from './feed.js';
 import { HttpApi, answerPending } from './http-api.js';
 import { sendAnswer, sendError } from './http-reply.js';
@@ -29,6 +30,8 @@ export class Shard {
   private readonly ctx: ShardContext;
   private readonly clients: ClientHandler;
   private readonly httpApi: HttpApi;
+  /** /dashboard on this port (--dashboard on without --admin-port), else null. */
+  private readonly dashboard: DashboardRoutes | null = null;
   /** Built once the main thread has attached this shard's feed slot. */
   private feed: Feed | null = null;
   private listenSocket: us_listen_socket | null = null;
@@ -46,6 +49,10 @@ export class Shard {
     this.clients = new ClientHandler(this.ctx, init.ipTables);
     app.ws('/ws', this.clients.behavior());
     this.httpApi = new HttpApi(this.ctx);
+    if (init.config.dashboard && init.config.adminPort === null) {
+      this.dashboard = new DashboardRoutes(this.ctx, () => this.httpApi.apiKeys);
+      this.dashboard.mount();
+    }
     this.httpApi.mount();
   }
 
@@ -125,6 +132,15 @@ export class Shard {
         this.httpApi.useKeys();
         this.clients.auth.useKeys();
         this.ctx.post({ type: 'credentials-applied', query: m.query });
+        return;
+      case 'dashboard-hello':
+        this.dashboard?.hello(m.ref, m.hello);
+        return;
+      case 'dashboard-sample':
+        this.dashboard?.sample(m.sample);
+        return;
+      case 'dashboard-channels':
+        this.dashboard?.channels(m.tables);
         return;
       case 'inject-fault':
         if (!this.init.config.testHooks) throw new Error('inject-fault needs testHooks');
