@@ -82,7 +82,7 @@ function cpuMicros(pids: readonly number[]): number {
 }
 
 /** The load threads; resolves once every client is subscribed. */
-async function startLoad(target: Dialect, urls: string[]): Promise<{ workers: Worker[]; delivered: () => number; stop: () => Promise<DialectLoadResult[]> }> {
+async function startLoad(target: Dialect, urls: string[]): Promise<{ delivered: () => number; stop: () => Promise<DialectLoadResult[]> }> {
   const workers: Worker[] = [];
   const counts: number[] = [];
   const ready: Array<Promise<void>> = [];
@@ -105,7 +105,6 @@ async function startLoad(target: Dialect, urls: string[]): Promise<{ workers: Wo
   }
   await Promise.race([Promise.all(ready), sleep(60_000).then(() => Promise.reject(new Error('clients not subscribed within 60 s')))]);
   return {
-    workers,
     delivered: () => counts.reduce((a, b) => a + b, 0),
     stop: () => Promise.all(workers.map((w) => new Promise<DialectLoadResult>((resolve) => {
       w.on('message', (m: { type: string; result?: DialectLoadResult }) => m.type === 'result' && resolve(m.result!));

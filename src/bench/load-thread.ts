@@ -243,7 +243,8 @@ class LoadThread implements WsSink, DeliveryVisitor {
   onClose(conn: WsConnection, label: string): void {
     const j = conn.tag;
     this.conns[j] = null;
-    if (this.reconnects?.isRejoining(j) === true && this.phase !== 'stopping') return this.onRejoinClose(j, label);
+    // a cut connection is no longer counted open; at the stop its new one just ends
+    if (this.reconnects?.isRejoining(j) === true) return this.phase === 'stopping' ? undefined : this.onRejoinClose(j, label);
     if (this.ledgerOf(j).isSubscribed(j)) {
       this.open--;
       this.counters[C.open] = this.open;
