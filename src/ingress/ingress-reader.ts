@@ -20,6 +20,16 @@ import { RingConsumer, type RingHandle } from '../transport/ring.js';
 import { HistoryRequests } from './history-requests.js';
 import { RingPump } from '../transport/ring-pump.js';
 
+/**
+ * Main naps INGRESS_NAP_MS between batches of a shard's publishes while that shard holds at
+ * least INGRESS_NAP_QUEUE HTTP requests for an answer: main is the one serial stage, and its
+ * wake-ups per batch (and polling after them) were most of its CPU under pipelined publishers
+ * (bench/RESULTS.md, "The main thread's share"). Those publishers' requests already queue; a
+ * publisher that waits for each answer (fewer in flight) is never delayed by a nap.
+ */
+const INGRESS_NAP_MS = 1;
+const INGRESS_NAP_QUEUE = 8;
+
 export class IngressReader {
   private readonly ring: RingConsumer;
   private readonly pump: RingPump;
@@ -43,7 +53,10 @@ export class IngressReader {
     this.ring = new RingConsumer(handle, 0);
     this.history = new HistoryRequests(shard, generation, broker, fanout, counters);
     // counted once per batch: a shared-counter add (and a BigInt) per publish is serial-path work
-    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length), () => this.countBatch());
+    this.pump = new RingPump(this.ring, (at, kind, length) => this.onRecord(at, kind, length), () => this.countBatch(), undefined, {
+      ms: INGRESS_NAP_MS,
+      when: () => counters.shard(shard, 'httpWaiting') >= INGRESS_NAP_QUEUE,
+    });
   }
 
   start(): void {

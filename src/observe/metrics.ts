@@ -23,6 +23,7 @@ const SHARD_HELP: Record<ShardCounterName, string> = {
   framesSent: 'Publication frames handed to uWS for local subscribers (with --merge-ms, one frame holds a window of messages)',
   bytesSent: 'Bytes of the publication frames handed to uWS for local subscribers (subscribers x frame bytes; WebSocket headers not included)',
   deliveriesMsgpack: 'Of the deliveries, those to MessagePack connections',
+  httpWaiting: 'HTTP requests held open until the main thread answers them (publishes on their way, control routes)',
   ingressHighWater: 'Most bytes of the shard\'s ingress ring seen unread (exposed as shardcast_ingress_ring_high_water_bytes)',
   rejectedOverloaded: 'Publishes refused because the shard-to-main ring was full',
   httpErrors: 'HTTP error answers (4xx and 5xx)',
@@ -88,7 +89,7 @@ const MAIN_HELP: Record<MainCounterName, string> = {
 };
 
 /** Counter slots that hold a current value, exposed as gauges (no _total suffix). */
-const SHARD_GAUGES: ReadonlySet<ShardCounterName> = new Set(['connectionsOpen', 'channelStates']);
+const SHARD_GAUGES: ReadonlySet<ShardCounterName> = new Set(['connectionsOpen', 'channelStates', 'httpWaiting']);
 /** Slots exposed by another family (runtime-metrics.ts), not under their own name. */
 const SHARD_ELSEWHERE: ReadonlySet<ShardCounterName> = new Set(['ingressHighWater']);
 const MAIN_GAUGES: ReadonlySet<MainCounterName> = new Set(['channelsLive', 'brokerUp', 'historyMessages', 'historyBytes']);

@@ -13,7 +13,8 @@ import { RingProducer, type RingHandle } from '../transport/ring.js';
 import { readSnapshot, type ChannelSnapshot } from '../transport/channel-snapshot.js';
 import { channelOfKey } from '../protocol/user-channel.js';
 import { UserSockets } from './user-sockets.js';
-import type { HttpResponse, TemplatedApp, WebSocket } from '../transport/uws.js';
+import { HeldRequests } from './held-requests.js';
+import type { TemplatedApp, WebSocket } from '../transport/uws.js';
 import { WireFormat, frameFor, splitTopic, topicOf } from '../protocol/wire-format.js';
 
 /** Per-connection state, kept small: idle memory per connection is a product figure. */
@@ -59,17 +60,12 @@ export interface LastSeq {
   epoch: number;
 }
 
-export interface PendingHttp {
-  readonly res: HttpResponse;
-  aborted: boolean;
-}
-
 export class ShardContext {
   readonly counters: Counters;
   /** Open connections by number: for acks and the slow-consumer sweep. */
   readonly clients = new Map<number, ClientSocket>();
   /** HTTP requests waiting for the main thread (publish replies, control routes). */
-  readonly pending = new Map<number, PendingHttp>();
+  readonly pending: HeldRequests;
   /** Local subscriber count per topic (a channel in one format), for GET /api/channels and interest. */
   readonly channelCounts = new Map<string, number>();
   /** Authenticated connections per user: per-user channels are not uWS topics (user-sockets.ts). */
@@ -107,6 +103,7 @@ export class ShardContext {
     readonly post: (m: FromShard) => void,
   ) {
     this.counters = new Counters(counters);
+    this.pending = new HeldRequests(this.counters, shard);
     this.ingress = new RingProducer(ingress);
     this.lastSeq = new Map(); // filled when the feed slot is attached (setSnapshot)
   }

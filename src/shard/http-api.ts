@@ -26,7 +26,8 @@ import { dataBytes, parseDisconnect, parseHttpPublish } from '../protocol/messag
 import { WireFormat } from '../protocol/wire-format.js';
 import { ReplyTarget } from '../transport/records.js';
 import type { HttpRequest, HttpResponse } from '../transport/uws.js';
-import type { PendingHttp, ShardContext } from './context.js';
+import type { ShardContext } from './context.js';
+import type { PendingHttp } from './held-requests.js';
 import { sendError, sendJson } from './http-reply.js';
 
 export class HttpApi {

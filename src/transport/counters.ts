@@ -63,6 +63,7 @@ export const ShardCounter = {
   tokenRefreshes: 47, // refresh messages accepted
   refreshesRefused: 48, // refresh messages refused (invalid token, or another sub)
   stateWaits: 49, // subscribes without `since` that waited for the channel's position from main (Redis broker: a channel this shard did not follow)
+  httpWaiting: 50, // gauge: HTTP requests held open for main's answer (held-requests.ts)
 } as const;
 export type ShardCounterName = keyof typeof ShardCounter;
 

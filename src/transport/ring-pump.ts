@@ -1,8 +1,22 @@
 /**
  * RingPump — drives a RingConsumer from an event loop: drains records in bounded batches,
  * hands each to `onRecord`, releases the space, then sleeps in Atomics.waitAsync until the
- * producer flushes. No polling. After BUDGET records it yields with setImmediate so that
- * I/O (and uWS's per-turn write coalescing) runs between batches.
+ * producer flushes. After BUDGET records it yields with setImmediate so that I/O (and uWS's
+ * per-turn write coalescing) runs between batches.
+ *
+ * Between batches it does one of three things:
+ *   - linger: right after a record, look again on the next event-loop turns for LINGER_MS
+ *     before sleeping. A sleeping consumer costs its producer an Atomics.notify per flush and
+ *     itself a wake-up per batch; polling costs the consumer all the time it polls. Polling
+ *     about as long as a sleep and wake-up cost (on these VMs some tens of µs) keeps either
+ *     cost within 2× of what knowing the future would have cost (bench/RESULTS.md, "Linger").
+ *   - nap (only with `nap`, while `nap.when()` says so): after a batch, wait `nap.ms` on a
+ *     timer without asking to be woken, and take what came meanwhile as one batch: nobody pays
+ *     a notify, the consumer wakes once per nap instead of once per flush, and does not poll.
+ *     What arrives during the nap waits up to `nap.ms`, so `when` must say that the producers
+ *     are busy (main's ingress: many HTTP publishes in flight), never that one publisher is
+ *     waiting for each answer.
+ *   - sleep (the producer wakes it on its next flush), when nothing came for LINGER_MS.
  *
  * Each batch is read between ring.enter() and ring.leave(), so a producer can cut this
  * consumer loose only between batches (see ring.ts). When enter() finds the slot detached,
@@ -12,7 +26,14 @@ import type { RingConsumer } from './ring.js';
 
 const BUDGET = 8192;
 /** How long after its last record a consumer keeps polling (each event-loop turn) before it sleeps. */
-const LINGER_MS = 0.2;
+const LINGER_MS = 0.05;
+
+/** Napping between batches (see above). */
+export interface PumpNap {
+  readonly ms: number;
+  /** Asked after each batch: whether to nap rather than linger. */
+  readonly when: () => boolean;
+}
 
 export type RecordHandler = (at: number, kind: number, length: number) => void;
 
@@ -28,7 +49,11 @@ export class RingPump {
     private readonly onBatch: (records: number) => void = () => {},
     /** Called once when the slot is found detached: the producer cut this consumer loose. */
     private readonly onDetached: () => void = () => {},
+    private readonly nap: PumpNap | null = null,
   ) {}
+  private napTimer: NodeJS.Timeout | null = null;
+  /** Naps taken (for tests and profiling). */
+  naps = 0;
 
   start(): void {
     if (this.running) return;
@@ -39,6 +64,8 @@ export class RingPump {
   /** Stops after the current batch; a pending wait is left to resolve harmlessly. */
   stop(): void {
     this.running = false;
+    if (this.napTimer !== null) clearTimeout(this.napTimer);
+    this.napTimer = null;
   }
 
   /**
@@ -46,7 +73,7 @@ export class RingPump {
    * that is closing must not hold the feed for everyone while its clients say goodbye).
    */
   detach(): void {
-    this.running = false;
+    this.stop();
     this.ring.detachSelf();
   }
 
@@ -88,10 +115,17 @@ export class RingPump {
         return;
       }
       this.ring.release();
-      if (n > 0) this.lastRecordAt = performance.now();
-      // Busy? Look again on the next turns of the event loop for a moment before sleeping:
-      // a sleeping consumer costs the producer an Atomics.notify (a futex wake, ~100 µs on
-      // these VMs) per flush, which under load is paid on nearly every publication.
+      if (n > 0) {
+        this.lastRecordAt = performance.now();
+        if (this.nap !== null && this.nap.when()) {
+          this.endBatch(n);
+          this.naps++;
+          // unref'd like a pending waitAsync: a napping consumer keeps no event loop alive
+          if (this.napTimer === null) this.napTimer = setTimeout(this.run, this.nap.ms).unref();
+          else this.napTimer.refresh();
+          return;
+        }
+      }
       if (performance.now() - this.lastRecordAt < LINGER_MS) {
         this.endBatch(n);
         setImmediate(this.run);
