@@ -2,10 +2,11 @@
  * `npm run bench:merge`: packet merging (--merge-ms) measured against the uWS floor, in ONE
  * run with the points interleaved — the box is 2 shared cores, so every repeat goes through
  * every point before the next repeat starts, the starting point rotates, and the table shows
- * medians. Two loads:
+ * medians. The loads:
  *
  *   paced   1,000 clients on 1 channel, 500 msg/s × 128 B, open loop (each message alone
  *           would be a write to every socket: 500,000 deliveries/s)
+ *   paced-mid  the same at 250 msg/s (250,000 deliveries/s)
  *   paced-low  the same at 100 msg/s (100,000 deliveries/s): below what the box sustains with
  *           the bench client on the same cores, so latency is the server's, not a backlog's
  *   fanout  the standard fan-out scenario (5,000 clients, 1 channel, 32 publishes in flight)
@@ -16,9 +17,13 @@
  * thread's share of the server's CPU, p50/p99 latency.
  *
  *   node dist/bench/merge.js [--windows 0,2,5,20,50] [--targets uws-floor,shardcast-1,shardcast-2]
- *       [--loads paced,paced-low,fanout] [--repeats 3] [--duration 10] [--syscalls perf|off]
- *       [--json PATH|none] [--port-base 19300]
+ *       [--loads paced,paced-mid,paced-low,fanout] [--repeats 3] [--duration 10] [--syscalls perf|off]
+ *       [--json PATH|none] [--port-base 19300] [--format json|msgpack]
  *   node dist/bench/merge.js --from-json bench/out/merge-<time>.json   # re-render a saved run
+ *
+ * --format msgpack: Shardcast's clients take MessagePack frames (the floor speaks JSON only and
+ * keeps it). Its point is the client: the bench client decodes MessagePack ~3× cheaper, which on
+ * a 2-core box leaves more CPU to the server under the paced load.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -34,7 +39,7 @@ import { syscallMeter, syscallMeterProblem } from './lib/syscall-meter.js';
 import { renderMarkdown, renderText } from './lib/table.js';
 import { displayCommand, targetSpec } from './lib/targets.js';
 
-const KNOWN = ['windows', 'targets', 'loads', 'repeats', 'duration', 'syscalls', 'json', 'from-json', 'port-base', 'host', 'api-key'];
+const KNOWN = ['windows', 'targets', 'loads', 'repeats', 'duration', 'syscalls', 'json', 'from-json', 'port-base', 'host', 'api-key', 'format'];
 const TARGETS = ['uws-floor', 'shardcast-1', 'shardcast-2'] as const;
 /** Between runs: the previous server's teardown and the clients' TIME_WAIT settle. */
 const PAUSE_MS = 1_000;
@@ -53,6 +58,8 @@ const syscalls = args.str('syscalls', 'perf');
 const host = args.str('host', '127.0.0.1');
 const apiKey = args.str('api-key', 'bench-key');
 const portBase = args.num('port-base', 19_300);
+const format = args.str('format', 'json');
+if (format !== 'json' && format !== 'msgpack') usage('--format: json or msgpack');
 if (windows.some((w) => !Number.isInteger(w) || w < 0 || w > 1000)) usage(`--windows: whole milliseconds 0-1000, got ${windows.join(',')}`);
 if (targets.some((t) => !(TARGETS as readonly string[]).includes(t))) usage(`unknown target in ${targets.join(',')}; known: ${TARGETS.join(', ')}`);
 if (loads.some((l) => !(LOADS as readonly string[]).includes(l))) usage(`unknown load in ${loads.join(',')}; known: ${LOADS.join(', ')}`);
@@ -80,6 +87,11 @@ function loadScenarios(fdLimit: number): MergeRecord['loads'] {
       name: 'paced',
       title: 'paced high-rate fan-out: 1,000 clients on 1 channel, 500 msg/s',
       input: { connections: 1_000, channels: 1, rate: 500, size: 128, durationMs: durationS * 1000, drainMs: 30_000, rampPerSecond: 2_500 },
+    },
+    {
+      name: 'paced-mid',
+      title: 'paced fan-out: 1,000 clients on 1 channel, 250 msg/s',
+      input: { connections: 1_000, channels: 1, rate: 250, size: 128, durationMs: durationS * 1000, drainMs: 30_000, rampPerSecond: 2_500 },
     },
     {
       name: 'paced-low',
@@ -118,7 +130,8 @@ async function measure(): Promise<MergeRecord> {
       const order = [...points.slice(shift), ...points.slice(0, shift)];
       for (const point of order) {
         const port = portBase + 2 * points.indexOf(point) + li;
-        const run = await runScenario(load, point.target, {
+        const input = point.target === 'uws-floor' ? load.input : { ...load.input, format: format as 'json' | 'msgpack' };
+        const run = await runScenario({ ...load, input }, point.target, {
           host, apiKey, port,
           serverArgs: point.mergeMs === null ? [] : ['--merge-ms', String(point.mergeMs)],
           meter: problem === null ? syscallMeter : undefined,

@@ -7,7 +7,7 @@ import { median } from './figures.js';
 import type { ScenarioRun } from './run-scenario.js';
 import type { Table } from './table.js';
 
-export const LOADS = ['paced', 'paced-low', 'fanout'] as const;
+export const LOADS = ['paced', 'paced-mid', 'paced-low', 'fanout'] as const;
 export type LoadName = (typeof LOADS)[number];
 
 /** One server configuration measured: a target, with a merge window for Shardcast. */

@@ -94,5 +94,6 @@ export function benchFlags(input: Scenario['input']): string[] {
   add('--connect-timeout', input.connectTimeoutMs == null ? null : `${input.connectTimeoutMs / 1000}s`);
   add('--slow-fraction', input.slowFraction);
   add('--token-secret', input.tokenSecret);
+  if (input.format !== undefined && input.format !== 'json') add('--format', input.format);
   return out;
 }
