@@ -24,7 +24,7 @@ import { RingPump } from '../transport/ring-pump.js';
  * Main naps INGRESS_NAP_MS between batches of a shard's publishes while that shard holds at
  * least INGRESS_NAP_QUEUE HTTP requests for an answer: main is the one serial stage, and its
  * wake-ups per batch (and polling after them) were most of its CPU under pipelined publishers
- * (bench/RESULTS.md, "The main thread's share"). Those publishers' requests already queue; a
+ * (bench/RESULTS.md, "Linger and nap"). Those publishers' requests already queue; a
  * publisher that waits for each answer (fewer in flight) is never delayed by a nap.
  */
 const INGRESS_NAP_MS = 1;

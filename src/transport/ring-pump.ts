@@ -9,7 +9,7 @@
  *     before sleeping. A sleeping consumer costs its producer an Atomics.notify per flush and
  *     itself a wake-up per batch; polling costs the consumer all the time it polls. Polling
  *     about as long as a sleep and wake-up cost (on these VMs some tens of µs) keeps either
- *     cost within 2× of what knowing the future would have cost (bench/RESULTS.md, "Linger").
+ *     cost within 2× of what knowing the future would have cost (bench/RESULTS.md, "Linger and nap").
  *   - nap (only with `nap`, while `nap.when()` says so): after a batch, wait `nap.ms` on a
  *     timer without asking to be woken, and take what came meanwhile as one batch: nobody pays
  *     a notify, the consumer wakes once per nap instead of once per flush, and does not poll.
@@ -41,6 +41,9 @@ export class RingPump {
   private running = false;
   private lastRecordAt = -Infinity;
   private readonly run = (): void => this.pump();
+  private napTimer: NodeJS.Timeout | null = null;
+  /** Naps taken (for tests and profiling). */
+  naps = 0;
 
   constructor(
     private readonly ring: RingConsumer,
@@ -49,11 +52,9 @@ export class RingPump {
     private readonly onBatch: (records: number) => void = () => {},
     /** Called once when the slot is found detached: the producer cut this consumer loose. */
     private readonly onDetached: () => void = () => {},
+    /** Nap instead of lingering while `nap.when()` says so (main's ingress); null: never. */
     private readonly nap: PumpNap | null = null,
   ) {}
-  private napTimer: NodeJS.Timeout | null = null;
-  /** Naps taken (for tests and profiling). */
-  naps = 0;
 
   start(): void {
     if (this.running) return;
@@ -61,7 +62,7 @@ export class RingPump {
     this.pump();
   }
 
-  /** Stops after the current batch; a pending wait is left to resolve harmlessly. */
+  /** Stops after the current batch; a pending wait is left to resolve harmlessly, a nap is cancelled. */
   stop(): void {
     this.running = false;
     if (this.napTimer !== null) clearTimeout(this.napTimer);
